@@ -1,0 +1,97 @@
+// tandem/cached_op.hpp — CachedOp: a compiled, immutable model that many threads call at once.
+//
+// Built once from a Symbol, its parameters and a Context. Construction validates the graph,
+// binds parameters (shared, never copied per thread; copied once to the model's device when they
+// live elsewhere) and compiles a plan for the first shape it sees. A plan (kernels chosen and
+// created, memory plan with buffer reuse) is immutable and shared by all callers; plans are cached
+// per set of input shapes (bounded LRU), so inputs of new shapes simply get a new plan.
+//
+// Each Forward call borrows a per-call execution context (activation arena, kernel scratch, the
+// backend's stream / handles) from a pool that grows to the peak concurrency and is reused. No
+// lock is held while kernels run; the only synchronisation on the call path is a few instructions
+// to borrow and return a context and to look up the plan.
+//
+// Thread safety: every const member function may be called concurrently from any number of threads
+// on the same CachedOp. A failing call (bad shape, dtype, device, kernel error) throws
+// tandem::Error in its calling thread only; other calls are unaffected and the CachedOp stays
+// usable. Destroying the CachedOp while calls are in flight is a caller bug.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tandem/context.hpp"
+#include "tandem/ndarray.hpp"
+#include "tandem/symbol.hpp"
+
+namespace tandem {
+
+struct CachedOpFlags {
+  // MXNet's flags. static_alloc: keep each execution context's arena between calls (else it is
+  // released after each call). static_shape: inputs keep the shape of the first call; a new shape
+  // is an error instead of a new plan.
+  bool static_alloc = true;
+  bool static_shape = false;
+  // Accepted for MXNet compatibility; a CachedOp is always thread safe.
+  bool thread_safe = true;
+  // MXNet semantics, positions in Symbol::ListInputs(): which inputs are data (passed to Forward)
+  // and which are parameters (taken from `params`). Empty: inputs found in `params` are
+  // parameters, inputs the graph reads at inference are data, the rest (labels) are ignored.
+  std::vector<int> data_indices;
+  std::vector<int> param_indices;
+  // Kernel choice: the fastest backend available for the Context (oneDNN on CPU, cuDNN on GPU)
+  // unless switched off; the reference backend is always the last resort.
+  bool use_dnnl = true;
+  bool use_cudnn = true;
+  bool reference_only = false;  // force the reference kernels (the test oracle)
+  size_t max_cached_shapes = 16;
+};
+
+// What planning one input shape produced.
+struct PlanReport {
+  std::vector<Shape> input_shapes;
+  std::vector<Shape> output_shapes;
+  size_t arena_bytes = 0;         // activation memory per execution context, after reuse
+  size_t naive_bytes = 0;         // what one buffer per intermediate result would take
+  size_t scratch_bytes = 0;       // largest kernel scratch
+  size_t param_bytes = 0;         // shared weights (counted once for all threads)
+  std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
+  std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
+};
+
+class CachedOp {
+ public:
+  CachedOp(const Symbol& symbol, const std::map<std::string, NDArray>& params, Context ctx,
+           CachedOpFlags flags = {});
+  ~CachedOp();
+  CachedOp(CachedOp&&) noexcept;
+  CachedOp& operator=(CachedOp&&) noexcept;
+
+  // Data inputs in the order of input_names(); returns new output arrays on the model's Context.
+  std::vector<NDArray> Forward(const std::vector<NDArray>& inputs) const;
+  // Data inputs by name.
+  std::vector<NDArray> Forward(const std::map<std::string, NDArray>& inputs) const;
+  // Writes into caller-provided outputs (shape, dtype and context must match); entries that are
+  // none arrays are allocated.
+  void Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs) const;
+  // Spelling of the user-view sketch.
+  std::vector<NDArray> forward(const std::map<std::string, NDArray>& inputs) const { return Forward(inputs); }
+  std::vector<NDArray> forward(const std::vector<NDArray>& inputs) const { return Forward(inputs); }
+
+  const std::vector<std::string>& input_names() const;   // data inputs, in Forward order
+  const std::vector<std::string>& output_names() const;
+  Context context() const;
+  // Plans (or finds) the plan for these input shapes and describes it.
+  PlanReport Plan(const std::vector<Shape>& input_shapes) const;
+  size_t cached_plan_count() const;
+  size_t execution_context_count() const;  // contexts created so far (== peak concurrency)
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tandem

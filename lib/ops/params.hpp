@@ -1,0 +1,113 @@
+// Internal: typed parameters of the built-in operators, shared by the op schemas (lib/ops), the
+// reference kernels (lib/ref), oneDNN kernels (lib/dnnl) and CUDA kernels (lib/cuda).
+// Each struct is what OpSchema::parse returns (inside std::any) for that operator.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tandem::ops {
+
+// Spatial dims are always padded to the kernel's rank (2 for NCHW, 1 for NCW, 3 for NCDHW).
+struct ConvParams {
+  std::vector<int64_t> kernel, stride, pad, dilate;
+  int64_t num_filter = 0;
+  int64_t num_group = 1;
+  bool no_bias = false;
+};
+
+struct BatchNormParams {
+  double eps = 1e-3;
+  bool fix_gamma = true;
+  int axis = 1;  // normalised, non-negative once the input rank is known (kernels get it as given)
+};
+
+enum class ActType { kRelu, kSigmoid, kTanh, kSoftrelu, kSoftsign };
+struct ActivationParams {
+  ActType act = ActType::kRelu;
+};
+
+enum class LeakyType { kLeaky, kPrelu, kElu, kSelu, kGelu, kRrelu };
+struct LeakyReLUParams {
+  LeakyType act = LeakyType::kLeaky;
+  double slope = 0.25;  // leaky / elu alpha; rrelu at inference uses (lower+upper)/2
+};
+
+enum class PoolType { kMax, kAvg, kSum };
+enum class PoolConvention { kValid, kFull, kSame };
+struct PoolingParams {
+  PoolType pool = PoolType::kMax;
+  bool global_pool = false;
+  PoolConvention convention = PoolConvention::kValid;
+  std::vector<int64_t> kernel, stride, pad;
+  bool count_include_pad = true;
+};
+
+struct FullyConnectedParams {
+  int64_t num_hidden = 0;
+  bool no_bias = false;
+  bool flatten = true;
+};
+
+// softmax / log_softmax / SoftmaxActivation / SoftmaxOutput all reduce to this.
+struct SoftmaxParams {
+  int axis = -1;        // channel-mode SoftmaxActivation and SoftmaxOutput: 1
+  bool log = false;
+  double temperature = 1.0;
+  // SoftmaxOutput without multi_output / preserve_shape: softmax over the flattened (N, rest).
+  bool flatten_to_2d = false;
+};
+
+enum class BinaryKind { kAdd, kSub, kMul, kDiv, kMax, kMin };
+struct BinaryParams {
+  BinaryKind kind = BinaryKind::kAdd;
+  bool broadcast = false;  // elemwise_* require equal shapes; broadcast_* follow numpy rules
+};
+
+enum class ScalarKind { kPlus, kMinus, kRMinus, kMul, kDiv, kRDiv, kMax, kMin };
+struct ScalarParams {
+  ScalarKind kind = ScalarKind::kPlus;
+  double scalar = 0;
+};
+
+struct ConcatParams {
+  int num_args = 1;
+  int dim = 1;
+};
+
+struct SliceChannelParams {
+  int num_outputs = 1;
+  int axis = 1;
+  bool squeeze_axis = false;
+};
+
+struct ReshapeParams {
+  std::vector<int64_t> shape;  // with MXNet codes 0, -1, -2, -3, -4
+  bool reverse = false;
+};
+
+struct TransposeParams {
+  std::vector<int64_t> axes;  // empty: reverse
+};
+
+struct CastParams {
+  int dtype = 0;  // tandem::DType as int
+};
+
+struct ClipParams {
+  double a_min = 0, a_max = 0;
+};
+
+// identity, _copy, Dropout, BlockGrad, Flatten carry no parameters worth a struct.
+struct NoParams {};
+
+enum class ReduceKind { kSum, kMean };
+struct ReduceParams {
+  ReduceKind kind = ReduceKind::kSum;
+  std::vector<int64_t> axis;  // empty: all axes
+  bool keepdims = false;
+  bool exclude = false;
+};
+
+}  // namespace tandem::ops

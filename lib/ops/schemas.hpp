@@ -1,0 +1,45 @@
+// Internal: one function per built-in operator returning its schema (lib/ops/<op>.cpp).
+// lib/ops/table.cpp lists them, one line per operator, with each backend's kernel factory.
+#pragma once
+
+#include "tandem/registry.hpp"
+
+namespace tandem::ops {
+
+OpSchema ConvolutionSchema();
+OpSchema BatchNormSchema();
+OpSchema ActivationSchema();
+OpSchema LeakyReLUSchema();
+OpSchema PoolingSchema();
+OpSchema FlattenSchema();
+OpSchema FullyConnectedSchema();
+OpSchema SoftmaxOutputSchema();      // aliases: Softmax
+OpSchema SoftmaxActivationSchema();
+OpSchema SoftmaxSchema();            // "softmax"
+OpSchema LogSoftmaxSchema();         // "log_softmax"
+OpSchema ElemwiseAddSchema();        // elemwise_add, aliases _Plus, _plus, _add
+OpSchema ElemwiseSubSchema();        // elemwise_sub, aliases _Minus, _minus, _sub
+OpSchema ElemwiseMulSchema();        // elemwise_mul, aliases _Mul, _mul
+OpSchema ElemwiseDivSchema();        // elemwise_div, aliases _Div, _div
+OpSchema BroadcastAddSchema();       // broadcast_add, alias broadcast_plus
+OpSchema BroadcastSubSchema();       // broadcast_sub, alias broadcast_minus
+OpSchema BroadcastMulSchema();
+OpSchema BroadcastDivSchema();
+OpSchema PlusScalarSchema();         // _plus_scalar, alias _PlusScalar
+OpSchema MinusScalarSchema();        // _minus_scalar, alias _MinusScalar
+OpSchema RMinusScalarSchema();       // _rminus_scalar, alias _RMinusScalar
+OpSchema MulScalarSchema();          // _mul_scalar, alias _MulScalar
+OpSchema DivScalarSchema();          // _div_scalar, alias _DivScalar
+OpSchema ConcatSchema();             // alias concat
+OpSchema SliceChannelSchema();       // alias split
+OpSchema DropoutSchema();
+OpSchema ReshapeSchema();            // alias reshape
+OpSchema TransposeSchema();          // alias transpose
+OpSchema CastSchema();               // alias cast
+OpSchema ClipSchema();               // "clip"
+OpSchema IdentitySchema();           // identity, alias _copy
+OpSchema BlockGradSchema();          // alias stop_gradient
+OpSchema SumSchema();                // sum, alias sum_axis
+OpSchema MeanSchema();               // mean
+
+}  // namespace tandem::ops
