@@ -81,4 +81,20 @@ template <class E, class... Args>
   throw E(detail::StrCat(std::forward<Args>(args)...));
 }
 
+// Re-throws `e` as the same subclass with `prefix` prepended (adds the file / node at fault).
+[[noreturn]] inline void RethrowWithContext(const Error& e, const std::string& prefix) {
+  const std::string msg = prefix + e.what();
+  switch (e.kind()) {
+    case ErrorKind::kInvalidArgument: throw InvalidArgument(msg);
+    case ErrorKind::kFormat: throw FormatError(msg);
+    case ErrorKind::kShape: throw ShapeError(msg);
+    case ErrorKind::kType: throw TypeError(msg);
+    case ErrorKind::kDevice: throw DeviceError(msg);
+    case ErrorKind::kOutOfMemory: throw OutOfMemory(msg);
+    case ErrorKind::kUnsupported: throw Unsupported(msg);
+    case ErrorKind::kInternal: throw InternalError(msg);
+  }
+  throw Error(e.kind(), msg);
+}
+
 }  // namespace tandem

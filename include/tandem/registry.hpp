@@ -152,7 +152,8 @@ void RegisterOp(OpSchema schema);
 void RegisterKernel(const std::string& op, Backend backend, KernelFactory factory);
 // Looks up by name or alias; nullptr when unknown.
 const OpSchema* FindOp(const std::string& name);
-const KernelFactory* FindKernel(const std::string& op, Backend backend);
+// A copy of the factory (empty when this backend has no kernel for op).
+KernelFactory FindKernel(const std::string& op, Backend backend);
 std::vector<std::string> ListOps();
 
 // Wraps a callable (const KernelCall&) -> void as a Kernel (for simple custom ops).

@@ -1,0 +1,73 @@
+/* tandem/c_api.h — the plain C interface, for C programs and other languages' bindings.
+ *
+ * Mirrors MXNet's MXCreateCachedOp(..., thread_safe) / MXInvokeCachedOp with a TD prefix. Every
+ * function returns 0 on success and -1 on failure; TDGetLastError() then returns the message of
+ * the last failure *in the calling thread* (thread-local), so concurrent callers never see each
+ * other's errors. No C++ exception crosses this boundary.
+ *
+ * Thread safety: TDCachedOpInvoke may be called concurrently on the same handle from any number of
+ * threads. Distinct NDArray handles may be used from different threads; one handle must not be
+ * freed while another thread uses it. Symbol and params handles are immutable after loading.
+ */
+#ifndef TANDEM_C_API_H_
+#define TANDEM_C_API_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct TDSymbol_* TDSymbolHandle;
+typedef struct TDNDArray_* TDNDArrayHandle;
+typedef struct TDParams_* TDParamsHandle;
+typedef struct TDCachedOp_* TDCachedOpHandle;
+
+enum { TD_CPU = 1, TD_GPU = 2 };
+/* dtypes use MXNet's flags: 0 float32, 1 float64, 2 float16, 3 uint8, 4 int32, 5 int8, 6 int64. */
+
+const char* TDGetLastError(void);
+
+int TDSymbolLoad(const char* file, TDSymbolHandle* out);
+int TDSymbolLoadJSON(const char* json, TDSymbolHandle* out);
+int TDSymbolFree(TDSymbolHandle sym);
+
+/* A name -> array map read from an MXNet .params file ("arg:" / "aux:" prefixes kept). */
+int TDParamsLoad(const char* file, TDParamsHandle* out);
+int TDParamsCount(TDParamsHandle params, size_t* out);
+int TDParamsFree(TDParamsHandle params);
+
+int TDNDArrayCreate(const int64_t* shape, int ndim, int dev_type, int dev_id, int dtype,
+                    TDNDArrayHandle* out);
+int TDNDArrayGetShape(TDNDArrayHandle arr, int* ndim, const int64_t** shape);
+int TDNDArrayGetDType(TDNDArrayHandle arr, int* dtype);
+/* Copies `bytes` bytes in / out; must equal the array's size in bytes. */
+int TDNDArraySyncCopyFromCPU(TDNDArrayHandle arr, const void* data, size_t bytes);
+int TDNDArraySyncCopyToCPU(TDNDArrayHandle arr, void* data, size_t bytes);
+int TDNDArrayFree(TDNDArrayHandle arr);
+
+/* Flags as in CachedOpFlags; pass NULL for defaults. */
+typedef struct {
+  int static_alloc;
+  int static_shape;
+  int thread_safe;
+  int reference_only;
+} TDCachedOpFlags;
+
+int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, int dev_id,
+                     const TDCachedOpFlags* flags, TDCachedOpHandle* out);
+int TDCachedOpNumInputs(TDCachedOpHandle op, int* out);
+/* Data inputs only, in the order of the model's data inputs. On success *outputs points to
+ * *num_outputs new handles owned by the caller (free each with TDNDArrayFree, and the array
+ * itself with TDFreeHandleArray). */
+int TDCachedOpInvoke(TDCachedOpHandle op, int num_inputs, const TDNDArrayHandle* inputs,
+                     int* num_outputs, TDNDArrayHandle** outputs);
+int TDFreeHandleArray(TDNDArrayHandle* handles);
+int TDCachedOpFree(TDCachedOpHandle op);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TANDEM_C_API_H_ */

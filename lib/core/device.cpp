@@ -1,0 +1,101 @@
+// Device memory and copies. CPU memory is 64-byte aligned (oneDNN and AVX-512 like it). GPU
+// contexts go to lib/cuda when tandem is built with CUDA; otherwise they are a clear DeviceError.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "tandem/ndarray.hpp"
+
+#if TANDEM_HAVE_CUDA
+#include "lib/cuda/device_api.hpp"
+#endif
+
+namespace tandem {
+
+namespace {
+constexpr size_t kAlignment = 64;
+
+[[noreturn]] void NoGpuSupport(Context ctx) {
+  Throw<DeviceError>("context ", ctx.ToString(),
+                     " requested, but this build of tandem has no CUDA support "
+                     "(rebuild with -Dcuda=enabled on a machine with the CUDA toolkit)");
+}
+
+void CheckGpu(Context ctx) {
+#if TANDEM_HAVE_CUDA
+  cuda::CheckDevice(ctx.id);
+#else
+  NoGpuSupport(ctx);
+#endif
+}
+}  // namespace
+
+int GpuCount() {
+#if TANDEM_HAVE_CUDA
+  return cuda::DeviceCount();
+#else
+  return 0;
+#endif
+}
+
+bool GpuAvailable(int count) { return GpuCount() >= count; }
+
+namespace detail {
+
+Storage::Storage(size_t size, Context context) : bytes(size), ctx(context) {
+  if (ctx.is_gpu()) {
+    CheckGpu(ctx);
+#if TANDEM_HAVE_CUDA
+    ptr = cuda::Allocate(ctx.id, bytes);
+#endif
+    return;
+  }
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  ptr = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (!ptr) Throw<OutOfMemory>("cannot allocate ", bytes, " bytes of host memory");
+}
+
+Storage::~Storage() {
+  if (!ptr) return;
+#if TANDEM_HAVE_CUDA
+  if (ctx.is_gpu()) {
+    cuda::Free(ctx.id, ptr, bytes);
+    return;
+  }
+#endif
+  std::free(ptr);
+}
+
+void CopyBytes(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_ctx.is_cpu() && src_ctx.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  CheckGpu(dst_ctx.is_gpu() ? dst_ctx : src_ctx);
+#if TANDEM_HAVE_CUDA
+  cuda::Copy(dst, dst_ctx, src, src_ctx, bytes);
+#endif
+}
+
+void FillZero(void* dst, Context ctx, size_t bytes) {
+  if (ctx.is_cpu()) {
+    std::memset(dst, 0, bytes);
+    return;
+  }
+  CheckGpu(ctx);
+#if TANDEM_HAVE_CUDA
+  cuda::Memset(ctx.id, dst, 0, bytes);
+#endif
+}
+
+void SynchronizeDevice(Context ctx) {
+  if (ctx.is_cpu()) return;
+  CheckGpu(ctx);
+#if TANDEM_HAVE_CUDA
+  cuda::Synchronize(ctx.id);
+#endif
+}
+
+}  // namespace detail
+}  // namespace tandem

@@ -1,0 +1,51 @@
+#include "tandem/ndarray.hpp"
+
+namespace tandem {
+
+NDArray::NDArray(Shape shape, Context ctx, DType dtype)
+    : shape_(std::move(shape)), dtype_(dtype), ctx_(ctx) {
+  const int64_t n = shape_.Size();
+  if (n > static_cast<int64_t>(SIZE_MAX / 16))
+    Throw<OutOfMemory>("NDArray of shape ", shape_.ToString(), " is too large to allocate");
+  storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * DTypeSize(dtype), ctx);
+}
+
+NDArray NDArray::Copy(Context ctx) const {
+  if (is_none()) return {};
+  NDArray out(shape_, ctx, dtype_);
+  detail::CopyBytes(out.raw_data(), ctx, raw_data(), ctx_, nbytes());
+  return out;
+}
+
+void NDArray::CopyTo(NDArray* dst) const {
+  if (!dst || dst->is_none()) Throw<InvalidArgument>("NDArray::CopyTo: destination is a none array");
+  if (dst->shape() != shape_ || dst->dtype() != dtype_)
+    Throw<ShapeError>("NDArray::CopyTo: source ", shape_.ToString(), " ", DTypeName(dtype_),
+                      " does not match destination ", dst->shape().ToString(), " ",
+                      DTypeName(dst->dtype()));
+  detail::CopyBytes(dst->raw_data(), dst->ctx(), raw_data(), ctx_, nbytes());
+}
+
+NDArray NDArray::Reshape(Shape shape) const {
+  if (shape.Size() != shape_.Size())
+    Throw<ShapeError>("NDArray::Reshape: cannot view ", shape_.ToString(), " as ", shape.ToString());
+  NDArray out = *this;
+  out.shape_ = std::move(shape);
+  return out;
+}
+
+void NDArray::Fill(float value) {
+  if (!ctx_.is_cpu()) {
+    std::vector<float> host(static_cast<size_t>(size()), value);
+    SyncCopyFromCPU(host.data(), host.size());
+    return;
+  }
+  float* p = data<float>();
+  for (int64_t i = 0; i < size(); ++i) p[i] = value;
+}
+
+void NDArray::WaitAll() {
+  for (int i = 0; i < GpuCount(); ++i) detail::SynchronizeDevice(Context::gpu(i));
+}
+
+}  // namespace tandem

@@ -1,0 +1,133 @@
+// Internal: what every oneDNN kernel shares.
+//
+// Thread-safety design: a kernel creates its oneDNN primitive(s) once, in its factory, with
+// scratchpad_mode::user, and keeps them const; every call brings its own stream (kept in the
+// caller's ExecContext), its own scratch (KernelCall::scratch) and wraps its own tensors in
+// dnnl::memory objects made for that call. Nothing oneDNN writes is shared between calls, which
+// is the condition under which oneDNN documents a primitive as safe to execute concurrently.
+//
+// PrimitiveKernel is that design as one class: a list of steps (primitive + where each argument's
+// data lives) that factories fill in and Run executes in order. Data lives in the node's inputs and
+// outputs, in kernel-owned constant buffers (pre-packed weights, folded statistics) or in
+// temporaries carved out of the call's scratch.
+#pragma once
+
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "tandem/ndarray.hpp"
+#include "tandem/registry.hpp"
+
+namespace tandem::dnnl_backend {
+
+// The process-wide CPU engine (created on first use; engines are safe to share).
+const dnnl::engine& CpuEngine();
+
+// The oneDNN stream of this call: one per ExecContext, so per thread at a time. A call without an
+// ExecContext (tests calling Run directly) gets a thread-local stream.
+dnnl::stream& StreamFor(ExecContext* exec);
+
+// Converts a oneDNN failure into the tandem error family, naming the node and the action.
+[[noreturn]] void ThrowDnnlError(const dnnl::error& e, const std::string& node, const char* action);
+
+// Runs `make` (which builds a kernel from oneDNN descriptors); a oneDNN "unimplemented" or
+// "invalid arguments" answer means this backend does not cover the spec: nullptr, so the reference
+// kernel takes over. Other failures (out of memory, runtime errors) are thrown.
+template <class Make>
+std::unique_ptr<Kernel> CreateOrFallback(const std::string& node, Make&& make) {
+  try {
+    return make();
+  } catch (const dnnl::error& e) {
+    if (e.status == dnnl_unimplemented || e.status == dnnl_invalid_arguments) return nullptr;
+    ThrowDnnlError(e, node, "primitive creation");
+  }
+}
+
+// ---- specs ----
+
+// True when the spec runs on the CPU, its first `num_inputs` inputs and all outputs are float32,
+// and every one of them has a known, non-empty shape of at most DNNL_MAX_NDIMS dims.
+bool IsPlainF32(const KernelSpec& spec, size_t num_inputs);
+
+// The parameter array bound to input `i` when it is a float32 CPU array of the expected shape,
+// else nullptr (an input that changes per call cannot be pre-packed).
+const NDArray* ConstantF32(const KernelSpec& spec, size_t i);
+
+// ---- memory descriptors ----
+
+dnnl::memory::dims ToDims(const Shape& shape);
+// Row-major float32 (format tags a, ab, abc (ncw), abcd (nchw), abcde (ncdhw), ...).
+dnnl::memory::desc PlainDesc(const dnnl::memory::dims& dims);
+inline dnnl::memory::desc PlainDesc(const Shape& shape) { return PlainDesc(ToDims(shape)); }
+inline dnnl::memory::desc PlainDesc(std::initializer_list<dnnl::memory::dim> dims) {
+  return PlainDesc(dnnl::memory::dims(dims));
+}
+// float32 with the layout left to the primitive (format_tag::any).
+dnnl::memory::desc AnyDesc(const dnnl::memory::dims& dims);
+
+// The attribute every primitive is created with: scratchpad supplied per call.
+dnnl::primitive_attr UserScratchpadAttr();
+
+// ---- kernel-owned constant buffers ----
+
+inline constexpr size_t kAlignment = 64;
+struct AlignedDelete {
+  void operator()(void* p) const { ::operator delete(p, std::align_val_t(kAlignment)); }
+};
+using AlignedBuffer = std::unique_ptr<void, AlignedDelete>;
+AlignedBuffer AllocateAligned(size_t bytes);
+AlignedBuffer CopyToBuffer(const float* values, size_t count);
+// Reorders `src` (laid out as `from`) once into a new buffer laid out as `to`.
+AlignedBuffer ReorderToBuffer(const void* src, const dnnl::memory::desc& from,
+                              const dnnl::memory::desc& to);
+
+// ---- the kernel ----
+
+class PrimitiveKernel : public Kernel {
+ public:
+  // Where an argument's data comes from when the kernel runs.
+  struct Source {
+    enum Kind { kInput, kOutput, kOwned, kTemp } kind;
+    size_t index;
+  };
+  struct Binding {
+    int arg;  // DNNL_ARG_*
+    Source source;
+    dnnl::memory::desc desc;
+  };
+
+  explicit PrimitiveKernel(std::string node) : node_(std::move(node)) {}
+
+  static Source Input(size_t i) { return {Source::kInput, i}; }
+  static Source Output(size_t i) { return {Source::kOutput, i}; }
+  Source Own(AlignedBuffer buffer);
+  Source Temp(size_t bytes);  // a region of the call's scratch
+  // Appends a step; `scratchpad` is pd.scratchpad_desc() of the primitive.
+  void AddStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
+               std::vector<Binding> bindings);
+
+  void Run(const KernelCall& call) const override;
+  size_t ScratchBytes() const override;
+
+ private:
+  struct Step {
+    dnnl::primitive primitive;
+    dnnl::memory::desc scratchpad;
+    std::vector<Binding> bindings;
+  };
+  void* Resolve(const Source& source, const KernelCall& call, std::byte* scratch) const;
+
+  std::string node_;
+  std::vector<Step> steps_;
+  std::vector<AlignedBuffer> owned_;
+  std::vector<size_t> temp_offsets_;  // into the aligned scratch, after the scratchpad region
+  size_t scratchpad_bytes_ = 0;       // the largest step's scratchpad (steps run in order)
+  size_t temp_bytes_ = 0;
+};
+
+}  // namespace tandem::dnnl_backend

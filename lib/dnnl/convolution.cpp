@@ -1,0 +1,86 @@
+// oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias.
+// Source and destination stay in the user's plain NC(D)HW layout; the weights are reordered once,
+// at kernel creation, into whatever layout the chosen implementation prefers.
+#include <memory>
+
+#include "lib/dnnl/common.hpp"
+#include "lib/dnnl/kernels.hpp"
+#include "lib/ops/params.hpp"
+
+namespace tandem::dnnl_backend {
+namespace {
+
+// oneDNN counts dilation from 0 (MXNet's dilate 1 is oneDNN's 0).
+bool ConvGeometry(const ops::ConvParams& p, size_t rank, dnnl::memory::dims* strides,
+                  dnnl::memory::dims* dilates, dnnl::memory::dims* pads) {
+  if (p.kernel.size() != rank || p.stride.size() != rank || p.pad.size() != rank ||
+      p.dilate.size() != rank)
+    return false;
+  for (size_t i = 0; i < rank; ++i) {
+    if (p.stride[i] < 1 || p.dilate[i] < 1 || p.pad[i] < 0) return false;
+    strides->push_back(p.stride[i]);
+    dilates->push_back(p.dilate[i] - 1);
+    pads->push_back(p.pad[i]);
+  }
+  return true;
+}
+
+// (F, C/g, k...) as oneDNN wants it: (g, F/g, C/g, k...) when grouped (same bytes).
+dnnl::memory::dims WeightDims(const Shape& weight, int64_t groups) {
+  dnnl::memory::dims dims = weight.dims();
+  if (groups == 1) return dims;
+  dims[0] /= groups;
+  dims.insert(dims.begin(), groups);
+  return dims;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::ConvParams>(spec.params);
+  const size_t num_inputs = p.no_bias ? 2 : 3;
+  if (!IsPlainF32(spec, num_inputs) || spec.outputs.size() != 1) return nullptr;
+  const Shape& data = spec.inputs[0].shape;
+  const Shape& weight = spec.inputs[1].shape;
+  const int rank = data.ndim() - 2;
+  if (rank < 1 || rank > 3 || weight.ndim() != data.ndim()) return nullptr;
+  const int64_t groups = p.num_group;
+  if (groups < 1 || data[1] % groups != 0 || weight[0] % groups != 0) return nullptr;
+
+  dnnl::memory::dims strides, dilates, pads;
+  if (!ConvGeometry(p, rank, &strides, &dilates, &pads)) return nullptr;
+  const NDArray* weight_values = ConstantF32(spec, 1);
+  const NDArray* bias_values = p.no_bias ? nullptr : ConstantF32(spec, 2);
+  if (!weight_values || (!p.no_bias && !bias_values)) return nullptr;
+
+  return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
+    const dnnl::memory::desc src = PlainDesc(data);
+    const dnnl::memory::desc dst = PlainDesc(spec.outputs[0].shape);
+    const dnnl::memory::dims weight_dims = WeightDims(weight, groups);
+    const dnnl::memory::desc bias = p.no_bias ? dnnl::memory::desc() : PlainDesc({weight[0]});
+    const dnnl::memory::desc weights = AnyDesc(weight_dims);
+    const auto kind = dnnl::prop_kind::forward_inference;
+    const auto direct = dnnl::algorithm::convolution_direct;
+    using Desc = dnnl::convolution_forward::desc;
+    auto desc = p.no_bias
+                    ? Desc(kind, direct, src, weights, dst, strides, dilates, pads, pads)
+                    : Desc(kind, direct, src, weights, bias, dst, strides, dilates, pads, pads);
+    dnnl::convolution_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
+
+    auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
+    auto packed = kernel->Own(ReorderToBuffer(weight_values->data<float>(),
+                                              PlainDesc(weight_dims), pd.weights_desc()));
+    std::vector<PrimitiveKernel::Binding> args = {
+        {DNNL_ARG_SRC, PrimitiveKernel::Input(0), src},
+        {DNNL_ARG_WEIGHTS, packed, pd.weights_desc()},
+        {DNNL_ARG_DST, PrimitiveKernel::Output(0), dst}};
+    if (!p.no_bias) {
+      auto bias_copy = kernel->Own(CopyToBuffer(bias_values->data<float>(), weight[0]));
+      args.push_back({DNNL_ARG_BIAS, bias_copy, bias});
+    }
+    kernel->AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
+    return kernel;
+  });
+}
+
+}  // namespace tandem::dnnl_backend

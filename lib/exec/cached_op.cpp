@@ -1,0 +1,337 @@
+// CachedOp: binds parameters once, caches plans per input shape, runs calls on pooled
+// per-call execution contexts. See include/tandem/cached_op.hpp for the threading contract.
+#include "tandem/cached_op.hpp"
+
+#include <algorithm>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <set>
+
+#include "lib/exec/plan.hpp"
+
+namespace tandem {
+namespace {
+
+using detail::ModelGraph;
+using PlanT = detail::Plan;
+using detail::VarRole;
+
+// Arguments whose variables are weights: a model without them is misconfigured, not a model with
+// an extra data input.
+bool IsParameterArgument(const std::string& arg) {
+  static const std::set<std::string> kNames = {"weight", "bias", "gamma", "beta", "moving_mean", "moving_var"};
+  return kNames.count(arg) != 0;
+}
+
+std::map<std::string, NDArray> StripPrefixes(const std::map<std::string, NDArray>& params) {
+  std::map<std::string, NDArray> out;
+  for (const auto& [name, array] : params) {
+    std::string key = name;
+    if (key.rfind("arg:", 0) == 0 || key.rfind("aux:", 0) == 0) key = key.substr(4);
+    out[key] = array;
+  }
+  return out;
+}
+
+// For each variable node: the argument names under which its consumers read it.
+std::vector<std::vector<std::string>> ConsumerArguments(const detail::IndexedGraph& g) {
+  std::vector<std::vector<std::string>> uses(g.nodes.size());
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const Node& n = *g.nodes[nid];
+    if (n.is_variable()) continue;
+    std::vector<std::string> names = n.op->arguments(n.params);
+    std::vector<std::string> aux = n.op->aux_states(n.params);
+    names.insert(names.end(), aux.begin(), aux.end());
+    for (size_t i = 0; i < g.input_nodes[nid].size(); ++i) {
+      std::string arg = i < names.size() ? names[i] : "";
+      bool unused = std::count(n.op->unused_at_inference.begin(), n.op->unused_at_inference.end(), arg) > 0;
+      uses[g.input_nodes[nid][i]].push_back(unused ? "<unused>" : arg);
+    }
+  }
+  return uses;
+}
+
+void AssignRolesAutomatically(ModelGraph& m, const std::map<std::string, NDArray>& params) {
+  const auto uses = ConsumerArguments(m.graph);
+  std::vector<std::string> missing;
+  for (uint32_t nid = 0; nid < m.graph.nodes.size(); ++nid) {
+    const Node& n = *m.graph.nodes[nid];
+    if (!n.is_variable()) continue;
+    if (params.count(n.name)) {
+      m.var_role[nid] = VarRole::kParam;
+      continue;
+    }
+    const auto& u = uses[nid];
+    bool all_unused = !u.empty() && std::all_of(u.begin(), u.end(), [](auto& a) { return a == "<unused>"; });
+    bool all_params = !u.empty() && std::all_of(u.begin(), u.end(), IsParameterArgument);
+    if (all_unused) m.var_role[nid] = VarRole::kIgnored;
+    else if (all_params) missing.push_back(n.name);
+    else m.var_role[nid] = VarRole::kData;
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& s : missing) list += (list.empty() ? "" : ", ") + s;
+    Throw<InvalidArgument>("CachedOp: parameters missing from the params map: ", list);
+  }
+}
+
+void AssignRolesByIndex(ModelGraph& m, const std::map<std::string, NDArray>& params) {
+  std::vector<uint32_t> vars;
+  for (uint32_t nid = 0; nid < m.graph.nodes.size(); ++nid)
+    if (m.graph.nodes[nid]->is_variable()) vars.push_back(nid);
+  std::fill(m.var_role.begin(), m.var_role.end(), VarRole::kIgnored);
+  auto pick = [&](const std::vector<int>& indices, VarRole role, const char* what) {
+    for (int i : indices) {
+      if (i < 0 || static_cast<size_t>(i) >= vars.size())
+        Throw<InvalidArgument>("CachedOp: ", what, " index ", i, " out of range (", vars.size(), " inputs)");
+      m.var_role[vars[i]] = role;
+    }
+  };
+  pick(m.flags.data_indices, VarRole::kData, "data_indices");
+  pick(m.flags.param_indices, VarRole::kParam, "param_indices");
+  for (uint32_t nid : vars)
+    if (m.var_role[nid] == VarRole::kParam && !params.count(m.graph.nodes[nid]->name))
+      Throw<InvalidArgument>("CachedOp: parameter '", m.graph.nodes[nid]->name, "' missing from the params map");
+}
+
+std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
+                                            const std::map<std::string, NDArray>& raw_params,
+                                            Context ctx, const CachedOpFlags& flags) {
+  auto m = std::make_shared<ModelGraph>();
+  m->graph = detail::IndexGraph(symbol);
+  m->ctx = ctx;
+  m->flags = flags;
+  const size_t n = m->graph.nodes.size();
+  m->var_role.assign(n, VarRole::kIgnored);
+  m->data_index.assign(n, -1);
+  m->param_of_node.assign(n, NDArray());
+  const auto params = StripPrefixes(raw_params);
+  if (flags.data_indices.empty() && flags.param_indices.empty()) AssignRolesAutomatically(*m, params);
+  else AssignRolesByIndex(*m, params);
+  for (uint32_t nid = 0; nid < n; ++nid) {
+    const Node& node = *m->graph.nodes[nid];
+    if (!node.is_variable()) continue;
+    if (m->var_role[nid] == VarRole::kParam) {
+      const NDArray& array = params.at(node.name);
+      if (array.is_none()) Throw<InvalidArgument>("CachedOp: parameter '", node.name, "' is a none array");
+      // Shared, never copied per thread; copied once when it lives on another device.
+      m->param_of_node[nid] = array.ctx() == ctx ? array : array.Copy(ctx);
+      m->param_bytes += array.nbytes();
+    } else if (m->var_role[nid] == VarRole::kData) {
+      m->data_index[nid] = static_cast<int>(m->input_names.size());
+      m->input_names.push_back(node.name);
+      m->input_nodes.push_back(nid);
+    }
+  }
+  m->output_names = symbol.ListOutputs();
+  return m;
+}
+
+struct PlanKey {
+  std::vector<Shape> shapes;
+  std::vector<DType> dtypes;
+  friend bool operator<(const PlanKey& a, const PlanKey& b) {
+    return std::tie(a.shapes, a.dtypes) < std::tie(b.shapes, b.dtypes);
+  }
+  friend bool operator==(const PlanKey&, const PlanKey&) = default;
+};
+
+std::string Describe(const PlanKey& k) {
+  std::string s;
+  for (size_t i = 0; i < k.shapes.size(); ++i) s += (i ? ", " : "") + k.shapes[i].ToString();
+  return s;
+}
+
+}  // namespace
+
+struct CachedOp::Impl {
+  std::shared_ptr<const ModelGraph> model;
+
+  // Plan cache (LRU). Held only for lookups and inserts, never while planning or running.
+  mutable std::mutex plan_mutex;
+  mutable std::list<std::pair<PlanKey, std::shared_ptr<const PlanT>>> plans;  // most recent first
+  mutable std::optional<PlanKey> static_key;
+
+  // Pool of per-call contexts. Held only to borrow / return one.
+  mutable std::mutex pool_mutex;
+  mutable std::vector<std::unique_ptr<ExecContext>> idle;
+  mutable size_t created = 0;
+
+  std::shared_ptr<const PlanT> GetPlan(const PlanKey& key) const;
+  std::unique_ptr<ExecContext> Borrow() const;
+  void Return(std::unique_ptr<ExecContext> exec) const;
+  PlanKey Validate(const std::vector<NDArray>& inputs) const;
+  void ValidateOutputs(const PlanT& plan, std::vector<NDArray>* outputs) const;
+};
+
+std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
+  {
+    std::lock_guard lock(plan_mutex);
+    if (model->flags.static_shape) {
+      if (!static_key) static_key = key;
+      else if (!(*static_key == key))
+        Throw<ShapeError>("CachedOp built with static_shape=true got input shapes ", Describe(key),
+                          " after ", Describe(*static_key),
+                          "; build it with static_shape=false to accept new shapes");
+    }
+    for (auto it = plans.begin(); it != plans.end(); ++it) {
+      if (it->first == key) {
+        plans.splice(plans.begin(), plans, it);
+        return it->second;
+      }
+    }
+  }
+  std::vector<TensorDesc> descs;
+  for (size_t i = 0; i < key.shapes.size(); ++i) descs.push_back({key.shapes[i], key.dtypes[i]});
+  std::shared_ptr<const PlanT> plan = detail::BuildPlan(*model, descs);
+  std::lock_guard lock(plan_mutex);
+  for (const auto& [k, existing] : plans)
+    if (k == key) return existing;  // another thread planned the same shape meanwhile
+  plans.emplace_front(key, plan);
+  if (plans.size() > std::max<size_t>(1, model->flags.max_cached_shapes)) plans.pop_back();
+  return plan;
+}
+
+std::unique_ptr<ExecContext> CachedOp::Impl::Borrow() const {
+  {
+    std::lock_guard lock(pool_mutex);
+    if (!idle.empty()) {
+      auto exec = std::move(idle.back());
+      idle.pop_back();
+      return exec;
+    }
+    ++created;
+  }
+  return std::make_unique<ExecContext>(model->ctx);
+}
+
+void CachedOp::Impl::Return(std::unique_ptr<ExecContext> exec) const {
+  if (!model->flags.static_alloc) exec->ReleaseBuffers();
+  std::lock_guard lock(pool_mutex);
+  idle.push_back(std::move(exec));
+}
+
+PlanKey CachedOp::Impl::Validate(const std::vector<NDArray>& inputs) const {
+  const auto& names = model->input_names;
+  if (inputs.size() != names.size()) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    Throw<InvalidArgument>("CachedOp::Forward: ", inputs.size(), " inputs given, the model takes ",
+                           names.size(), " (", list, ")");
+  }
+  PlanKey key;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const NDArray& a = inputs[i];
+    if (a.is_none()) Throw<InvalidArgument>("CachedOp::Forward: input '", names[i], "' is a none array");
+    if (a.ctx() != model->ctx)
+      Throw<DeviceError>("CachedOp::Forward: input '", names[i], "' is on ", a.ctx().ToString(),
+                         " but the model runs on ", model->ctx.ToString(), "; copy it with .Copy(ctx)");
+    if (a.shape().ndim() == 0) Throw<ShapeError>("CachedOp::Forward: input '", names[i], "' has no shape");
+    key.shapes.push_back(a.shape());
+    key.dtypes.push_back(a.dtype());
+  }
+  return key;
+}
+
+void CachedOp::Impl::ValidateOutputs(const PlanT& plan, std::vector<NDArray>* outputs) const {
+  const size_t n = plan.output_entries.size();
+  if (outputs->empty()) outputs->resize(n);
+  if (outputs->size() != n)
+    Throw<InvalidArgument>("CachedOp::Forward: ", outputs->size(), " output arrays given, the model has ", n);
+  for (size_t j = 0; j < n; ++j) {
+    const Shape& shape = plan.entry_shapes[plan.output_entries[j]];
+    DType dtype = plan.entry_types[plan.output_entries[j]];
+    NDArray& out = (*outputs)[j];
+    if (out.is_none()) {
+      out = NDArray(shape, model->ctx, dtype);
+      continue;
+    }
+    const std::string& name = model->output_names[j];
+    if (out.shape() != shape)
+      Throw<ShapeError>("CachedOp::Forward: output '", name, "' array has shape ", out.shape().ToString(),
+                        ", the model produces ", shape.ToString());
+    if (out.dtype() != dtype)
+      Throw<TypeError>("CachedOp::Forward: output '", name, "' array is ", DTypeName(out.dtype()),
+                       ", the model produces ", DTypeName(dtype));
+    if (out.ctx() != model->ctx)
+      Throw<DeviceError>("CachedOp::Forward: output '", name, "' array is on ", out.ctx().ToString(),
+                         ", the model runs on ", model->ctx.ToString());
+  }
+}
+
+CachedOp::CachedOp(const Symbol& symbol, const std::map<std::string, NDArray>& params, Context ctx,
+                   CachedOpFlags flags)
+    : impl_(std::make_shared<Impl>()) {
+  if (ctx.is_gpu() && !GpuAvailable(ctx.id + 1))
+    Throw<DeviceError>("CachedOp: ", ctx.ToString(), " is not available (",
+                       GpuCount(), " GPU(s) visible to this build of tandem)");
+  impl_->model = BuildModelGraph(symbol, params, ctx, flags);
+}
+
+CachedOp::~CachedOp() = default;
+CachedOp::CachedOp(CachedOp&&) noexcept = default;
+CachedOp& CachedOp::operator=(CachedOp&&) noexcept = default;
+
+void CachedOp::Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs) const {
+  if (!outputs) Throw<InvalidArgument>("CachedOp::Forward: outputs pointer is null");
+  PlanKey key = impl_->Validate(inputs);
+  std::shared_ptr<const PlanT> plan = impl_->GetPlan(key);
+  impl_->ValidateOutputs(*plan, outputs);
+  std::unique_ptr<ExecContext> exec = impl_->Borrow();
+  try {
+    detail::RunPlan(*impl_->model, *plan, inputs, *outputs, *exec);
+  } catch (...) {
+    impl_->Return(std::move(exec));
+    throw;
+  }
+  impl_->Return(std::move(exec));
+}
+
+std::vector<NDArray> CachedOp::Forward(const std::vector<NDArray>& inputs) const {
+  std::vector<NDArray> outputs;
+  Forward(inputs, &outputs);
+  return outputs;
+}
+
+std::vector<NDArray> CachedOp::Forward(const std::map<std::string, NDArray>& inputs) const {
+  std::vector<NDArray> ordered;
+  for (const std::string& name : impl_->model->input_names) {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) Throw<InvalidArgument>("CachedOp::Forward: input '", name, "' not given");
+    ordered.push_back(it->second);
+  }
+  // Names of inputs the model ignores (labels) are accepted, as MXNet callers pass them.
+  const auto& g = impl_->model->graph;
+  for (const auto& [name, array] : inputs) {
+    bool known = std::any_of(g.nodes.begin(), g.nodes.end(),
+                             [&](const auto& n) { return n->is_variable() && n->name == name; });
+    if (!known) Throw<InvalidArgument>("CachedOp::Forward: '", name, "' is not an input of this model");
+  }
+  return Forward(ordered);
+}
+
+const std::vector<std::string>& CachedOp::input_names() const { return impl_->model->input_names; }
+const std::vector<std::string>& CachedOp::output_names() const { return impl_->model->output_names; }
+Context CachedOp::context() const { return impl_->model->ctx; }
+
+PlanReport CachedOp::Plan(const std::vector<Shape>& input_shapes) const {
+  PlanKey key{input_shapes, std::vector<DType>(input_shapes.size(), DType::f32)};
+  if (input_shapes.size() != impl_->model->input_names.size())
+    Throw<InvalidArgument>("CachedOp::Plan: ", input_shapes.size(), " shapes given, the model takes ",
+                           impl_->model->input_names.size());
+  return impl_->GetPlan(key)->report;
+}
+
+size_t CachedOp::cached_plan_count() const {
+  std::lock_guard lock(impl_->plan_mutex);
+  return impl_->plans.size();
+}
+
+size_t CachedOp::execution_context_count() const {
+  std::lock_guard lock(impl_->pool_mutex);
+  return impl_->created;
+}
+
+}  // namespace tandem

@@ -1,0 +1,250 @@
+// Planning (shape/dtype inference, kernel choice, memory plan) and running a plan.
+#include <algorithm>
+#include <map>
+
+#include "lib/exec/plan.hpp"
+
+namespace tandem::detail {
+namespace {
+
+constexpr size_t kArenaAlignment = 64;
+
+size_t AlignUp(size_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
+
+// Best-fit allocator over one arena; adjacent free blocks merge so a later, larger tensor can
+// reuse the room of several earlier ones.
+class ArenaAllocator {
+ public:
+  size_t Allocate(size_t bytes) {
+    bytes = AlignUp(std::max<size_t>(bytes, 1));
+    auto best = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (it->second >= bytes && (best == free_.end() || it->second < best->second)) best = it;
+    if (best == free_.end()) {
+      // Grow the arena; a free block at its end is extended rather than wasted.
+      if (!free_.empty() && std::prev(free_.end())->first + std::prev(free_.end())->second == end_) {
+        auto last = std::prev(free_.end());
+        size_t offset = last->first;
+        end_ = offset + bytes;
+        free_.erase(last);
+        return offset;
+      }
+      size_t offset = end_;
+      end_ += bytes;
+      return offset;
+    }
+    size_t offset = best->first, size = best->second;
+    free_.erase(best);
+    if (size > bytes) free_[offset + bytes] = size - bytes;
+    return offset;
+  }
+  void Free(size_t offset, size_t bytes) {
+    bytes = AlignUp(std::max<size_t>(bytes, 1));
+    auto it = free_.emplace(offset, bytes).first;
+    if (auto next = std::next(it); next != free_.end() && it->first + it->second == next->first) {
+      it->second += next->second;
+      free_.erase(next);
+    }
+    if (it != free_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second == it->first) {
+        prev->second += it->second;
+        free_.erase(it);
+      }
+    }
+  }
+  size_t size() const { return end_; }
+
+ private:
+  std::map<size_t, size_t> free_;  // offset -> size
+  size_t end_ = 0;
+};
+
+size_t EntryBytes(const Plan& p, uint32_t e) {
+  return static_cast<size_t>(p.entry_shapes[e].Size()) * DTypeSize(p.entry_types[e]);
+}
+
+void InferPlanShapes(const ModelGraph& m, const std::vector<TensorDesc>& inputs, Plan& p) {
+  const IndexedGraph& g = m.graph;
+  p.entry_shapes.assign(g.num_entries(), Shape());
+  std::vector<int> types(g.num_entries(), -1);
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const uint32_t e = g.row_ptr[nid];
+    if (m.data_index[nid] >= 0) {
+      p.entry_shapes[e] = inputs[static_cast<size_t>(m.data_index[nid])].shape;
+      types[e] = static_cast<int>(inputs[static_cast<size_t>(m.data_index[nid])].dtype);
+    } else if (!m.param_of_node[nid].is_none()) {
+      p.entry_shapes[e] = m.param_of_node[nid].shape();
+      types[e] = static_cast<int>(m.param_of_node[nid].dtype());
+    }
+  }
+  InferEntryShapes(g, p.entry_shapes);
+  InferEntryTypes(g, types);
+  p.entry_types.resize(types.size());
+  for (size_t i = 0; i < types.size(); ++i) p.entry_types[i] = static_cast<DType>(types[i] < 0 ? 0 : types[i]);
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const Node& n = *g.nodes[nid];
+    if (n.is_variable()) continue;
+    for (int k = 0; k < n.num_outputs(); ++k)
+      if (!p.entry_shapes[g.row_ptr[nid] + k].known())
+        Throw<ShapeError>("node '", n.name, "' (", n.op->name, "): cannot infer the shape of output ", k,
+                          " from the given input shapes");
+  }
+}
+
+void AssignSlots(const ModelGraph& m, Plan& p) {
+  const IndexedGraph& g = m.graph;
+  p.slots.assign(g.num_entries(), Slot{});
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    Slot& s = p.slots[g.row_ptr[nid]];
+    if (m.data_index[nid] >= 0) s = {SlotKind::kInput, static_cast<size_t>(m.data_index[nid]), nullptr};
+    else if (!m.param_of_node[nid].is_none()) s = {SlotKind::kParam, 0, m.param_of_node[nid].raw_data()};
+  }
+  // Heads computed by a node write straight into the caller's output array.
+  for (size_t j = 0; j < g.output_entries.size(); ++j) {
+    uint32_t e = g.output_entries[j];
+    if (p.slots[e].kind == SlotKind::kNone) {
+      p.slots[e] = {SlotKind::kOutput, j, nullptr};
+    } else {
+      p.output_copies.emplace_back(j, e);
+    }
+  }
+  // Memory plan: every other entry lives in the arena from its producer until its last reader.
+  std::vector<int64_t> last_use(g.num_entries(), -1);
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid)
+    for (uint32_t e : g.input_entries[nid]) last_use[e] = nid;
+  ArenaAllocator arena;
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const Node& n = *g.nodes[nid];
+    if (n.is_variable()) continue;
+    std::vector<uint32_t> dead;
+    for (int k = 0; k < n.num_outputs(); ++k) {
+      uint32_t e = g.row_ptr[nid] + k;
+      if (p.slots[e].kind != SlotKind::kNone) continue;
+      p.slots[e] = {SlotKind::kArena, arena.Allocate(EntryBytes(p, e)), nullptr};
+      p.naive_bytes += AlignUp(EntryBytes(p, e));
+      if (last_use[e] < 0) dead.push_back(e);  // an output nobody reads (e.g. one split piece)
+    }
+    // Inputs are released only after the outputs are placed: a kernel never sees its output
+    // overlap its input.
+    for (uint32_t e : g.input_entries[nid])
+      if (last_use[e] == nid && p.slots[e].kind == SlotKind::kArena) dead.push_back(e);
+    std::sort(dead.begin(), dead.end());
+    dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
+    for (uint32_t e : dead) arena.Free(p.slots[e].offset, EntryBytes(p, e));
+  }
+  p.arena_bytes = arena.size();
+}
+
+std::vector<Backend> BackendOrder(const ModelGraph& m) {
+  if (m.flags.reference_only) return {Backend::kReference};
+  std::vector<Backend> order;
+  if (m.ctx.is_gpu()) {
+    if (m.flags.use_cudnn) order.push_back(Backend::kCudnn);
+    order.push_back(Backend::kCuda);
+    return order;
+  }
+  if (m.flags.use_dnnl) order.push_back(Backend::kDnnl);
+  order.push_back(Backend::kReference);
+  return order;
+}
+
+void ChooseKernels(const ModelGraph& m, Plan& p) {
+  const IndexedGraph& g = m.graph;
+  const std::vector<Backend> order = BackendOrder(m);
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const Node& n = *g.nodes[nid];
+    if (n.is_variable()) continue;
+    PlannedNode planned{nid, nullptr, Backend::kReference, g.input_entries[nid], {}};
+    for (int k = 0; k < n.num_outputs(); ++k) planned.outputs.push_back(g.row_ptr[nid] + k);
+    KernelSpec spec{*n.op, n.params, n.name, {}, {}, m.ctx, {}};
+    for (size_t i = 0; i < planned.inputs.size(); ++i) {
+      uint32_t e = planned.inputs[i];
+      spec.inputs.push_back({p.entry_shapes[e], p.entry_types[e]});
+      const NDArray& param = m.param_of_node[g.input_nodes[nid][i]];
+      spec.constants.push_back(param.is_none() ? nullptr : &param);
+    }
+    for (uint32_t e : planned.outputs) spec.outputs.push_back({p.entry_shapes[e], p.entry_types[e]});
+    try {
+      for (Backend b : order) {
+        KernelFactory factory = FindKernel(n.op->name, b);
+        if (!factory) continue;
+        planned.kernel = factory(spec);
+        if (planned.kernel) {
+          planned.backend = b;
+          break;
+        }
+      }
+    } catch (const Error& e) {
+      if (std::string(e.what()).find(n.name) != std::string::npos) throw;
+      RethrowWithContext(e, "node '" + n.name + "' (" + n.op->name + "): ");
+    }
+    if (!planned.kernel)
+      Throw<Unsupported>("node '", n.name, "': no kernel for operator ", n.op->name, " on ",
+                         m.ctx.ToString(), " (register one with tandem::RegisterKernel)");
+    p.scratch_bytes = std::max(p.scratch_bytes, planned.kernel->ScratchBytes());
+    p.report.kernels_by_backend[BackendName(planned.backend)]++;
+    p.report.node_kernels.push_back(n.name + ": " + n.op->name + " [" + BackendName(planned.backend) + "]");
+    p.nodes.push_back(std::move(planned));
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<TensorDesc>& inputs) {
+  auto p = std::make_shared<Plan>();
+  InferPlanShapes(m, inputs, *p);
+  AssignSlots(m, *p);
+  ChooseKernels(m, *p);
+  p->output_entries = m.graph.output_entries;
+  for (const TensorDesc& d : inputs) p->report.input_shapes.push_back(d.shape);
+  for (uint32_t e : p->output_entries) p->report.output_shapes.push_back(p->entry_shapes[e]);
+  p->report.arena_bytes = p->arena_bytes;
+  p->report.naive_bytes = p->naive_bytes;
+  p->report.scratch_bytes = p->scratch_bytes;
+  p->report.param_bytes = m.param_bytes;
+  return p;
+}
+
+void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inputs,
+             const std::vector<NDArray>& outputs, ExecContext& exec) {
+  char* arena = static_cast<char*>(exec.Arena(p.arena_bytes));
+  void* scratch = exec.Scratch(p.scratch_bytes);
+  auto address = [&](uint32_t e) -> void* {
+    const Slot& s = p.slots[e];
+    switch (s.kind) {
+      case SlotKind::kArena: return arena + s.offset;
+      case SlotKind::kInput: return inputs[s.offset].raw_data();
+      case SlotKind::kParam: return const_cast<void*>(s.param);  // kernels only read inputs
+      case SlotKind::kOutput: return outputs[s.offset].raw_data();
+      case SlotKind::kNone: return nullptr;  // an input inference never reads (a label)
+    }
+    return nullptr;
+  };
+  std::vector<TensorArg>& args = exec.args();
+  for (const PlannedNode& pn : p.nodes) {
+    args.clear();
+    for (uint32_t e : pn.inputs) args.push_back({address(e), &p.entry_shapes[e], p.entry_types[e]});
+    for (uint32_t e : pn.outputs) args.push_back({address(e), &p.entry_shapes[e], p.entry_types[e]});
+    KernelCall call;
+    call.inputs = std::span<const TensorArg>(args.data(), pn.inputs.size());
+    call.outputs = std::span<const TensorArg>(args.data() + pn.inputs.size(), pn.outputs.size());
+    call.scratch = scratch;
+    call.exec = &exec;
+    const Node& n = *m.graph.nodes[pn.node_id];
+    try {
+      pn.kernel->Run(call);
+    } catch (const Error& e) {
+      RethrowWithContext(e, "node '" + n.name + "' (" + n.op->name + "): ");
+    } catch (const std::bad_alloc&) {
+      Throw<OutOfMemory>("node '", n.name, "' (", n.op->name, "): out of memory");
+    } catch (const std::exception& e) {
+      Throw<InternalError>("node '", n.name, "' (", n.op->name, "): kernel failed: ", e.what());
+    }
+  }
+  for (const auto& [j, e] : p.output_copies)
+    detail::CopyBytes(outputs[j].raw_data(), outputs[j].ctx(), address(e), m.ctx,
+                      outputs[j].nbytes());
+}
+
+}  // namespace tandem::detail

@@ -1,0 +1,65 @@
+// Internal: a Plan is everything needed to run a graph for one set of input shapes: entry shapes,
+// the kernel of every node, and where each entry lives (arena offset, caller input, shared
+// parameter, caller output). Plans are immutable after BuildPlan returns and shared by every
+// thread that runs them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/core/graph.hpp"
+#include "lib/exec/exec_context.hpp"
+#include "tandem/cached_op.hpp"
+
+namespace tandem::detail {
+
+enum class VarRole { kData, kParam, kIgnored };
+
+// What the CachedOp knows about its graph before any shape is seen (shared by all plans).
+struct ModelGraph {
+  IndexedGraph graph;
+  Context ctx;
+  CachedOpFlags flags;
+  std::vector<VarRole> var_role;        // per node (only meaningful for variables)
+  std::vector<int> data_index;          // per node: position in Forward's inputs, or -1
+  std::vector<NDArray> param_of_node;   // per node: bound parameter on ctx, or none
+  std::vector<std::string> input_names; // data inputs, in Forward order
+  std::vector<uint32_t> input_nodes;    // node id of each data input
+  std::vector<std::string> output_names;
+  size_t param_bytes = 0;
+};
+
+enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };
+struct Slot {
+  SlotKind kind = SlotKind::kNone;
+  size_t offset = 0;       // arena byte offset, or input / output index
+  const void* param = nullptr;
+};
+
+struct PlannedNode {
+  uint32_t node_id;
+  std::unique_ptr<Kernel> kernel;
+  Backend backend;
+  std::vector<uint32_t> inputs, outputs;  // entry ids
+};
+
+struct Plan {
+  std::vector<Shape> entry_shapes;
+  std::vector<DType> entry_types;
+  std::vector<Slot> slots;  // per entry
+  std::vector<PlannedNode> nodes;
+  // Heads that are not produced by a node into the output directly (a variable, or an entry used
+  // twice as an output) are copied at the end: (output index, source entry).
+  std::vector<std::pair<size_t, uint32_t>> output_copies;
+  std::vector<uint32_t> output_entries;
+  size_t arena_bytes = 0, naive_bytes = 0, scratch_bytes = 0;
+  PlanReport report;
+};
+
+std::shared_ptr<const Plan> BuildPlan(const ModelGraph& model, const std::vector<TensorDesc>& inputs);
+// Runs `plan` with the caller's inputs into preallocated outputs, on `exec`.
+void RunPlan(const ModelGraph& model, const Plan& plan, const std::vector<NDArray>& inputs,
+             const std::vector<NDArray>& outputs, ExecContext& exec);
+
+}  // namespace tandem::detail

@@ -1,0 +1,76 @@
+// Convolution: N-d (1..3 spatial dims) grouped, dilated convolution in channel-first layout.
+#include "lib/ops/schema_util.hpp"
+#include "lib/ops/schemas.hpp"
+
+namespace tandem::ops {
+namespace {
+
+std::any ParseConvolution(const AttrReader& r) {
+  ConvParams p;
+  p.kernel = r.Tuple("kernel");
+  if (p.kernel.empty()) r.Fail("kernel", "required attribute is missing");
+  if (p.kernel.size() > 3) r.Fail("kernel", "must have 1 to 3 dimensions");
+  for (int64_t k : p.kernel)
+    if (k <= 0) r.Fail("kernel", "values must be positive");
+  const size_t rank = p.kernel.size();
+  p.stride = SpatialTuple(r, "stride", rank, 1, 1);
+  p.dilate = SpatialTuple(r, "dilate", rank, 1, 1);
+  p.pad = SpatialTuple(r, "pad", rank, 0, 0);
+  p.num_filter = r.Int("num_filter");
+  if (p.num_filter <= 0) r.Fail("num_filter", "must be positive");
+  p.num_group = r.Int("num_group", 1);
+  if (p.num_group <= 0) r.Fail("num_group", "must be positive");
+  if (p.num_filter % p.num_group != 0) r.Fail("num_filter", "must be divisible by num_group");
+  p.no_bias = r.Bool("no_bias", false);
+  // workspace, cudnn_tune and cudnn_off only steer MXNet's algorithm choice.
+  CheckChannelFirstLayout(r, rank);
+  return p;
+}
+
+void InferConvolution(ShapeInferenceArgs& a) {
+  const auto& p = ParamsAs<ConvParams>(a.params);
+  const Shape& data = a.in.at(0);
+  if (!data.known()) return;
+  const int rank = static_cast<int>(p.kernel.size());
+  if (data.ndim() != rank + 2)
+    FailShape(a.node, "a convolution with a ", rank, "-d kernel needs ", rank + 2,
+              "-d data, got ", data.ToString());
+  const int64_t channels = data[1];
+  if (channels % p.num_group != 0)
+    FailShape(a.node, "data ", data.ToString(), " has ", channels,
+              " channels, not divisible by num_group ", p.num_group);
+
+  std::vector<int64_t> weight = {p.num_filter, channels / p.num_group};
+  std::vector<int64_t> out = {data[0], p.num_filter};
+  for (int i = 0; i < rank; ++i) {
+    weight.push_back(p.kernel[i]);
+    const int64_t extent = p.dilate[i] * (p.kernel[i] - 1) + 1;
+    const int64_t room = data[i + 2] + 2 * p.pad[i] - extent;
+    if (room < 0)
+      FailShape(a.node, "dilated kernel extent ", extent, " exceeds the padded input (data ",
+                data.ToString(), ", pad ", p.pad[i], ")");
+    out.push_back(room / p.stride[i] + 1);
+  }
+  AssignShape(a.in, 1, Shape(weight), a.node, "weight");
+  if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");
+  AssignShape(a.out, 0, Shape(out), a.node, "output");
+}
+
+}  // namespace
+
+OpSchema ConvolutionSchema() {
+  OpSchema s;
+  s.name = "Convolution";
+  s.parse = ParseConvolution;
+  s.arguments = [](const std::any& params) {
+    const auto& p = ParamsAs<ConvParams>(params);
+    return p.no_bias ? std::vector<std::string>{"data", "weight"}
+                     : std::vector<std::string>{"data", "weight", "bias"};
+  };
+  s.aux_states = FixedNames({});
+  s.outputs = FixedNames({"output"});
+  s.infer_shape = InferConvolution;
+  return s;
+}
+
+}  // namespace tandem::ops

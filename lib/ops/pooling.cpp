@@ -1,0 +1,99 @@
+// Pooling: max / avg / sum over 1..3 spatial dims, windowed or global.
+#include "lib/ops/schema_util.hpp"
+#include "lib/ops/schemas.hpp"
+
+namespace tandem::ops {
+namespace {
+
+PoolType ParsePoolType(const AttrReader& r) {
+  const std::string name = r.Enum("pool_type", "max", {"max", "avg", "sum", "lp"});
+  if (name == "lp")
+    Throw<Unsupported>("node '", r.node(), "' (", r.op(), "): pool_type 'lp' is not supported");
+  return name == "max" ? PoolType::kMax : name == "avg" ? PoolType::kAvg : PoolType::kSum;
+}
+
+PoolConvention ParseConvention(const AttrReader& r) {
+  const std::string name = r.Enum("pooling_convention", "valid", {"valid", "full", "same"});
+  return name == "valid" ? PoolConvention::kValid
+         : name == "full" ? PoolConvention::kFull
+                          : PoolConvention::kSame;
+}
+
+std::any ParsePooling(const AttrReader& r) {
+  PoolingParams p;
+  p.pool = ParsePoolType(r);
+  p.global_pool = r.Bool("global_pool", false);
+  p.convention = ParseConvention(r);
+  // A global pool ignores its kernel, so MXNet lets it be absent; the spatial rank then comes from
+  // the data, and kernel / stride / pad stay empty.
+  p.kernel = r.Tuple("kernel");
+  if (p.kernel.empty() && !p.global_pool) r.Fail("kernel", "required unless global_pool=True");
+  if (p.kernel.size() > 3) r.Fail("kernel", "must have 1 to 3 dimensions");
+  if (!p.global_pool)
+    for (int64_t k : p.kernel)
+      if (k <= 0) r.Fail("kernel", "values must be positive");
+  const size_t rank = p.kernel.size();
+  p.stride = SpatialTuple(r, "stride", rank, 1, 1);
+  p.pad = SpatialTuple(r, "pad", rank, 0, 0);
+  if (p.convention == PoolConvention::kSame)
+    for (int64_t pad : p.pad)
+      if (pad != 0) r.Fail("pad", "must be 0 with pooling_convention='same'");
+  p.count_include_pad = OptionalBool(r, "count_include_pad", true);
+  // cudnn_off and p_value (lp only) do not matter here.
+  CheckChannelFirstLayout(r, rank);
+  return p;
+}
+
+int64_t PooledExtent(const PoolingParams& p, int i, int64_t x, const std::string& node,
+                     const Shape& data) {
+  const int64_t k = p.kernel[i], s = p.stride[i], pad = p.pad[i];
+  if (k > x + 2 * pad)
+    FailShape(node, "pooling kernel ", k, " exceeds the padded input (data ", data.ToString(),
+              ", pad ", pad, ")");
+  switch (p.convention) {
+    case PoolConvention::kValid:
+      return (x + 2 * pad - k) / s + 1;
+    case PoolConvention::kFull: {
+      int64_t out = (x + 2 * pad - k + s - 1) / s + 1;
+      // Never start a window entirely inside the right padding.
+      if ((out - 1) * s >= x + pad) --out;
+      return out;
+    }
+    case PoolConvention::kSame:
+      return (x + s - 1) / s;
+  }
+  return 0;
+}
+
+void InferPooling(ShapeInferenceArgs& a) {
+  const auto& p = ParamsAs<PoolingParams>(a.params);
+  const Shape& data = a.in.at(0);
+  if (!data.known()) return;
+  Shape out = data;
+  if (p.global_pool) {
+    if (data.ndim() < 3 || data.ndim() > 5)
+      FailShape(a.node, "pooling needs 3-d to 5-d data, got ", data.ToString());
+    if (!p.kernel.empty() && data.ndim() != static_cast<int>(p.kernel.size()) + 2)
+      FailShape(a.node, "a pool with a ", p.kernel.size(), "-d kernel needs ",
+                p.kernel.size() + 2, "-d data, got ", data.ToString());
+    for (int i = 2; i < data.ndim(); ++i) out[i] = 1;
+  } else {
+    const int rank = static_cast<int>(p.kernel.size());
+    if (data.ndim() != rank + 2)
+      FailShape(a.node, "a pool with a ", rank, "-d kernel needs ", rank + 2, "-d data, got ",
+                data.ToString());
+    for (int i = 0; i < rank; ++i) out[i + 2] = PooledExtent(p, i, data[i + 2], a.node, data);
+  }
+  AssignShape(a.out, 0, out, a.node, "output");
+}
+
+}  // namespace
+
+OpSchema PoolingSchema() {
+  OpSchema s = UnaryIdentitySchema("Pooling");
+  s.parse = ParsePooling;
+  s.infer_shape = InferPooling;
+  return s;
+}
+
+}  // namespace tandem::ops

@@ -1,0 +1,93 @@
+// Helpers shared by the operator schemas.
+#include "lib/ops/schema_util.hpp"
+
+namespace tandem::ops {
+
+void AssignShape(std::vector<Shape>& shapes, size_t i, const Shape& expected,
+                 const std::string& node, const std::string& what) {
+  Shape& current = shapes.at(i);
+  if (!current.known()) {
+    current = expected;
+  } else if (current != expected) {
+    FailShape(node, what, " has shape ", current.ToString(), " but ", expected.ToString(),
+              " is expected");
+  }
+}
+
+int NormalizeAxis(int64_t axis, int ndim, const std::string& node, const std::string& what) {
+  if (axis < -ndim || axis >= ndim)
+    FailShape(node, what, " ", axis, " is out of range for a ", ndim, "-d input");
+  return static_cast<int>(axis < 0 ? axis + ndim : axis);
+}
+
+std::vector<std::string> NumberedNames(const std::string& prefix, int64_t count) {
+  std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) names.push_back(prefix + std::to_string(i));
+  return names;
+}
+
+std::function<std::vector<std::string>(const std::any&)> FixedNames(
+    std::vector<std::string> names) {
+  return [names = std::move(names)](const std::any&) { return names; };
+}
+
+void InferSameAsData(ShapeInferenceArgs& args) {
+  if (!args.in.at(0).known()) return;
+  AssignShape(args.out, 0, args.in[0], args.node, "output");
+}
+
+OpSchema UnaryIdentitySchema(std::string name, std::vector<std::string> aliases) {
+  OpSchema s;
+  s.name = std::move(name);
+  s.aliases = std::move(aliases);
+  s.parse = [](const AttrReader&) { return std::any(NoParams{}); };
+  s.arguments = FixedNames({"data"});
+  s.aux_states = FixedNames({});
+  s.outputs = FixedNames({"output"});
+  s.infer_shape = InferSameAsData;
+  return s;
+}
+
+bool IsUnset(const AttrReader& reader, const std::string& key) {
+  const std::string* v = reader.Find(key);
+  return !v || reader.Str(key, "") == "None";
+}
+
+double RequiredFloat(const AttrReader& reader, const std::string& key) {
+  if (!reader.Has(key)) reader.Fail(key, "required attribute is missing");
+  return reader.Float(key, 0);
+}
+
+bool OptionalBool(const AttrReader& reader, const std::string& key, bool fallback) {
+  return IsUnset(reader, key) ? fallback : reader.Bool(key, fallback);
+}
+
+std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& key, size_t rank,
+                                  int64_t fallback, int64_t min_value) {
+  std::vector<int64_t> values = reader.Tuple(key);
+  if (values.empty()) {
+    values.assign(rank, fallback);
+  } else if (values.size() == 1 && rank > 1) {
+    values.assign(rank, values[0]);
+  } else if (values.size() != rank) {
+    reader.Fail(key, "must have " + std::to_string(rank) + " values, like the kernel");
+  }
+  for (int64_t v : values)
+    if (v < min_value) reader.Fail(key, "values must be >= " + std::to_string(min_value));
+  return values;
+}
+
+void CheckChannelFirstLayout(const AttrReader& reader, size_t rank) {
+  if (IsUnset(reader, "layout")) return;
+  static const char* const kLayouts[] = {"NCW", "NCHW", "NCDHW"};
+  std::string layout = reader.Str("layout", "");
+  bool ok = rank == 0 ? (layout == "NCW" || layout == "NCHW" || layout == "NCDHW")
+                      : rank <= 3 && layout == kLayouts[rank - 1];
+  if (!ok)
+    Throw<Unsupported>("node '", reader.node(), "' (", reader.op(), "): layout '", layout,
+                       "' is not supported (only channel-first NCW / NCHW / NCDHW matching the "
+                       "kernel rank)");
+}
+
+}  // namespace tandem::ops

@@ -1,0 +1,71 @@
+// Internal: helpers shared by the operator schemas in lib/ops/*.cpp (attribute parsing, shape
+// assignment with conflict checks, MXNet's Reshape rule).
+#pragma once
+
+#include <any>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/ops/params.hpp"
+#include "tandem/registry.hpp"
+
+namespace tandem::ops {
+
+// Throws ShapeError whose message starts with the node name (so the caller adds no context).
+template <class... Args>
+[[noreturn]] void FailShape(const std::string& node, Args&&... args) {
+  Throw<ShapeError>("node '", node, "': ", std::forward<Args>(args)...);
+}
+
+// Sets shapes[i] to `expected` when it is unknown; throws ShapeError naming `what` when a known
+// shape differs.
+void AssignShape(std::vector<Shape>& shapes, size_t i, const Shape& expected,
+                 const std::string& node, const std::string& what);
+
+// Maps a possibly negative axis into [0, ndim); throws ShapeError when out of range.
+int NormalizeAxis(int64_t axis, int ndim, const std::string& node, const std::string& what);
+
+// {"<prefix>0", "<prefix>1", ...}.
+std::vector<std::string> NumberedNames(const std::string& prefix, int64_t count);
+
+// Returns a schema-argument callback that always yields `names`.
+std::function<std::vector<std::string>(const std::any&)> FixedNames(
+    std::vector<std::string> names);
+
+// A schema with one input "data", one output "output", no aux states, NoParams and identity
+// shape inference; callers replace what differs.
+OpSchema UnaryIdentitySchema(std::string name, std::vector<std::string> aliases = {});
+
+// infer_shape for ops whose output 0 has the shape of input 0.
+void InferSameAsData(ShapeInferenceArgs& args);
+
+// True when the attribute is absent or spelled "None" (MXNet's unset optional).
+bool IsUnset(const AttrReader& reader, const std::string& key);
+
+// A float attribute that must be present.
+double RequiredFloat(const AttrReader& reader, const std::string& key);
+
+// An optional<bool> attribute: `fallback` when absent or "None".
+bool OptionalBool(const AttrReader& reader, const std::string& key, bool fallback);
+
+// A per-spatial-dimension tuple such as stride or pad, sized to `rank`: absent or "()" gives
+// `fallback` everywhere, a single value is repeated, any other length is rejected. Every value
+// must be >= `min_value`.
+std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& key, size_t rank,
+                                  int64_t fallback, int64_t min_value);
+
+// Accepts an absent / "None" layout or the channel-first layout of `rank` spatial dims (NCW,
+// NCHW, NCDHW; any of them when rank is 0); throws Unsupported otherwise.
+void CheckChannelFirstLayout(const AttrReader& reader, size_t rank);
+
+// MXNet's Reshape rule: `codes` may hold positive dims and the special values 0 (copy a dim),
+// -1 (infer one dim), -2 (copy all remaining dims), -3 (merge two dims), -4 (split a dim into the
+// two values that follow, one of which may be -1); `reverse` applies the rule right-to-left.
+// Throws ShapeError naming `node` when the codes do not fit `in` or change the element count.
+Shape InferReshape(const Shape& in, const std::vector<int64_t>& codes, bool reverse,
+                   const std::string& node);
+
+}  // namespace tandem::ops

@@ -1,0 +1,143 @@
+// Reference Convolution: direct loops over 1-D, 2-D and 3-D inputs with stride, symmetric pad,
+// dilation and groups. 1-D and 2-D are run as 3-D with leading spatial extents of 1.
+#include <array>
+
+#include "lib/ops/params.hpp"
+#include "lib/ref/kernels.hpp"
+#include "lib/ref/ref_util.hpp"
+
+namespace tandem::ref {
+namespace {
+
+constexpr int kMaxSpatial = 3;
+using Dims3 = std::array<int64_t, kMaxSpatial>;
+
+struct ConvGeometry {
+  int64_t batch = 0, in_channels = 0, filters = 0, groups = 1;
+  Dims3 in{1, 1, 1}, out{1, 1, 1}, kernel{1, 1, 1}, stride{1, 1, 1}, pad{0, 0, 0},
+      dilate{1, 1, 1};
+};
+
+// Places the last `values.size()` spatial values right-aligned in a 3-vector (default elsewhere).
+void FillSpatial(Dims3& dst, const std::vector<int64_t>& values, int spatial) {
+  const int offset = kMaxSpatial - spatial;
+  for (int i = 0; i < spatial && i < static_cast<int>(values.size()); ++i) {
+    dst[offset + i] = values[i];
+  }
+}
+
+ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
+  const int spatial = static_cast<int>(p.kernel.size());
+  if (spatial < 1 || spatial > kMaxSpatial) {
+    Throw<Unsupported>("node '", spec.node, "' (Convolution): kernel has ", spatial,
+                       " dims; only 1-D, 2-D and 3-D convolutions are supported");
+  }
+  const Shape& x = spec.inputs[0].shape;
+  const Shape& w = spec.inputs[1].shape;
+  const Shape& y = spec.outputs[0].shape;
+  if (x.ndim() != spatial + 2 || w.ndim() != spatial + 2 || y.ndim() != spatial + 2) {
+    ShapeMismatch(spec, "data " + x.ToString() + ", weight " + w.ToString() + " and output " +
+                            y.ToString() + " do not match a " + std::to_string(spatial) +
+                            "-D kernel");
+  }
+  ConvGeometry g;
+  g.batch = x[0];
+  g.in_channels = x[1];
+  g.filters = w[0];
+  g.groups = p.num_group;
+  if (g.groups < 1 || g.in_channels % g.groups != 0 || g.filters % g.groups != 0 ||
+      w[1] != g.in_channels / g.groups || y[0] != g.batch || y[1] != g.filters) {
+    ShapeMismatch(spec, "data " + x.ToString() + ", weight " + w.ToString() + ", output " +
+                            y.ToString() + " and num_group " + std::to_string(g.groups) +
+                            " are inconsistent");
+  }
+  for (int i = 0; i < spatial; ++i) {
+    const int d = kMaxSpatial - spatial + i;
+    g.in[d] = x[2 + i];
+    g.out[d] = y[2 + i];
+    g.kernel[d] = w[2 + i];
+  }
+  FillSpatial(g.stride, p.stride, spatial);
+  FillSpatial(g.pad, p.pad, spatial);
+  FillSpatial(g.dilate, p.dilate, spatial);
+  if (!p.no_bias) {
+    if (spec.inputs.size() < 3 || spec.inputs[2].shape.Size() != g.filters) {
+      ShapeMismatch(spec, "bias does not have num_filter (" + std::to_string(g.filters) +
+                              ") elements");
+    }
+  }
+  return g;
+}
+
+// One output element: the dot product of a filter with the window it covers.
+double ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w_filter,
+                     const Dims3& o) {
+  const int64_t channels = g.in_channels / g.groups;
+  const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
+  const int64_t k_plane = g.kernel[0] * g.kernel[1] * g.kernel[2];
+  double acc = 0;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* xc = x_group + c * in_plane;
+    const float* wc = w_filter + c * k_plane;
+    for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
+      const int64_t id = o[0] * g.stride[0] - g.pad[0] + kd * g.dilate[0];
+      if (id < 0 || id >= g.in[0]) continue;
+      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+        const int64_t ih = o[1] * g.stride[1] - g.pad[1] + kh * g.dilate[1];
+        if (ih < 0 || ih >= g.in[1]) continue;
+        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+          const int64_t iw = o[2] * g.stride[2] - g.pad[2] + kw * g.dilate[2];
+          if (iw < 0 || iw >= g.in[2]) continue;
+          const double xv = xc[(id * g.in[1] + ih) * g.in[2] + iw];
+          const double wv = wc[(kd * g.kernel[1] + kh) * g.kernel[2] + kw];
+          acc += xv * wv;
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                     float* y) {
+  const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
+  const int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
+  const int64_t channels = g.in_channels / g.groups;
+  const int64_t filters_per_group = g.filters / g.groups;
+  const int64_t filter_size = channels * g.kernel[0] * g.kernel[1] * g.kernel[2];
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for (int64_t f = 0; f < g.filters; ++f) {
+      const int64_t group = f / filters_per_group;
+      const float* x_group = x + (n * g.in_channels + group * channels) * in_plane;
+      const float* w_filter = w + f * filter_size;
+      float* y_plane = y + (n * g.filters + f) * out_plane;
+      Dims3 o{};
+      for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
+        for (o[1] = 0; o[1] < g.out[1]; ++o[1]) {
+          for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
+            double v = ConvolvePoint(g, x_group, w_filter, o);
+            if (bias) v += bias[f];
+            y_plane[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]] = static_cast<float>(v);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::ConvParams>(spec.params);
+  RequireArity(spec, p.no_bias ? 2 : 3, 1);
+  RequireFloat32(spec);
+  const ConvGeometry geometry = MakeGeometry(spec, p);
+  const bool has_bias = !p.no_bias;
+  return MakeKernel([geometry, has_bias](const KernelCall& call) {
+    const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
+    RunConvolution(geometry, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
+                   bias, call.outputs[0].as<float>());
+  });
+}
+
+}  // namespace tandem::ref

@@ -1,0 +1,249 @@
+// CachedOp: planning, memory reuse, caller outputs, dynamic shapes, errors, threads, custom ops.
+#include <atomic>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "tandem/tandem.hpp"
+#include "tandem/testing.hpp"
+
+using namespace tandem;
+
+namespace {
+
+// A small CNN with every common op: conv, BN, relu, pool, FC, softmax. Global pooling before the
+// classifier lets it take any image size.
+Symbol SmallNet() {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}});
+  x = op::BatchNorm("bn0", x, {.eps = 2e-5, .fix_gamma = false});
+  x = op::Activation("relu0", x);
+  x = op::Pooling("pool0", x, {.kernel = {2, 2}, .pool_type = "max", .stride = {2, 2}});
+  x = op::Convolution("conv1", x, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}});
+  x = op::Activation("relu1", x);
+  x = op::Pooling("gap", x, {.pool_type = "avg", .global_pool = true});
+  x = op::FullyConnected("fc", op::Flatten(x, "flat"), {.num_hidden = 10});
+  return op::SoftmaxOutput("softmax", x);
+}
+
+std::map<std::string, NDArray> SmallParams(const Symbol& net) {
+  return testing::random_params(net, {{"data", Shape{1, 3, 16, 16}}});
+}
+
+bool SameValues(const NDArray& a, const NDArray& b) {
+  return a.shape() == b.shape() && a.ToVector<float>() == b.ToVector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("CachedOp takes data inputs automatically and ignores the softmax label", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu());
+  CHECK(op.input_names() == std::vector<std::string>{"data"});
+  CHECK(op.output_names() == std::vector<std::string>{"softmax_output"});
+  auto out = op.Forward({testing::random_input({2, 3, 16, 16})});
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].shape() == Shape{2, 10});
+  auto probs = out[0].ToVector<float>();
+  for (int b = 0; b < 2; ++b) {
+    float sum = 0;
+    for (int k = 0; k < 10; ++k) sum += probs[b * 10 + k];
+    CHECK(sum == Approx(1.0f).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("every backend agrees with the reference on a small CNN", "[cached_op]") {
+  Symbol net = SmallNet();
+  auto report = testing::compare_backends(net, SmallParams(net), {{"data", testing::random_input({3, 3, 16, 16}, 5)}});
+  INFO(report.ToString());
+  CHECK(report.all_within_tolerance());
+}
+
+TEST_CASE("the memory plan reuses buffers: planned arena smaller than one buffer per tensor", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu());
+  PlanReport r = op.Plan({Shape{4, 3, 16, 16}});
+  CHECK(r.arena_bytes > 0);
+  CHECK(r.arena_bytes < r.naive_bytes);
+  CHECK(r.output_shapes == std::vector<Shape>{{4, 10}});
+}
+
+TEST_CASE("Forward writes into caller-provided outputs and checks them", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu());
+  NDArray x = testing::random_input({1, 3, 16, 16}, 3);
+  std::vector<NDArray> outs = {NDArray(Shape{1, 10})};
+  void* before = outs[0].raw_data();
+  op.Forward({x}, &outs);
+  CHECK(outs[0].raw_data() == before);
+  CHECK(SameValues(outs[0], op.Forward({x})[0]));
+
+  std::vector<NDArray> wrong_shape = {NDArray(Shape{1, 11})};
+  CHECK_THROWS_AS(op.Forward({x}, &wrong_shape), ShapeError);
+  std::vector<NDArray> wrong_type = {NDArray(Shape{1, 10}, Context::cpu(), DType::f64)};
+  CHECK_THROWS_AS(op.Forward({x}, &wrong_type), TypeError);
+}
+
+TEST_CASE("bad inputs to Forward throw typed errors naming the problem", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu());
+  // Wrong channel count: the conv weight no longer fits.
+  CHECK_THROWS_AS(op.Forward({testing::random_input({1, 4, 16, 16})}), ShapeError);
+  CHECK_THROWS_WITH(op.Forward({testing::random_input({1, 4, 16, 16})}), Catch::Contains("conv0"));
+  CHECK_THROWS_AS(op.Forward({NDArray(Shape{1, 3, 16, 16}, Context::cpu(), DType::i32)}), TypeError);
+  CHECK_THROWS_AS(op.Forward(std::vector<NDArray>{}), InvalidArgument);
+  CHECK_THROWS_AS(op.Forward({NDArray()}), InvalidArgument);
+  CHECK_THROWS_AS(op.Forward(std::map<std::string, NDArray>{{"nope", testing::random_input({1, 3, 16, 16})}}),
+                  InvalidArgument);
+  // Still usable afterwards.
+  CHECK(op.Forward({testing::random_input({1, 3, 16, 16})})[0].shape() == Shape{1, 10});
+}
+
+TEST_CASE("a GPU context without a GPU is a DeviceError, not a crash", "[cached_op]") {
+  if (GpuAvailable()) return;
+  Symbol net = SmallNet();
+  CHECK_THROWS_AS(CachedOp(net, SmallParams(net), Context::gpu(0)), DeviceError);
+  CHECK_THROWS_AS(NDArray(Shape{2}, Context::gpu(0)), DeviceError);
+}
+
+TEST_CASE("missing parameters are named at construction", "[cached_op]") {
+  Symbol net = SmallNet();
+  auto params = SmallParams(net);
+  params.erase("conv1_weight");
+  CHECK_THROWS_WITH(CachedOp(net, params, Context::cpu()), Catch::Contains("conv1_weight"));
+}
+
+TEST_CASE("dynamic shapes: each new input shape gets its own plan, cache bounded", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOpFlags flags;
+  flags.max_cached_shapes = 2;
+  CachedOp op(net, SmallParams(net), Context::cpu(), flags);
+  CachedOp reference(net, SmallParams(net), Context::cpu(), {.reference_only = true});
+  for (Shape s : {Shape{1, 3, 16, 16}, Shape{5, 3, 16, 16}, Shape{2, 3, 8, 8}, Shape{1, 3, 16, 16}}) {
+    NDArray x = testing::random_input(s, 11);
+    auto got = op.Forward({x})[0];
+    CHECK(got.shape()[0] == s[0]);
+    CHECK(testing::compare_arrays(got, reference.Forward({x})[0]).ok());
+  }
+  CHECK(op.cached_plan_count() == 2);
+}
+
+TEST_CASE("static_shape refuses a new input shape with a clear error", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu(), {.static_shape = true});
+  op.Forward({testing::random_input({1, 3, 16, 16})});
+  CHECK_THROWS_WITH(op.Forward({testing::random_input({2, 3, 16, 16})}), Catch::Contains("static_shape"));
+}
+
+TEST_CASE("many threads share one CachedOp and each gets exactly the single-thread result", "[cached_op][threads]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu());
+  constexpr int kThreads = 8, kCalls = 25;
+  std::vector<NDArray> inputs, expected;
+  for (int t = 0; t < kThreads; ++t) {
+    inputs.push_back(testing::random_input({1 + t % 3, 3, 16, 16}, 100 + t));
+    expected.push_back(op.Forward({inputs.back()})[0]);
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i)
+        if (!SameValues(op.Forward({inputs[t]})[0], expected[t])) ++wrong;
+    });
+  for (auto& th : pool) th.join();
+  CHECK(wrong == 0);
+  CHECK(op.execution_context_count() <= kThreads + 1);
+}
+
+TEST_CASE("a failing call throws in its own thread only; other threads stay correct", "[cached_op][threads]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu());
+  NDArray good = testing::random_input({1, 3, 16, 16}, 9);
+  NDArray bad = testing::random_input({1, 5, 16, 16}, 9);
+  NDArray expected = op.Forward({good})[0];
+  std::atomic<int> wrong{0}, thrown{0}, unexpected{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 8; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        bool use_bad = (t + i) % 3 == 0;
+        try {
+          NDArray out = op.Forward({use_bad ? bad : good})[0];
+          if (use_bad || !SameValues(out, expected)) ++wrong;
+        } catch (const ShapeError&) {
+          if (use_bad) ++thrown;
+          else ++unexpected;
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  CHECK(wrong == 0);
+  CHECK(unexpected == 0);
+  CHECK(thrown > 0);
+  CHECK(SameValues(op.Forward({good})[0], expected));
+}
+
+TEST_CASE("several models live side by side, sharing one params map without copying it", "[cached_op]") {
+  Symbol net = SmallNet();
+  auto params = SmallParams(net);
+  const void* weight = params.at("conv0_weight").raw_data();
+  CachedOp a(net, params, Context::cpu());
+  CachedOp b(net, params, Context::cpu(), {.reference_only = true});
+  // A different graph over the same weights: the features before the classifier.
+  Symbol internals = net.GetInternals();
+  Symbol features;
+  for (const auto& n : internals.outputs())
+    if (n.node->name == "relu1") features = Symbol({n});
+  CachedOp c(features, params, Context::cpu());
+  NDArray x = testing::random_input({2, 3, 16, 16}, 4);
+  CHECK(testing::compare_arrays(a.Forward({x})[0], b.Forward({x})[0]).ok());
+  CHECK(c.Forward({x})[0].shape() == Shape{2, 8, 8, 8});
+  CHECK(params.at("conv0_weight").raw_data() == weight);
+}
+
+// ---- custom operators: registered from user code, loaded from JSON like built-ins ----
+
+namespace {
+struct ScaleParams {
+  float factor = 1;
+};
+
+void RegisterScaleBy() {
+  static bool done = [] {
+    OpSchema s;
+    s.name = "ScaleBy";
+    s.parse = [](const AttrReader& r) { return std::any(ScaleParams{static_cast<float>(r.Float("factor", 1))}); };
+    s.arguments = [](const std::any&) { return std::vector<std::string>{"data"}; };
+    s.infer_shape = [](ShapeInferenceArgs& a) { a.out[0] = a.in[0]; };
+    RegisterOp(s);
+    RegisterKernel("ScaleBy", Backend::kReference, [](const KernelSpec& spec) {
+      float f = ParamsAs<ScaleParams>(spec.params).factor;
+      return MakeKernel([f](const KernelCall& c) {
+        const float* x = c.inputs[0].as<float>();
+        float* y = c.outputs[0].as<float>();
+        for (int64_t i = 0; i < c.inputs[0].size(); ++i) y[i] = f * x[i];
+      });
+    });
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+TEST_CASE("a custom operator registered from user code loads from JSON and runs", "[cached_op][custom]") {
+  RegisterScaleBy();
+  const char* json = R"({
+    "nodes": [
+      {"op": "null", "name": "data", "inputs": []},
+      {"op": "ScaleBy", "name": "scale", "attrs": {"factor": "2.5"}, "inputs": [[0, 0, 0]]},
+      {"op": "Activation", "name": "relu", "attrs": {"act_type": "relu"}, "inputs": [[1, 0, 0]]}
+    ],
+    "arg_nodes": [0], "heads": [[2, 0, 0]], "attrs": {"mxnet_version": ["int", 10600]}})";
+  Symbol net = Symbol::LoadJSON(json);
+  CachedOp op(net, {}, Context::cpu());
+  auto out = op.Forward({NDArray({-1.f, 2.f, 4.f}, Shape{3})})[0].ToVector<float>();
+  CHECK(out == std::vector<float>{0.f, 5.f, 10.f});
+  // And it round-trips through JSON.
+  CHECK(Symbol::LoadJSON(net.ToJSON()).ToJSON() == net.ToJSON());
+}
