@@ -53,12 +53,10 @@ int64_t PooledExtent(const PoolingParams& p, int i, int64_t x, const std::string
   switch (p.convention) {
     case PoolConvention::kValid:
       return (x + 2 * pad - k) / s + 1;
-    case PoolConvention::kFull: {
-      int64_t out = (x + 2 * pad - k + s - 1) / s + 1;
-      // Never start a window entirely inside the right padding.
-      if ((out - 1) * s >= x + pad) --out;
-      return out;
-    }
+    case PoolConvention::kFull:
+      // MXNet's "full" is a plain ceil (it does not drop a last window that starts in the
+      // padding, unlike Caffe); the kernels give such a window 0 (avg/sum) or the lowest float.
+      return (x + 2 * pad - k + s - 1) / s + 1;
     case PoolConvention::kSame:
       return (x + s - 1) / s;
   }
