@@ -50,8 +50,12 @@ class Shape {
 
   std::string ToString() const {
     std::string s = "(";
-    for (size_t i = 0; i < dims_.size(); ++i) s += (i ? "," : "") + std::to_string(dims_[i]);
-    return s + ")";
+    for (size_t i = 0; i < dims_.size(); ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims_[i]);
+    }
+    s += ')';
+    return s;
   }
   friend bool operator==(const Shape&, const Shape&) = default;
   friend bool operator<(const Shape& a, const Shape& b) { return a.dims_ < b.dims_; }

@@ -23,6 +23,28 @@ struct JsonSource {
   }
 };
 
+constexpr int kMaxJsonDepth = 256;  // real graphs nest 4 deep; deeper means a hostile file
+
+// nlohmann's dump() and destructor recurse per nesting level: refuse absurd nesting before parsing.
+void CheckNesting(const std::string& text, const JsonSource& src) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) src.Fail("JSON nested deeper than ", kMaxJsonDepth, " levels");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 std::string AttrValueToString(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
 AttrMap ReadNodeAttrs(const json& node, const JsonSource& src, size_t index) {
@@ -62,7 +84,7 @@ std::vector<NodeEntry> ReadEntries(const json& list, const std::vector<Symbol>& 
     int64_t id = ReadIndex(e[0], src, "input node index");
     int64_t k = ReadIndex(e[1], src, "input output index");
     if (id < 0 || static_cast<size_t>(id) >= limit) {
-      if (id == self) src.Fail(where, ": consumes itself (input node index ", id, ")");
+      if (self >= 0 && id == self) src.Fail(where, ": consumes itself (input node index ", id, ")");
       src.Fail(where, ": input node index ", id, " is out of range or refers to a later node",
                " (nodes must be topologically sorted; a cycle is not allowed)");
     }
@@ -108,6 +130,8 @@ Symbol BuildNode(const json& node, size_t index, const std::vector<Symbol>& buil
   } catch (const FormatError& e) {
     if (std::string(e.what()).rfind(src.name, 0) == 0) throw;
     src.Fail(e.what());
+  } catch (const InvalidArgument& e) {
+    src.Fail(e.what());  // a wrong input count in a file is a file format error
   } catch (const Error& e) {
     RethrowWithContext(e, src.name + ": ");
   }
@@ -117,6 +141,7 @@ Symbol BuildNode(const json& node, size_t index, const std::vector<Symbol>& buil
 
 Symbol Symbol::LoadJSON(const std::string& text, const std::string& source) {
   JsonSource src{source};
+  CheckNesting(text, src);
   json root;
   try {
     root = json::parse(text);
