@@ -48,6 +48,9 @@ struct CachedOpFlags {
   bool use_cudnn = true;
   bool reference_only = false;  // force the reference kernels (the test oracle)
   size_t max_cached_shapes = 16;
+  // Threads each call may use inside kernels (oneDNN's OpenMP team), 0 = the runtime's default.
+  // N concurrent callers x M intra-op threads should not exceed the cores: with many callers, 1.
+  int intra_op_threads = 0;
 };
 
 // What planning one input shape produced.

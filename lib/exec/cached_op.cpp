@@ -11,6 +11,10 @@
 
 #include "lib/exec/plan.hpp"
 
+#if TANDEM_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 namespace tandem {
 namespace {
 
@@ -128,6 +132,32 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   m->output_names = symbol.ListOutputs();
   return m;
 }
+
+// Sets the calling thread's OpenMP team size for the duration of one call (OpenMP's nthreads
+// setting is per thread, so concurrent callers do not affect each other).
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads) {
+#if TANDEM_HAVE_OPENMP
+    if (threads > 0) {
+      previous_ = omp_get_max_threads();
+      omp_set_num_threads(threads);
+    }
+#else
+    (void)threads;
+#endif
+  }
+  ~IntraOpThreads() {
+#if TANDEM_HAVE_OPENMP
+    if (previous_ > 0) omp_set_num_threads(previous_);
+#endif
+  }
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
 
 struct PlanKey {
   std::vector<Shape> shapes;
@@ -280,6 +310,7 @@ void CachedOp::Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>*
   std::shared_ptr<const PlanT> plan = impl_->GetPlan(key);
   impl_->ValidateOutputs(*plan, outputs);
   std::unique_ptr<ExecContext> exec = impl_->Borrow();
+  IntraOpThreads threads(impl_->model->flags.intra_op_threads);
   try {
     detail::RunPlan(*impl_->model, *plan, inputs, *outputs, *exec);
   } catch (...) {

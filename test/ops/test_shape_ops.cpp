@@ -1,0 +1,1 @@
+#include "op_test_util.hpp"

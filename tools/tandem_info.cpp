@@ -1,0 +1,488 @@
+// tandem-info: describes an MXNet checkpoint (PREFIX-symbol.json + PREFIX-EPOCH.params) the way
+// tandem sees it: operators, arguments, auxiliary states, parameter sizes, data inputs and, once
+// every data input has a shape, the output shapes and the execution plan tandem would build.
+//
+// Exit codes: 0 success, 1 the model files are missing or broken (or the model cannot run with
+// the given shapes), 2 a bad command line. Every failure is one line on stderr that starts with
+// "tandem-info: <ErrorKind>: "; nothing in here may crash on a hostile file.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tandem/tandem.hpp"
+
+namespace {
+
+using nlohmann::json;
+using tandem::Shape;
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+const char kUsage[] =
+    "usage: tandem-info PREFIX EPOCH [--shape NAME=D0,D1,...]... [--json] [--no-plan]\n"
+    "\n"
+    "Describes the MXNet checkpoint PREFIX-symbol.json + PREFIX-EPOCH.params (EPOCH as %04d).\n"
+    "\n"
+    "  --shape NAME=D0,D1,...  shape of the data input NAME, e.g. --shape data=1,3,224,224;\n"
+    "                          without it a __shape__ hint in the JSON is used when present\n"
+    "  --json                  machine-readable output\n"
+    "  --no-plan               skip building the execution plan (kernels, memory)\n"
+    "\n"
+    "Exit status: 0 ok, 1 missing or broken model files, 2 bad command line.\n";
+
+// A command-line mistake: reported with the usage text and exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::string prefix;
+  int epoch = 0;
+  std::vector<std::pair<std::string, Shape>> shapes;  // in the order given
+  bool json = false;
+  bool plan = true;
+};
+
+bool ParsePositiveInt(const std::string& text, int64_t max, int64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  for (char c : text)
+    if (c < '0' || c > '9') return false;
+  int64_t v = std::stoll(text);
+  if (v > max) return false;
+  *out = v;
+  return true;
+}
+
+// "data=1,3,224,224" (parentheses around the dims are tolerated: "data=(1,3,224,224)").
+std::pair<std::string, Shape> ParseShapeArg(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError("--shape '" + arg + "': expected NAME=D0,D1,... (e.g. data=1,3,224,224)");
+  const std::string name = arg.substr(0, eq);
+  std::string dims = arg.substr(eq + 1);
+  if (dims.size() >= 2 && dims.front() == '(' && dims.back() == ')') dims = dims.substr(1, dims.size() - 2);
+  if (dims.empty()) throw UsageError("--shape '" + arg + "': no dimensions after '='");
+  std::vector<int64_t> out;
+  std::stringstream ss(dims);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int64_t d;
+    if (!ParsePositiveInt(item, int64_t{1} << 40, &d) || d == 0)
+      throw UsageError("--shape '" + arg + "': dimension '" + item + "' is not a positive integer");
+    out.push_back(d);
+  }
+  if (dims.back() == ',') throw UsageError("--shape '" + arg + "': trailing ','");
+  if (out.size() > 32) throw UsageError("--shape '" + arg + "': more than 32 dimensions");
+  Shape shape(std::move(out));
+  try {
+    shape.Size();
+  } catch (const tandem::ShapeError&) {
+    throw UsageError("--shape '" + arg + "': the element count overflows 64 bits");
+  }
+  return {name, shape};
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options opts;
+  std::vector<std::string> positional;
+  std::set<std::string> shape_names;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (a == "--json") {
+      opts.json = true;
+    } else if (a == "--no-plan") {
+      opts.plan = false;
+    } else if (a == "--shape" || a.rfind("--shape=", 0) == 0) {
+      std::string value;
+      if (a == "--shape") {
+        if (i + 1 >= argc) throw UsageError("--shape needs a value NAME=D0,D1,...");
+        value = argv[++i];
+      } else {
+        value = a.substr(8);
+      }
+      auto parsed = ParseShapeArg(value);
+      if (!shape_names.insert(parsed.first).second)
+        throw UsageError("--shape given twice for '" + parsed.first + "'");
+      opts.shapes.push_back(std::move(parsed));
+    } else if (a.size() > 1 && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "'");
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 2) throw UsageError("expected PREFIX and EPOCH");
+  opts.prefix = positional[0];
+  int64_t epoch;
+  if (!ParsePositiveInt(positional[1], 99999999, &epoch))
+    throw UsageError("EPOCH '" + positional[1] + "' is not a non-negative integer");
+  opts.epoch = static_cast<int>(epoch);
+  return opts;
+}
+
+// ---- what the tool finds out ----------------------------------------------------------------
+
+// How tandem's CachedOp treats a graph input (mirrors its automatic role assignment).
+enum class Role { kParam, kData, kLabel, kMissing };
+
+const char* RoleName(Role r) {
+  switch (r) {
+    case Role::kParam: return "param";
+    case Role::kData: return "data";
+    case Role::kLabel: return "label";
+    case Role::kMissing: return "missing";
+  }
+  return "?";
+}
+
+struct InputInfo {
+  std::string name;
+  Role role = Role::kData;
+  Shape shape;  // unknown (ndim 0) when neither the file nor inference gives one
+  std::optional<tandem::DType> dtype;  // params only
+  std::string shape_source;            // data inputs: "--shape", "__shape__" or ""
+};
+
+struct Report {
+  std::string symbol_file, params_file;
+  int epoch = 0;
+  size_t num_nodes = 0;
+  std::map<std::string, int> ops;
+  std::vector<InputInfo> arguments, aux_states;
+  size_t param_arrays = 0;
+  int64_t param_elements = 0;
+  size_t param_bytes = 0;
+  std::vector<std::string> unused_params;  // names in the params file the symbol never reads
+  std::vector<std::string> unshaped_data;  // data inputs that still need --shape
+  std::vector<std::pair<std::string, Shape>> outputs;
+  bool outputs_inferred = false;
+  std::optional<tandem::PlanReport> plan;
+};
+
+std::string ParamsFileName(const std::string& prefix, int epoch) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%04d", epoch);
+  return prefix + "-" + buf + ".params";
+}
+
+// "arg:" / "aux:" prefixes dropped, as CachedOp binds them.
+std::map<std::string, tandem::NDArray> StripPrefixes(const std::map<std::string, tandem::NDArray>& raw) {
+  std::map<std::string, tandem::NDArray> out;
+  for (const auto& [name, array] : raw) {
+    const bool prefixed = name.rfind("arg:", 0) == 0 || name.rfind("aux:", 0) == 0;
+    out[prefixed ? name.substr(4) : name] = array;
+  }
+  return out;
+}
+
+// For each variable name: the argument names under which operators read it ("" when the
+// operator never reads that input at inference, like SoftmaxOutput's label).
+std::map<std::string, std::vector<std::string>> VariableUses(const tandem::Symbol& symbol) {
+  std::map<std::string, std::vector<std::string>> uses;
+  for (const auto& node : symbol.TopoNodes()) {
+    if (node->is_variable()) continue;
+    std::vector<std::string> names = node->op->arguments(node->params);
+    std::vector<std::string> aux = node->op->aux_states(node->params);
+    names.insert(names.end(), aux.begin(), aux.end());
+    const auto& unused = node->op->unused_at_inference;
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      const auto& producer = node->inputs[i].node;
+      if (!producer->is_variable()) continue;
+      std::string arg = i < names.size() ? names[i] : "";
+      bool is_unused = std::find(unused.begin(), unused.end(), arg) != unused.end();
+      uses[producer->name].push_back(is_unused ? "" : arg);
+    }
+  }
+  return uses;
+}
+
+Role Classify(const std::string& name, const std::map<std::string, tandem::NDArray>& params,
+              const std::vector<std::string>& uses) {
+  static const std::set<std::string> kParamArgs = {"weight", "bias", "gamma", "beta",
+                                                   "moving_mean", "moving_var"};
+  if (params.count(name)) return Role::kParam;
+  if (uses.empty()) return Role::kData;
+  bool all_unused = std::all_of(uses.begin(), uses.end(), [](auto& u) { return u.empty(); });
+  bool all_params = std::all_of(uses.begin(), uses.end(), [](auto& u) { return kParamArgs.count(u) > 0; });
+  if (all_unused) return Role::kLabel;
+  if (all_params) return Role::kMissing;
+  return Role::kData;
+}
+
+// A usable __shape__ hint on a variable (every dim known), or an unknown shape.
+Shape ShapeHint(const tandem::Symbol& symbol, const std::string& name) {
+  for (const auto& node : symbol.TopoNodes()) {
+    if (!node->is_variable() || node->name != name) continue;
+    if (!node->attrs.count("__shape__")) return {};
+    std::vector<int64_t> dims = tandem::AttrReader(node->attrs, "null", name).Tuple("__shape__");
+    if (dims.empty()) return {};
+    for (int64_t d : dims)
+      if (d <= 0) return {};
+    return Shape(std::move(dims));
+  }
+  return {};
+}
+
+Report Inspect(const Options& opts) {
+  Report r;
+  r.symbol_file = opts.prefix + "-symbol.json";
+  r.params_file = ParamsFileName(opts.prefix, opts.epoch);
+  r.epoch = opts.epoch;
+  const tandem::Symbol symbol = tandem::Symbol::Load(r.symbol_file);
+  const auto raw_params = tandem::NDArray::LoadToMap(r.params_file);
+  const auto params = StripPrefixes(raw_params);
+
+  for (const auto& node : symbol.TopoNodes()) {
+    if (node->is_variable()) continue;
+    ++r.num_nodes;
+    ++r.ops[node->op->name];
+  }
+
+  const auto uses = VariableUses(symbol);
+  const std::vector<std::string> input_list = symbol.ListInputs();
+  const std::set<std::string> inputs(input_list.begin(), input_list.end());
+  std::map<std::string, Shape> given(opts.shapes.begin(), opts.shapes.end());
+
+  auto describe = [&](const std::string& name) {
+    InputInfo info;
+    info.name = name;
+    auto it = uses.find(name);
+    info.role = Classify(name, params, it == uses.end() ? std::vector<std::string>{} : it->second);
+    if (info.role == Role::kParam) {
+      const tandem::NDArray& a = params.at(name);
+      info.shape = a.shape();
+      info.dtype = a.dtype();
+      if (!a.is_none()) {
+        ++r.param_arrays;
+        r.param_elements += a.size();
+        r.param_bytes += a.nbytes();
+      }
+    } else if (given.count(name)) {
+      info.shape = given.at(name);
+      info.shape_source = "--shape";
+    } else if (info.role == Role::kData) {
+      info.shape = ShapeHint(symbol, name);
+      if (info.shape.known()) info.shape_source = "__shape__";
+      else r.unshaped_data.push_back(name);
+    }
+    return info;
+  };
+  for (const std::string& name : symbol.ListArguments()) r.arguments.push_back(describe(name));
+  for (const std::string& name : symbol.ListAuxiliaryStates()) r.aux_states.push_back(describe(name));
+
+  for (const auto& [name, shape] : opts.shapes) {
+    if (!inputs.count(name)) {
+      std::string data;
+      for (const auto& a : r.arguments)
+        if (a.role == Role::kData) data += (data.empty() ? "" : ", ") + a.name;
+      throw UsageError("--shape " + name + ": '" + name + "' is not an input of this model (data inputs: " +
+                       (data.empty() ? "none" : data) + ")");
+    }
+    if (params.count(name))
+      throw UsageError("--shape " + name + ": '" + name + "' is a parameter; its shape comes from " +
+                       r.params_file);
+  }
+  for (const auto& [name, array] : params)
+    if (!inputs.count(name)) r.unused_params.push_back(name);
+
+  const std::vector<std::string> output_names = symbol.ListOutputs();
+  for (const std::string& name : output_names) r.outputs.push_back({name, Shape()});
+  if (!r.unshaped_data.empty()) return r;
+
+  // Every data input has a shape: infer the rest, exactly as tandem will when it plans.
+  std::map<std::string, Shape> known;
+  for (const auto* list : {&r.arguments, &r.aux_states})
+    for (const InputInfo& in : *list)
+      if (in.shape.known()) known[in.name] = in.shape;
+  std::vector<Shape> arg_shapes, out_shapes, aux_shapes;
+  symbol.InferShape(known, &arg_shapes, &out_shapes, &aux_shapes);
+  for (size_t i = 0; i < r.arguments.size() && i < arg_shapes.size(); ++i)
+    if (!r.arguments[i].shape.known()) r.arguments[i].shape = arg_shapes[i];
+  for (size_t i = 0; i < r.aux_states.size() && i < aux_shapes.size(); ++i)
+    if (!r.aux_states[i].shape.known()) r.aux_states[i].shape = aux_shapes[i];
+  for (size_t j = 0; j < r.outputs.size() && j < out_shapes.size(); ++j) r.outputs[j].second = out_shapes[j];
+  r.outputs_inferred = true;
+
+  bool any_missing = false;
+  for (const auto* list : {&r.arguments, &r.aux_states})
+    for (const InputInfo& in : *list) any_missing |= in.role == Role::kMissing;
+  if (opts.plan && !any_missing) {
+    tandem::CachedOp op(symbol, raw_params, tandem::Context::cpu());
+    std::vector<Shape> data_shapes;
+    for (const std::string& name : op.input_names())
+      for (const InputInfo& in : r.arguments)
+        if (in.name == name) data_shapes.push_back(in.shape);
+    r.plan = op.Plan(data_shapes);
+  }
+  return r;
+}
+
+// ---- output ---------------------------------------------------------------------------------
+
+std::string HumanBytes(size_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string ShapeText(const Shape& s) { return s.known() ? s.ToString() : "?"; }
+
+std::string RoleText(const InputInfo& in) {
+  switch (in.role) {
+    case Role::kParam: return in.dtype ? tandem::DTypeName(*in.dtype) : "";
+    case Role::kData:
+      return in.shape_source.empty() ? "data input" : "data input (" + in.shape_source + ")";
+    case Role::kLabel: return "label (not read at inference)";
+    case Role::kMissing: return "MISSING from the params file";
+  }
+  return "";
+}
+
+std::string GiveShapeHint(const std::vector<std::string>& names) {
+  std::string s = "give";
+  for (const std::string& n : names) s += " --shape " + n + "=...";
+  return s;
+}
+
+void PrintInputs(const char* title, const std::vector<InputInfo>& list) {
+  size_t name_w = 0, shape_w = 0;
+  for (const InputInfo& in : list) {
+    name_w = std::max(name_w, in.name.size());
+    shape_w = std::max(shape_w, ShapeText(in.shape).size());
+  }
+  std::cout << title << " (" << list.size() << "):\n";
+  for (const InputInfo& in : list) {
+    std::string shape = ShapeText(in.shape);
+    std::cout << "  " << in.name << std::string(name_w - in.name.size() + 2, ' ') << shape
+              << std::string(shape_w - shape.size() + 2, ' ') << RoleText(in) << "\n";
+  }
+}
+
+void PrintText(const Report& r) {
+  std::cout << "Model: " << r.symbol_file << " + " << r.params_file << "\n";
+  size_t op_w = 0;
+  for (const auto& [op, n] : r.ops) op_w = std::max(op_w, op.size());
+  std::cout << "Operators (" << r.num_nodes << " nodes, " << r.ops.size() << " types):\n";
+  for (const auto& [op, n] : r.ops) std::cout << "  " << op << std::string(op_w - op.size() + 2, ' ') << n << "\n";
+  PrintInputs("Arguments", r.arguments);
+  PrintInputs("Aux states", r.aux_states);
+  std::cout << "Parameters: " << r.param_arrays << " arrays, " << r.param_elements << " elements, "
+            << r.param_bytes << " bytes (" << HumanBytes(r.param_bytes) << ")\n";
+  if (!r.unused_params.empty()) {
+    std::cout << "Unused entries in the params file (" << r.unused_params.size() << "):";
+    for (const std::string& n : r.unused_params) std::cout << " " << n;
+    std::cout << "\n";
+  }
+  std::cout << "Data inputs:";
+  bool any = false;
+  for (const InputInfo& in : r.arguments)
+    if (in.role == Role::kData) {
+      std::cout << " " << in.name;
+      any = true;
+    }
+  std::cout << (any ? "\n" : " none\n");
+  std::cout << "Outputs (" << r.outputs.size() << "):\n";
+  for (const auto& [name, shape] : r.outputs)
+    std::cout << "  " << name << ": " << (r.outputs_inferred ? ShapeText(shape) : "? (" + GiveShapeHint(r.unshaped_data) + ")") << "\n";
+  if (!r.plan) return;
+  const tandem::PlanReport& p = *r.plan;
+  std::cout << "Plan on cpu(0):\n  kernels:";
+  for (const auto& [backend, n] : p.kernels_by_backend) std::cout << " " << backend << " " << n;
+  std::cout << "\n  activation memory per call: " << p.arena_bytes << " bytes (" << HumanBytes(p.arena_bytes)
+            << "; " << HumanBytes(p.naive_bytes) << " without buffer reuse)\n"
+            << "  kernel scratch per call: " << p.scratch_bytes << " bytes\n";
+}
+
+json ShapeJson(const Shape& s) { return s.known() ? json(s.dims()) : json(nullptr); }
+
+json InputsJson(const std::vector<InputInfo>& list) {
+  json out = json::array();
+  for (const InputInfo& in : list) {
+    json j = {{"name", in.name}, {"role", RoleName(in.role)}, {"shape", ShapeJson(in.shape)}};
+    j["dtype"] = in.dtype ? json(tandem::DTypeName(*in.dtype)) : json(nullptr);
+    if (in.role == Role::kData) j["shape_source"] = in.shape_source.empty() ? json(nullptr) : json(in.shape_source);
+    out.push_back(j);
+  }
+  return out;
+}
+
+void PrintJson(const Report& r) {
+  json j;
+  j["symbol_file"] = r.symbol_file;
+  j["params_file"] = r.params_file;
+  j["epoch"] = r.epoch;
+  j["num_nodes"] = r.num_nodes;
+  j["ops"] = r.ops;
+  j["arguments"] = InputsJson(r.arguments);
+  j["aux_states"] = InputsJson(r.aux_states);
+  j["parameters"] = {{"arrays", r.param_arrays}, {"elements", r.param_elements}, {"bytes", r.param_bytes}};
+  j["unused_params"] = r.unused_params;
+  json data = json::array();
+  for (const InputInfo& in : r.arguments)
+    if (in.role == Role::kData) data.push_back(in.name);
+  j["data_inputs"] = data;
+  j["missing_shapes"] = r.unshaped_data;
+  json outputs = json::array();
+  for (const auto& [name, shape] : r.outputs) outputs.push_back({{"name", name}, {"shape", ShapeJson(shape)}});
+  j["outputs"] = outputs;
+  if (r.plan) {
+    const tandem::PlanReport& p = *r.plan;
+    j["plan"] = {{"context", "cpu(0)"},
+                 {"kernels_by_backend", p.kernels_by_backend},
+                 {"node_kernels", p.node_kernels},
+                 {"arena_bytes", p.arena_bytes},
+                 {"naive_bytes", p.naive_bytes},
+                 {"scratch_bytes", p.scratch_bytes},
+                 {"param_bytes", p.param_bytes}};
+  } else {
+    j["plan"] = nullptr;
+  }
+  std::cout << j.dump(2) << "\n";
+}
+
+int Fail(const std::string& kind, const std::string& message) {
+  std::cerr << "tandem-info: " << kind << ": " << message << "\n";
+  return kExitError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options opts = ParseArgs(argc, argv);
+    const Report report = Inspect(opts);
+    if (opts.json) PrintJson(report);
+    else PrintText(report);
+    return 0;
+  } catch (const UsageError& e) {
+    std::cerr << "tandem-info: " << e.what() << "\n" << kUsage;
+    return kExitUsage;
+  } catch (const tandem::Error& e) {
+    return Fail(tandem::ErrorKindName(e.kind()), e.what());
+  } catch (const std::bad_alloc&) {
+    return Fail("OutOfMemory", "allocation failed");
+  } catch (const std::exception& e) {
+    return Fail("InternalError", e.what());
+  }
+}
