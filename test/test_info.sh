@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests tandem-info.
-#   test_info.sh TANDEM_INFO MODELS_DIR   describe the shared mnist-cnn model (exit 77 = skip when
-#                                         MODELS_DIR is absent)
+#   test_info.sh TANDEM_INFO MODELS_DIR   describe the shared mnist-cnn model ($TANDEM_MODELS, when
+#                                         set, wins over MODELS_DIR; exit 77 = skip when absent)
 #   test_info.sh TANDEM_INFO --errors     broken / missing files give exit 1 and one
 #                                         "tandem-info: FormatError: ..." line; bad arguments exit 2
 set -u
@@ -58,6 +58,9 @@ run_error_cases() {
   printf '{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "NoSuchOp", "name": "y", "inputs": [[0, 0]]}], "heads": [[1, 0]]}' \
     >"$tmp/unknown-symbol.json"
   expect_exit 1 "tandem-info: Unsupported: $tmp/unknown-symbol.json" "$tmp/unknown" 0
+  # Absurd nesting must be refused, not recursed into.
+  printf '[%.0s' $(seq 1 100000) >"$tmp/deep-symbol.json"
+  expect_exit 1 "tandem-info: FormatError: $tmp/deep-symbol.json" "$tmp/deep" 0
 
   # Broken params files next to a good symbol: garbage, truncated, a hostile array count.
   for name in garbage truncated hostile; do write_relu_symbol "$tmp/$name"; done
@@ -87,7 +90,7 @@ run_error_cases() {
 }
 
 run_model_cases() {
-  local prefix="$mode/mnist-cnn/Neural_Net"
+  local prefix="${TANDEM_MODELS:-$mode}/mnist-cnn/Neural_Net"
   if [ ! -f "$prefix-symbol.json" ]; then
     echo "SKIP: $prefix-symbol.json not found"
     exit 77

@@ -408,7 +408,11 @@ void PrintText(const Report& r) {
   if (!r.plan) return;
   const tandem::PlanReport& p = *r.plan;
   std::cout << "Plan on cpu(0):\n  kernels:";
-  for (const auto& [backend, n] : p.kernels_by_backend) std::cout << " " << backend << " " << n;
+  const char* sep = " ";
+  for (const auto& [backend, n] : p.kernels_by_backend) {
+    std::cout << sep << backend << " " << n;
+    sep = ", ";
+  }
   std::cout << "\n  activation memory per call: " << p.arena_bytes << " bytes (" << HumanBytes(p.arena_bytes)
             << "; " << HumanBytes(p.naive_bytes) << " without buffer reuse)\n"
             << "  kernel scratch per call: " << p.scratch_bytes << " bytes\n";

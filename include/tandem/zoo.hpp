@@ -56,7 +56,10 @@ struct SyntheticOptions {
   // BatchNorm's moving mean / variance to the statistics it sees, so activations stay in a sane
   // range through deep networks (as trained statistics would). Off: mean 0, variance 1 everywhere.
   bool calibrate = true;
-  // The calibration input: uniform values in [input_lo, input_hi] (0..255: raw pixels).
+  // The calibration input: `calibration_batch` images (whatever the batch of `input`) of uniform
+  // values in [input_lo, input_hi] (0..255: raw pixels). More than one image keeps the statistics
+  // of the last, smallest feature maps from resting on a handful of values.
+  int calibration_batch = 4;
   float input_lo = 0.0f;
   float input_hi = 255.0f;
 };

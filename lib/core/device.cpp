@@ -15,11 +15,13 @@ namespace tandem {
 namespace {
 constexpr size_t kAlignment = 64;
 
+#if !TANDEM_HAVE_CUDA
 [[noreturn]] void NoGpuSupport(Context ctx) {
   Throw<DeviceError>("context ", ctx.ToString(),
                      " requested, but this build of tandem has no CUDA support "
                      "(rebuild with -Dcuda=enabled on a machine with the CUDA toolkit)");
 }
+#endif
 
 void CheckGpu(Context ctx) {
 #if TANDEM_HAVE_CUDA

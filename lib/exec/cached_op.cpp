@@ -314,6 +314,12 @@ void CachedOp::Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>*
   try {
     detail::RunPlan(*impl_->model, *plan, inputs, *outputs, *exec);
   } catch (...) {
+    // A failed call may still have kernels queued on its stream: drain them before the context
+    // (and its arena) can be reused or released.
+    try {
+      detail::FinishDeviceWork(*impl_->model, *exec);
+    } catch (const Error&) {
+    }
     impl_->Return(std::move(exec));
     throw;
   }

@@ -4,6 +4,10 @@
 
 #include "lib/exec/plan.hpp"
 
+#if TANDEM_HAVE_CUDA
+#include "lib/cuda/device_api.hpp"
+#endif
+
 namespace tandem::detail {
 namespace {
 
@@ -242,9 +246,20 @@ void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inp
       Throw<InternalError>("node '", n.name, "' (", n.op->name, "): kernel failed: ", e.what());
     }
   }
+  // Kernels ran on the call's own stream: wait for it before heads are copied and outputs returned.
+  FinishDeviceWork(m, exec);
   for (const auto& [j, e] : p.output_copies)
     detail::CopyBytes(outputs[j].raw_data(), outputs[j].ctx(), address(e), m.ctx,
                       outputs[j].nbytes());
+}
+
+void FinishDeviceWork(const ModelGraph& m, ExecContext& exec) {
+#if TANDEM_HAVE_CUDA
+  if (m.ctx.is_gpu()) cuda::FinishCall(exec);
+#else
+  (void)m;
+  (void)exec;
+#endif
 }
 
 }  // namespace tandem::detail

@@ -61,5 +61,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& model, const std::vector
 // Runs `plan` with the caller's inputs into preallocated outputs, on `exec`.
 void RunPlan(const ModelGraph& model, const Plan& plan, const std::vector<NDArray>& inputs,
              const std::vector<NDArray>& outputs, ExecContext& exec);
+// Waits for work a call queued on its device stream (no-op on CPU).
+void FinishDeviceWork(const ModelGraph& model, ExecContext& exec);
 
 }  // namespace tandem::detail

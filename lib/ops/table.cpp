@@ -8,6 +8,17 @@
 #else
 #define DNNL_KERNEL(name) nullptr
 #endif
+#if TANDEM_HAVE_CUDA
+#include "lib/cuda/kernels.hpp"
+#define CUDA_KERNEL(name) &tandem::cuda::name
+#else
+#define CUDA_KERNEL(name) nullptr
+#endif
+#if TANDEM_HAVE_CUDA && TANDEM_HAVE_CUDNN
+#define CUDNN_KERNEL(name) &tandem::cuda::name
+#else
+#define CUDNN_KERNEL(name) nullptr
+#endif
 
 namespace tandem::detail {
 
@@ -17,45 +28,47 @@ struct BuiltinOp {
   SchemaFn schema;
   FactoryFn reference;
   FactoryFn dnnl;
+  FactoryFn cuda;
+  FactoryFn cudnn;
 };
 
 // clang-format off
 const BuiltinOp kBuiltinOps[] = {
-  {ops::ConvolutionSchema,       ref::MakeConvolution,    DNNL_KERNEL(MakeConvolution)},
-  {ops::BatchNormSchema,         ref::MakeBatchNorm,      DNNL_KERNEL(MakeBatchNorm)},
-  {ops::ActivationSchema,        ref::MakeActivation,     DNNL_KERNEL(MakeActivation)},
-  {ops::LeakyReLUSchema,         ref::MakeLeakyReLU,      DNNL_KERNEL(MakeLeakyReLU)},
-  {ops::PoolingSchema,           ref::MakePooling,        DNNL_KERNEL(MakePooling)},
-  {ops::FlattenSchema,           ref::MakeCopy,           nullptr},
-  {ops::FullyConnectedSchema,    ref::MakeFullyConnected, DNNL_KERNEL(MakeFullyConnected)},
-  {ops::SoftmaxOutputSchema,     ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax)},
-  {ops::SoftmaxActivationSchema, ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax)},
-  {ops::SoftmaxSchema,           ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax)},
-  {ops::LogSoftmaxSchema,        ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax)},
-  {ops::ElemwiseAddSchema,       ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::ElemwiseSubSchema,       ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::ElemwiseMulSchema,       ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::ElemwiseDivSchema,       ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::BroadcastAddSchema,      ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::BroadcastSubSchema,      ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::BroadcastMulSchema,      ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::BroadcastDivSchema,      ref::MakeBinary,         DNNL_KERNEL(MakeBinary)},
-  {ops::PlusScalarSchema,        ref::MakeScalar,         nullptr},
-  {ops::MinusScalarSchema,       ref::MakeScalar,         nullptr},
-  {ops::RMinusScalarSchema,      ref::MakeScalar,         nullptr},
-  {ops::MulScalarSchema,         ref::MakeScalar,         nullptr},
-  {ops::DivScalarSchema,         ref::MakeScalar,         nullptr},
-  {ops::ConcatSchema,            ref::MakeConcat,         DNNL_KERNEL(MakeConcat)},
-  {ops::SliceChannelSchema,      ref::MakeSliceChannel,   nullptr},
-  {ops::DropoutSchema,           ref::MakeCopy,           nullptr},
-  {ops::ReshapeSchema,           ref::MakeCopy,           nullptr},
-  {ops::TransposeSchema,         ref::MakeTranspose,      nullptr},
-  {ops::CastSchema,              ref::MakeCast,           nullptr},
-  {ops::ClipSchema,              ref::MakeClip,           nullptr},
-  {ops::IdentitySchema,          ref::MakeCopy,           nullptr},
-  {ops::BlockGradSchema,         ref::MakeCopy,           nullptr},
-  {ops::SumSchema,               ref::MakeReduce,         nullptr},
-  {ops::MeanSchema,              ref::MakeReduce,         nullptr},
+  {ops::ConvolutionSchema,   ref::MakeConvolution,    DNNL_KERNEL(MakeConvolution),     CUDA_KERNEL(MakeConvolution),     CUDNN_KERNEL(MakeCudnnConvolution)},
+  {ops::BatchNormSchema,     ref::MakeBatchNorm,      DNNL_KERNEL(MakeBatchNorm),       CUDA_KERNEL(MakeBatchNorm),       nullptr},
+  {ops::ActivationSchema,    ref::MakeActivation,     DNNL_KERNEL(MakeActivation),      CUDA_KERNEL(MakeActivation),      CUDNN_KERNEL(MakeCudnnActivation)},
+  {ops::LeakyReLUSchema,     ref::MakeLeakyReLU,      DNNL_KERNEL(MakeLeakyReLU),       CUDA_KERNEL(MakeLeakyReLU),       nullptr},
+  {ops::PoolingSchema,       ref::MakePooling,        DNNL_KERNEL(MakePooling),         CUDA_KERNEL(MakePooling),         CUDNN_KERNEL(MakeCudnnPooling)},
+  {ops::FlattenSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
+  {ops::FullyConnectedSchema,ref::MakeFullyConnected, DNNL_KERNEL(MakeFullyConnected),  CUDA_KERNEL(MakeFullyConnected),  nullptr},
+  {ops::SoftmaxOutputSchema, ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
+  {ops::SoftmaxActivationSchema,ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
+  {ops::SoftmaxSchema,       ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
+  {ops::LogSoftmaxSchema,    ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
+  {ops::ElemwiseAddSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::ElemwiseSubSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::ElemwiseMulSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::ElemwiseDivSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::BroadcastAddSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::BroadcastSubSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::BroadcastMulSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::BroadcastDivSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
+  {ops::PlusScalarSchema,    ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
+  {ops::MinusScalarSchema,   ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
+  {ops::RMinusScalarSchema,  ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
+  {ops::MulScalarSchema,     ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
+  {ops::DivScalarSchema,     ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
+  {ops::ConcatSchema,        ref::MakeConcat,         DNNL_KERNEL(MakeConcat),          CUDA_KERNEL(MakeConcat),          nullptr},
+  {ops::SliceChannelSchema,  ref::MakeSliceChannel,   nullptr,                          CUDA_KERNEL(MakeSliceChannel),    nullptr},
+  {ops::DropoutSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
+  {ops::ReshapeSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
+  {ops::TransposeSchema,     ref::MakeTranspose,      nullptr,                          CUDA_KERNEL(MakeTranspose),       nullptr},
+  {ops::CastSchema,          ref::MakeCast,           nullptr,                          CUDA_KERNEL(MakeCast),            nullptr},
+  {ops::ClipSchema,          ref::MakeClip,           nullptr,                          CUDA_KERNEL(MakeClip),            nullptr},
+  {ops::IdentitySchema,      ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
+  {ops::BlockGradSchema,     ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
+  {ops::SumSchema,           ref::MakeReduce,         nullptr,                          CUDA_KERNEL(MakeReduce),          nullptr},
+  {ops::MeanSchema,          ref::MakeReduce,         nullptr,                          CUDA_KERNEL(MakeReduce),          nullptr},
 };
 // clang-format on
 
@@ -66,6 +79,8 @@ void RegisterBuiltinOps() {
     RegisterOp(std::move(schema));
     RegisterKernel(name, Backend::kReference, op.reference);
     if (op.dnnl) RegisterKernel(name, Backend::kDnnl, op.dnnl);
+    if (op.cuda) RegisterKernel(name, Backend::kCuda, op.cuda);
+    if (op.cudnn) RegisterKernel(name, Backend::kCudnn, op.cudnn);
   }
 }
 

@@ -4,14 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "tandem/symbol.hpp"
 
 namespace tandem::zoo::detail {
 
 // "(k, k)", as Python prints a 2-tuple.
-inline std::string Pair(int64_t k) { return "(" + std::to_string(k) + ", " + std::to_string(k) + ")"; }
+// (Appending, not "(" + to_string(k): GCC 12 warns falsely about the latter.)
+inline std::string Pair(int64_t k) {
+  const std::string v = std::to_string(k);
+  std::string out = "(";
+  out.append(v).append(", ").append(v).append(")");
+  return out;
+}
 
 inline Symbol Node(const std::string& op, const std::string& name, const AttrMap& attrs,
                    const std::vector<Symbol>& inputs) {

@@ -3,12 +3,11 @@
 // the reference backend alone, and checking values computed by hand.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "tandem/tandem.hpp"
 #include "tandem/testing.hpp"
@@ -52,9 +51,8 @@ inline testing::BackendReport CheckBackends(const Symbol& symbol,
   INFO(report.ToString());
   CHECK(report.all_within_tolerance());
   const auto it = report.kernels.find("dnnl");
-  const int dnnl_nodes = it == report.kernels.end() || !it->second.count("dnnl")
-                             ? 0
-                             : it->second.at("dnnl");
+  const int dnnl_nodes =
+      it == report.kernels.end() || !it->second.count("dnnl") ? 0 : it->second.at("dnnl");
   if (dnnl == Dnnl::kUsed && BuildHasDnnl()) {
     INFO("expected the oneDNN kernel to be used");
     CHECK(dnnl_nodes > 0);

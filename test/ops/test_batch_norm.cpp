@@ -1,5 +1,7 @@
 // BatchNorm at inference: every backend against the reference (ranks 2-5, fix_gamma both ways,
 // other axes), the reference against hand-computed values, typed errors.
+#include <cmath>
+
 #include "op_test_util.hpp"
 
 using namespace tandem;
@@ -8,8 +10,12 @@ using namespace tandem::optest;
 namespace {
 
 Symbol BatchNorm(bool fix_gamma, double eps = 1e-3, int axis = 1) {
-  return Operator("BatchNorm").SetParam("fix_gamma", fix_gamma).SetParam("eps", eps)
-      .SetParam("axis", axis).SetInput("data", Data()).CreateSymbol("bn");
+  return Operator("BatchNorm")
+      .SetParam("fix_gamma", fix_gamma)
+      .SetParam("eps", eps)
+      .SetParam("axis", axis)
+      .SetInput("data", Data())
+      .CreateSymbol("bn");
 }
 
 // gamma (5, 7) is ignored under fix_gamma; eps 0 keeps the arithmetic exact.
@@ -23,8 +29,8 @@ std::map<std::string, NDArray> KnownParams() {
 }  // namespace
 
 TEST_CASE("BatchNorm backends match the reference for ranks 2 to 5 and both fix_gamma", "[bn]") {
-  const std::vector<Shape> shapes = {{1, 3, 7, 5}, {3, 5, 4, 4}, {2, 3}, {2, 4, 6}, {1, 2, 3, 4, 5},
-                                     {3, 16, 3, 3}};
+  const std::vector<Shape> shapes = {{1, 3, 7, 5}, {3, 5, 4, 4},    {2, 3},
+                                     {2, 4, 6},    {1, 2, 3, 4, 5}, {3, 16, 3, 3}};
   uint32_t seed = 20;
   for (bool fix_gamma : {true, false}) {
     for (const Shape& s : shapes) {
@@ -36,7 +42,8 @@ TEST_CASE("BatchNorm backends match the reference for ranks 2 to 5 and both fix_
 }
 
 TEST_CASE("BatchNorm backends match the reference for a larger eps", "[bn]") {
-  CheckBackends(BatchNorm(false, 0.1), {{"data", testing::random_input({2, 3, 5, 5}, 3)}}, Dnnl::kUsed);
+  CheckBackends(BatchNorm(false, 0.1), {{"data", testing::random_input({2, 3, 5, 5}, 3)}},
+                Dnnl::kUsed);
 }
 
 TEST_CASE("BatchNorm over a non-channel axis stays with the reference and still matches", "[bn]") {
@@ -81,19 +88,24 @@ TEST_CASE("reference BatchNorm on 2-D (N, C) data normalises each column", "[bn]
   CheckValues(out, {3, 2}, {0.5f, -1.0f, 1.0f, 1.0f, 1.5f, 3.0f});
 }
 
-TEST_CASE("bad BatchNorm attributes: negative eps is a FormatError, output_mean_var Unsupported", "[bn][errors]") {
-  CHECK_THROWS_AS(Operator("BatchNorm").SetParam("eps", -1.0)(Data()).CreateSymbol("bn"), FormatError);
+TEST_CASE("bad BatchNorm attributes: negative eps is a FormatError, output_mean_var Unsupported",
+          "[bn][errors]") {
+  CHECK_THROWS_AS(Operator("BatchNorm").SetParam("eps", -1.0)(Data()).CreateSymbol("bn"),
+                  FormatError);
   CHECK_THROWS_AS(Operator("BatchNorm").SetParam("fix_gamma", "maybe")(Data()).CreateSymbol("bn"),
                   FormatError);
-  CHECK_THROWS_AS(Operator("BatchNorm").SetParam("output_mean_var", true)(Data()).CreateSymbol("bn"),
-                  Unsupported);
+  CHECK_THROWS_AS(
+      Operator("BatchNorm").SetParam("output_mean_var", true)(Data()).CreateSymbol("bn"),
+      Unsupported);
 }
 
-TEST_CASE("BatchNorm shape errors: statistics of the wrong size, axis out of range", "[bn][errors]") {
+TEST_CASE("BatchNorm shape errors: statistics of the wrong size, axis out of range",
+          "[bn][errors]") {
   Symbol bn = BatchNorm(true);
   CHECK_THROWS_AS(bn.InferShapeMap({{"data", Shape{1, 3, 4, 4}}, {"bn_moving_var", Shape{4}}}),
                   ShapeError);
-  CHECK_THROWS_AS(BatchNorm(true, 1e-3, 4).InferShapeMap({{"data", Shape{1, 3, 4, 4}}}), ShapeError);
+  CHECK_THROWS_AS(BatchNorm(true, 1e-3, 4).InferShapeMap({{"data", Shape{1, 3, 4, 4}}}),
+                  ShapeError);
   // Parameters for 2 channels, data with 3.
   CachedOp op(bn, KnownParams(), Context::cpu());
   CHECK_THROWS_AS(op.Forward({testing::random_input({1, 3, 2, 2})}), ShapeError);

@@ -1,5 +1,7 @@
 // Convolution: every backend against the reference (odd sizes, groups, depthwise, stride / pad /
 // dilate, 1-D and 3-D), the reference against hand-computed results, typed errors.
+#include <random>
+
 #include "op_test_util.hpp"
 
 using namespace tandem;
@@ -18,8 +20,10 @@ struct ConvCase {
 
 Symbol Conv(const ConvCase& c) {
   Operator b("Convolution");
-  b.SetParam("kernel", c.kernel).SetParam("num_filter", c.num_filter)
-      .SetParam("num_group", c.num_group).SetParam("no_bias", c.no_bias);
+  b.SetParam("kernel", c.kernel)
+      .SetParam("num_filter", c.num_filter)
+      .SetParam("num_group", c.num_group)
+      .SetParam("no_bias", c.no_bias);
   if (c.stride.ndim()) b.SetParam("stride", c.stride);
   if (c.pad.ndim()) b.SetParam("pad", c.pad);
   if (c.dilate.ndim()) b.SetParam("dilate", c.dilate);
@@ -66,8 +70,8 @@ TEST_CASE("Convolution backends match the reference with groups and depthwise fi
   CheckCases({
       {{2, 4, 9, 7}, {3, 3}, 6, {}, {1, 1}, {}, 2},
       {{1, 4, 7, 5}, {3, 3}, 4, {2, 2}, {}, {}, 2, true},
-      {{1, 6, 8, 8}, {3, 3}, 6, {2, 2}, {1, 1}, {}, 6},      // depthwise
-      {{3, 3, 7, 7}, {3, 3}, 6, {}, {1, 1}, {}, 3},          // depthwise, multiplier 2
+      {{1, 6, 8, 8}, {3, 3}, 6, {2, 2}, {1, 1}, {}, 6},  // depthwise
+      {{3, 3, 7, 7}, {3, 3}, 6, {}, {1, 1}, {}, 3},      // depthwise, multiplier 2
       {{1, 8, 5, 7}, {1, 1}, 4, {}, {}, {}, 4, true},
   });
 }
@@ -104,7 +108,8 @@ TEST_CASE("reference Convolution: padding 1 sums each 3x3 neighbourhood", "[conv
   CheckValues(out, {1, 1, 3, 3}, {12, 21, 16, 27, 45, 33, 24, 39, 28});
 }
 
-TEST_CASE("reference Convolution: stride 2 with dilation 2 picks every other pixel", "[conv][reference]") {
+TEST_CASE("reference Convolution: stride 2 with dilation 2 picks every other pixel",
+          "[conv][reference]") {
   ConvCase c{{1, 1, 5, 5}, {2, 2}, 1, {2, 2}, {}, {2, 2}, 1, true};
   NDArray out = RunConv2d(Iota({1, 1, 5, 5}), NDArray({1, 1, 1, 1}, Shape{1, 1, 2, 2}), c);
   // Output (i, j) sums x[2i][2j], x[2i][2j+2], x[2i+2][2j], x[2i+2][2j+2] with x[r][c] = 5r + c.
@@ -113,7 +118,8 @@ TEST_CASE("reference Convolution: stride 2 with dilation 2 picks every other pix
 
 TEST_CASE("reference Convolution: groups never mix channels", "[conv][reference]") {
   ConvCase c{{1, 2, 1, 1}, {1, 1}, 2, {}, {}, {}, 2, true};
-  NDArray out = RunConv2d(NDArray({2, 3}, Shape{1, 2, 1, 1}), NDArray({10, 100}, Shape{2, 1, 1, 1}), c);
+  NDArray out =
+      RunConv2d(NDArray({2, 3}, Shape{1, 2, 1, 1}), NDArray({10, 100}, Shape{2, 1, 1, 1}), c);
   CheckValues(out, {1, 2, 1, 1}, {20, 300});
 }
 
@@ -124,7 +130,8 @@ TEST_CASE("reference Convolution: 1-D with two filters over two channels", "[con
   NDArray weight({-1, 1, 0, 0, 0, 0, 1, 1}, Shape{2, 2, 2});
   NDArray bias({0, 100}, Shape{2});
   NDArray data({1, 4, 9, 16, 1, 2, 3, 4}, Shape{1, 2, 4});
-  NDArray out = RunReference1(conv, {{"conv_weight", weight}, {"conv_bias", bias}}, {{"data", data}});
+  NDArray out =
+      RunReference1(conv, {{"conv_weight", weight}, {"conv_bias", bias}}, {{"data", data}});
   CheckValues(out, {1, 2, 3}, {3, 5, 7, 103, 105, 107});
 }
 
@@ -146,16 +153,22 @@ TEST_CASE("bad Convolution attributes are FormatErrors at graph construction", "
   CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "-2"}}), FormatError);
   CHECK_THROWS_AS(make({{"num_filter", "4"}}), FormatError);  // no kernel
   CHECK_THROWS_AS(make({{"kernel", "(3, 0)"}, {"num_filter", "4"}}), FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"stride", "(0, 1)"}}), FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"pad", "(1, 1, 1)"}}), FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "5"}, {"num_group", "2"}}), FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"num_group", "0"}}), FormatError);
+  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"stride", "(0, 1)"}}),
+                  FormatError);
+  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"pad", "(1, 1, 1)"}}),
+                  FormatError);
+  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "5"}, {"num_group", "2"}}),
+                  FormatError);
+  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"num_group", "0"}}),
+                  FormatError);
   CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "four"}}), FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", "NHWC"}}), Unsupported);
+  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", "NHWC"}}),
+                  Unsupported);
   CHECK_NOTHROW(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", "NCHW"}}));
 }
 
-TEST_CASE("Convolution with channels not divisible by num_group is a ShapeError", "[conv][errors]") {
+TEST_CASE("Convolution with channels not divisible by num_group is a ShapeError",
+          "[conv][errors]") {
   Symbol conv = Conv({{}, {3, 3}, 4, {}, {}, {}, 2});
   CHECK_THROWS_AS(conv.InferShapeMap({{"data", Shape{1, 3, 5, 5}}}), ShapeError);
   CHECK_THROWS_WITH(conv.InferShapeMap({{"data", Shape{1, 3, 5, 5}}}), Catch::Contains("conv"));
@@ -165,12 +178,14 @@ TEST_CASE("Convolution with channels not divisible by num_group is a ShapeError"
   CHECK_THROWS_AS(op.Forward({testing::random_input({1, 3, 5, 5})}), ShapeError);
 }
 
-TEST_CASE("Convolution shape errors: kernel past the padded input, wrong rank, wrong weight", "[conv][errors]") {
+TEST_CASE("Convolution shape errors: kernel past the padded input, wrong rank, wrong weight",
+          "[conv][errors]") {
   Symbol conv = Conv({{}, {5, 5}, 4, {}, {1, 1}, {}});
   CHECK_THROWS_AS(conv.InferShapeMap({{"data", Shape{1, 3, 2, 9}}}), ShapeError);
   CHECK_THROWS_AS(conv.InferShapeMap({{"data", Shape{1, 3, 9}}}), ShapeError);
-  CHECK_THROWS_AS(conv.InferShapeMap({{"data", Shape{1, 3, 9, 9}}, {"conv_weight", Shape{4, 2, 5, 5}}}),
-                  ShapeError);
+  CHECK_THROWS_AS(
+      conv.InferShapeMap({{"data", Shape{1, 3, 9, 9}}, {"conv_weight", Shape{4, 2, 5, 5}}}),
+      ShapeError);
   Symbol dilated = Conv({{}, {3, 3}, 4, {}, {}, {4, 4}});  // extent 9 > 7
   CHECK_THROWS_AS(dilated.InferShapeMap({{"data", Shape{1, 3, 7, 7}}}), ShapeError);
 }
@@ -180,4 +195,49 @@ TEST_CASE("Convolution on int32 data is a TypeError", "[conv][errors]") {
   auto params = testing::random_params(conv, {{"data", Shape{1, 2, 3, 3}}});
   CachedOp op(conv, params, Context::cpu());
   CHECK_THROWS_AS(op.Forward({NDArray(Shape{1, 2, 3, 3}, Context::cpu(), DType::i32)}), TypeError);
+}
+
+TEST_CASE("Convolution backends match the reference on a seeded sweep of small geometries",
+          "[conv][sweep]") {
+  std::mt19937 rng(7);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int checked = 0;
+  while (checked < 60) {
+    const int64_t groups = pick(1, 3);
+    ConvCase c{{pick(1, 2), groups * pick(1, 3), pick(1, 9), pick(1, 8)},
+               {pick(1, 4), pick(1, 4)},
+               groups * pick(1, 3),
+               {pick(1, 3), pick(1, 3)},
+               {pick(0, 2), pick(0, 2)},
+               {pick(1, 3), pick(1, 2)},
+               groups,
+               pick(0, 1) == 1};
+    bool fits = true;
+    for (int i = 0; i < 2; ++i)
+      fits = fits && c.dilate[i] * (c.kernel[i] - 1) + 1 <= c.data[i + 2] + 2 * c.pad[i];
+    if (!fits) continue;
+    INFO(Describe(c));
+    CheckBackends(Conv(c),
+                  {{"data", testing::random_input(c.data, static_cast<uint32_t>(checked))}},
+                  Dnnl::kUsed);
+    ++checked;
+  }
+}
+
+TEST_CASE("Convolution with weights fed as data inputs agrees with bound weights", "[conv]") {
+  ConvCase c{{2, 4, 7, 5}, {3, 3}, 6, {2, 1}, {1, 1}, {}, 2};
+  Symbol conv = Conv(c);
+  NDArray x = testing::random_input(c.data, 1);
+  auto params = testing::random_params(conv, {{"data", c.data}}, 2);
+  // Weights that change per call cannot be pre-packed: every backend must still run.
+  CachedOp bound(conv, params, Context::cpu());
+  CachedOp fed(conv, {}, Context::cpu(), CachedOpFlags{.data_indices = {0, 1, 2}});
+  std::vector<NDArray> expected = bound.Forward({{"data", x}});
+  std::vector<NDArray> got = fed.Forward({{"data", x},
+                                          {"conv_weight", params.at("conv_weight")},
+                                          {"conv_bias", params.at("conv_bias")}});
+  REQUIRE(got.size() == 1);
+  auto cmp = testing::compare_arrays(got[0], expected[0], kTolerance);
+  INFO("max abs " << cmp.max_abs_error);
+  CHECK(cmp.ok());
 }

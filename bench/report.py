@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Merges JSON lines from tandem-bench, peers.py and torch_peer into one table with ratios.
+
+    report.py RESULTS.jsonl [MORE.jsonl ...] [--markdown] [--baseline tandem]
+
+Rows are grouped by (model, device, batch, threads); within a group each engine (and math mode)
+gets one line, and every non-baseline line shows baseline / peer for images/s (> 1: tandem
+serves more) and for p50 latency (< 1: tandem answers sooner). When a file holds several runs of
+the same configuration (run_cpu.sh --repeat), the run with the median images/s is shown and the
+number of runs is given.
+"""
+import argparse
+import json
+import sys
+from collections import defaultdict
+
+
+def load(paths):
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    sys.exit(f"report.py: {path}:{n}: not JSON: {e}")
+    return rows
+
+
+def median_runs(rows):
+    """(model, device, batch, threads, engine, math) -> (median row by images/s, run count)."""
+    runs = defaultdict(list)
+    for r in rows:
+        engine = r["engine"]
+        if r.get("variant") not in (None, "eager"):
+            engine += "+" + r["variant"]  # libtorch+graph: the CUDA-graph variant
+        key = (r["model"], r["device"], r["batch"], r["threads"], engine, r.get("math", "fp32"))
+        runs[key].append(r)
+    out = {}
+    for key, rs in runs.items():
+        rs.sort(key=lambda r: r["images_per_s"])
+        out[key] = (rs[(len(rs) - 1) // 2], len(rs))
+    return out
+
+
+def engine_order(engine, baseline):
+    order = [baseline, "onnxruntime", "openvino", "libtorch", "libtorch+graph"]
+    return order.index(engine) if engine in order else len(order)
+
+
+def table(rows, baseline):
+    chosen = median_runs(rows)
+    groups = defaultdict(list)
+    for (model, device, batch, threads, engine, math), (row, n) in chosen.items():
+        groups[(model, device, batch, threads)].append((engine, math, row, n))
+    header = ["model", "device", "batch", "threads", "engine", "math", "images/s", "p50 ms",
+              "p99 ms", "RSS MiB", "runs", "tandem/peer images/s", "tandem/peer p50"]
+    lines = []
+    for key in sorted(groups):
+        entries = sorted(groups[key], key=lambda e: (engine_order(e[0], baseline), e[1]))
+        base = next((e[2] for e in entries if e[0] == baseline), None)
+        for engine, math, row, n in entries:
+            ratio_ips = ratio_p50 = ""
+            if base is not None and engine != baseline:
+                ratio_ips = f"{base['images_per_s'] / row['images_per_s']:.2f}"
+                ratio_p50 = f"{base['p50_ms'] / row['p50_ms']:.2f}"
+            lines.append([key[0], key[1], str(key[2]), str(key[3]), engine, math,
+                          f"{row['images_per_s']:.2f}", f"{row['p50_ms']:.2f}",
+                          f"{row['p99_ms']:.2f}", f"{row.get('rss_mb', 0):.0f}", str(n),
+                          ratio_ips, ratio_p50])
+    return header, lines
+
+
+def render(header, lines, markdown):
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(l) + " |" for l in lines]
+        return "\n".join(out)
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h)
+              for i, h in enumerate(header)]
+    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([fmt(header)] + [fmt(l) for l in lines])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--baseline", default="tandem")
+    args = ap.parse_args()
+    header, lines = table(load(args.files), args.baseline)
+    if not lines:
+        sys.exit("report.py: no rows")
+    print(render(header, lines, args.markdown))
+    print(f"\n{args.baseline}/peer images/s > 1: {args.baseline} serves more images per second; "
+          f"{args.baseline}/peer p50 < 1: {args.baseline} answers sooner. RSS of Python peers "
+          "includes the interpreter.")
+
+
+if __name__ == "__main__":
+    main()

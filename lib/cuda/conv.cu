@@ -1,0 +1,130 @@
+// Plain CUDA Convolution: direct, one thread per output element, for 1-D, 2-D and 3-D inputs with
+// stride, symmetric pad, dilation and groups (1-D and 2-D run as 3-D with leading extents of 1),
+// the same loops as lib/ref/convolution.cpp. Slow for big layers but obviously right; the cuDNN
+// kernel (cudnn.cu) is the fast path.
+#include "lib/cuda/common.cuh"
+#include "lib/cuda/kernels.hpp"
+#include "lib/ops/params.hpp"
+#include "lib/ref/ref_util.hpp"
+
+namespace tandem::cuda {
+namespace {
+
+using ref::ShapeMismatch;
+
+struct ConvGeometry {
+  int64_t batch = 0, in_channels = 0, filters = 0, groups = 1;
+  Dims3 in, out, kernel, stride, pad, dilate;
+};
+
+__device__ float ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w_filter,
+                               int64_t o0, int64_t o1, int64_t o2) {
+  const int64_t channels = g.in_channels / g.groups;
+  const int64_t in_plane = g.in.Prod();
+  const int64_t k_plane = g.kernel.Prod();
+  float acc = 0.0f;
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* xc = x_group + c * in_plane;
+    const float* wc = w_filter + c * k_plane;
+    for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
+      const int64_t id = o0 * g.stride[0] - g.pad[0] + kd * g.dilate[0];
+      if (id < 0 || id >= g.in[0]) continue;
+      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
+        const int64_t ih = o1 * g.stride[1] - g.pad[1] + kh * g.dilate[1];
+        if (ih < 0 || ih >= g.in[1]) continue;
+        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
+          const int64_t iw = o2 * g.stride[2] - g.pad[2] + kw * g.dilate[2];
+          if (iw < 0 || iw >= g.in[2]) continue;
+          acc = fmaf(xc[(id * g.in[1] + ih) * g.in[2] + iw],
+                     wc[(kd * g.kernel[1] + kh) * g.kernel[2] + kw], acc);
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+__global__ void ConvolutionKernel(ConvGeometry g, const float* x, const float* w,
+                                  const float* bias, float* y) {
+  const int64_t out_plane = g.out.Prod();
+  const int64_t total = g.batch * g.filters * out_plane;
+  const int64_t channels = g.in_channels / g.groups;
+  const int64_t filters_per_group = g.filters / g.groups;
+  const int64_t filter_size = channels * g.kernel.Prod();
+  TANDEM_GRID_STRIDE_LOOP(idx, total) {
+    const int64_t p = idx % out_plane;
+    const int64_t f = (idx / out_plane) % g.filters;
+    const int64_t n = idx / (out_plane * g.filters);
+    const int64_t o2 = p % g.out[2];
+    const int64_t o1 = (p / g.out[2]) % g.out[1];
+    const int64_t o0 = p / (g.out[2] * g.out[1]);
+    const int64_t group = f / filters_per_group;
+    const float* x_group = x + (n * g.in_channels + group * channels) * g.in.Prod();
+    float v = ConvolvePoint(g, x_group, w + f * filter_size, o0, o1, o2);
+    if (bias) v += bias[f];
+    y[idx] = v;
+  }
+}
+
+ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
+  const int spatial = static_cast<int>(p.kernel.size());
+  if (spatial < 1 || spatial > 3) {
+    Throw<Unsupported>("node '", spec.node, "' (Convolution): kernel has ", spatial,
+                       " dims; only 1-D, 2-D and 3-D convolutions are supported");
+  }
+  const Shape& x = spec.inputs[0].shape;
+  const Shape& w = spec.inputs[1].shape;
+  const Shape& y = spec.outputs[0].shape;
+  if (x.ndim() != spatial + 2 || w.ndim() != spatial + 2 || y.ndim() != spatial + 2) {
+    ShapeMismatch(spec, "data " + x.ToString() + ", weight " + w.ToString() + " and output " +
+                            y.ToString() + " do not match a " + std::to_string(spatial) +
+                            "-D kernel");
+  }
+  ConvGeometry g;
+  g.batch = x[0];
+  g.in_channels = x[1];
+  g.filters = w[0];
+  g.groups = p.num_group;
+  if (g.groups < 1 || g.in_channels % g.groups != 0 || g.filters % g.groups != 0 ||
+      w[1] != g.in_channels / g.groups || y[0] != g.batch || y[1] != g.filters) {
+    ShapeMismatch(spec, "data " + x.ToString() + ", weight " + w.ToString() + ", output " +
+                            y.ToString() + " and num_group " + std::to_string(g.groups) +
+                            " are inconsistent");
+  }
+  for (int i = 0; i < spatial; ++i) {
+    const int d = 3 - spatial + i;
+    g.in[d] = x[2 + i];
+    g.out[d] = y[2 + i];
+    g.kernel[d] = w[2 + i];
+  }
+  FillSpatial(g.stride, p.stride, spatial);
+  FillSpatial(g.pad, p.pad, spatial);
+  FillSpatial(g.dilate, p.dilate, spatial);
+  if (!p.no_bias && (spec.inputs.size() < 3 || spec.inputs[2].shape.Size() != g.filters)) {
+    ShapeMismatch(spec, "bias does not have num_filter (" + std::to_string(g.filters) +
+                            ") elements");
+  }
+  return g;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::ConvParams>(spec.params);
+  ref::RequireArity(spec, p.no_bias ? 2 : 3, 1);
+  if (!AllFloat32(spec)) return nullptr;
+  const ConvGeometry g = MakeGeometry(spec, p);
+  const bool has_bias = !p.no_bias;
+  const int64_t total = spec.outputs[0].shape.Size();
+  return MakeKernel([g, has_bias, total](const KernelCall& call) {
+    if (total == 0) return;
+    CudaState& state = StateFor(call);
+    const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
+    ConvolutionKernel<<<BlocksFor(total), kBlockSize, 0, state.stream()>>>(
+        g, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(), bias,
+        call.outputs[0].as<float>());
+    TANDEM_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace tandem::cuda

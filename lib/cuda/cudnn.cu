@@ -1,0 +1,445 @@
+// cuDNN kernels (Backend::kCudnn): Convolution (+ bias, groups, dilation), Pooling, Activation
+// and softmax, for the specs where cuDNN computes exactly what lib/ref does; nullptr otherwise
+// (the plain CUDA kernel runs instead).
+//
+// Descriptors and the convolution algorithm are chosen once, when the kernel is created, and are
+// only read afterwards, so one kernel serves every thread; each call brings its own cuDNN handle
+// (bound to its stream) and its workspace (KernelCall::scratch, device memory). Convolutions use
+// CUDNN_FMA_MATH: strict fp32, no TF32 tensor-core shortcuts (CUDNN_DEFAULT_MATH would allow TF32
+// on Ampere and later, about 1e-3 relative error).
+#include <climits>
+#include <map>
+#include <mutex>
+
+#include "lib/cuda/common.cuh"
+#include "lib/cuda/kernels.hpp"
+#include "lib/ops/params.hpp"
+#include "lib/ref/ref_util.hpp"
+
+namespace tandem::cuda {
+namespace {
+
+// ---- fallbacks and handles ----
+
+// Thrown inside a factory when cuDNN says it does not cover the spec; the factory returns nullptr.
+struct NotCovered {};
+
+// Success: true. "Bad parameter" / "not supported": NotCovered. Anything else is a real failure.
+void CheckOrFallBack(cudnnStatus_t status, const char* call) {
+  if (status == CUDNN_STATUS_SUCCESS) return;
+  const int category = CUDNN_STATUS_CATEGORY(status);
+  if (category == CUDNN_STATUS_BAD_PARAM || category == CUDNN_STATUS_NOT_SUPPORTED) {
+    throw NotCovered{};
+  }
+  ThrowCudnnError(status, call, __FILE__, __LINE__);
+}
+#define TANDEM_CUDNN_OR_FALLBACK(expr) CheckOrFallBack((expr), #expr)
+
+// Kernel creation has no call (and so no handle): algorithm queries use one handle per device,
+// created on first use, kept for the process and used under a lock.
+template <class F>
+void WithPlanningHandle(int device, F&& use) {
+  static std::mutex mutex;
+  static auto* handles = new std::map<int, cudnnHandle_t>();
+  std::lock_guard lock(mutex);
+  DeviceGuard guard(device);
+  cudnnHandle_t& handle = (*handles)[device];
+  if (!handle) TANDEM_CUDNN_CHECK(cudnnCreate(&handle));
+  use(handle);
+}
+
+// ---- descriptors (RAII) ----
+
+class TensorDescriptor {
+ public:
+  TensorDescriptor() { TANDEM_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d_)); }
+  ~TensorDescriptor() { cudnnDestroyTensorDescriptor(d_); }
+  TensorDescriptor(const TensorDescriptor&) = delete;
+  TensorDescriptor& operator=(const TensorDescriptor&) = delete;
+  // Dense float32 tensor of `dims` (cuDNN wants at least 4).
+  void Set(const std::vector<int>& dims) {
+    std::vector<int> strides(dims.size(), 1);
+    for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+      strides[i] = strides[i + 1] * dims[i + 1];
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetTensorNdDescriptor(d_, CUDNN_DATA_FLOAT,
+                                                        static_cast<int>(dims.size()),
+                                                        dims.data(), strides.data()));
+  }
+  cudnnTensorDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnTensorDescriptor_t d_ = nullptr;
+};
+
+class FilterDescriptor {
+ public:
+  FilterDescriptor() { TANDEM_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d_)); }
+  ~FilterDescriptor() { cudnnDestroyFilterDescriptor(d_); }
+  FilterDescriptor(const FilterDescriptor&) = delete;
+  FilterDescriptor& operator=(const FilterDescriptor&) = delete;
+  void Set(const std::vector<int>& dims) {
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetFilterNdDescriptor(
+        d_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(dims.size()), dims.data()));
+  }
+  cudnnFilterDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnFilterDescriptor_t d_ = nullptr;
+};
+
+class ConvolutionDescriptor {
+ public:
+  ConvolutionDescriptor() { TANDEM_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d_)); }
+  ~ConvolutionDescriptor() { cudnnDestroyConvolutionDescriptor(d_); }
+  ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
+  ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
+  cudnnConvolutionDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnConvolutionDescriptor_t d_ = nullptr;
+};
+
+class PoolingDescriptor {
+ public:
+  PoolingDescriptor() { TANDEM_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&d_)); }
+  ~PoolingDescriptor() { cudnnDestroyPoolingDescriptor(d_); }
+  PoolingDescriptor(const PoolingDescriptor&) = delete;
+  PoolingDescriptor& operator=(const PoolingDescriptor&) = delete;
+  cudnnPoolingDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnPoolingDescriptor_t d_ = nullptr;
+};
+
+class ActivationDescriptor {
+ public:
+  ActivationDescriptor() { TANDEM_CUDNN_CHECK(cudnnCreateActivationDescriptor(&d_)); }
+  ~ActivationDescriptor() { cudnnDestroyActivationDescriptor(d_); }
+  ActivationDescriptor(const ActivationDescriptor&) = delete;
+  ActivationDescriptor& operator=(const ActivationDescriptor&) = delete;
+  cudnnActivationDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnActivationDescriptor_t d_ = nullptr;
+};
+
+std::vector<int> ToInt(const std::vector<int64_t>& v) { return {v.begin(), v.end()}; }
+
+// NC + spatial dims with 1-D widened to 2-D (a leading extent of 1): cuDNN wants 4-D or 5-D.
+std::vector<int64_t> Widen1D(const Shape& s) {
+  std::vector<int64_t> dims = s.dims();
+  if (dims.size() == 3) dims.insert(dims.begin() + 2, 1);
+  return dims;
+}
+
+// Spatial parameters (kernel, stride, ...) widened like Widen1D, `fill` for the added dim.
+std::vector<int> SpatialParam(const std::vector<int64_t>& values, int spatial, int fallback,
+                              int fill) {
+  std::vector<int> out;
+  if (spatial == 1) out.push_back(fill);
+  for (int i = 0; i < spatial; ++i)
+    out.push_back(i < static_cast<int>(values.size()) ? static_cast<int>(values[i]) : fallback);
+  return out;
+}
+
+bool AnyEmpty(const KernelSpec& spec) {
+  for (const TensorDesc& t : spec.inputs)
+    if (t.shape.Size() == 0) return true;
+  for (const TensorDesc& t : spec.outputs)
+    if (t.shape.Size() == 0) return true;
+  return false;
+}
+
+bool ParamsFitInt(const std::vector<int64_t>& values) {
+  for (int64_t v : values)
+    if (v < 0 || v > INT_MAX) return false;
+  return true;
+}
+
+const float kOne = 1.0f;
+const float kZero = 0.0f;
+
+// ---- Convolution ----
+
+// Workspaces above this are not worth it: another algorithm is chosen.
+constexpr size_t kMaxWorkspace = size_t{1} << 30;
+
+class CudnnConvolution final : public Kernel {
+ public:
+  // Throws NotCovered when cuDNN cannot run this spec.
+  CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p) : has_bias_(!p.no_bias) {
+    const int spatial = static_cast<int>(p.kernel.size());
+    const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
+    x_.Set(ToInt(Widen1D(spec.inputs[0].shape)));
+    y_.Set(ToInt(y_dims));
+    w_.Set(ToInt(Widen1D(spec.inputs[1].shape)));
+    const std::vector<int> pad = SpatialParam(p.pad, spatial, 0, 0);
+    const std::vector<int> stride = SpatialParam(p.stride, spatial, 1, 1);
+    const std::vector<int> dilate = SpatialParam(p.dilate, spatial, 1, 1);
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionNdDescriptor(
+        conv_.get(), static_cast<int>(pad.size()), pad.data(), stride.data(), dilate.data(),
+        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    TANDEM_CUDNN_OR_FALLBACK(
+        cudnnSetConvolutionGroupCount(conv_.get(), static_cast<int>(p.num_group)));
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionMathType(conv_.get(), CUDNN_FMA_MATH));
+    CheckOutputShape(y_dims);
+    if (has_bias_) {
+      std::vector<int> bias_dims(y_dims.size(), 1);
+      bias_dims[1] = static_cast<int>(y_dims[1]);
+      bias_.Set(bias_dims);
+    }
+    WithPlanningHandle(spec.ctx.id, [&](cudnnHandle_t handle) { ChooseAlgorithm(handle); });
+  }
+
+  void Run(const KernelCall& call) const override {
+    CudaState& state = StateFor(call);
+    cudnnHandle_t handle = state.Cudnn();
+    TANDEM_CUDNN_CHECK(cudnnConvolutionForward(
+        handle, &kOne, x_.get(), call.inputs[0].data, w_.get(), call.inputs[1].data, conv_.get(),
+        algo_, call.scratch, workspace_, &kZero, y_.get(), call.outputs[0].data));
+    if (has_bias_) {
+      TANDEM_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, bias_.get(), call.inputs[2].data, &kOne,
+                                        y_.get(), call.outputs[0].data));
+    }
+  }
+
+  size_t ScratchBytes() const override { return workspace_; }
+
+ private:
+  void CheckOutputShape(const std::vector<int64_t>& expected) {
+    std::vector<int> dims(expected.size());
+    TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionNdForwardOutputDim(
+        conv_.get(), x_.get(), w_.get(), static_cast<int>(dims.size()), dims.data()));
+    if (std::vector<int64_t>(dims.begin(), dims.end()) != expected) throw NotCovered{};
+  }
+
+  // The heuristics' best algorithm that computes in plain fp32 with a sane workspace. FFT
+  // algorithms are skipped: their rounding error is well above direct fp32 accumulation.
+  void ChooseAlgorithm(cudnnHandle_t handle) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int returned = 0;
+    TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionForwardAlgorithm_v7(
+        handle, x_.get(), w_.get(), conv_.get(), y_.get(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+        &returned, perf));
+    for (int i = 0; i < returned; ++i) {
+      const cudnnConvolutionFwdAlgoPerf_t& candidate = perf[i];
+      if (candidate.status != CUDNN_STATUS_SUCCESS) continue;
+      if (candidate.mathType == CUDNN_TENSOR_OP_MATH ||
+          candidate.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+        continue;
+      if (candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT ||
+          candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING)
+        continue;
+      size_t bytes = 0;
+      if (cudnnGetConvolutionForwardWorkspaceSize(handle, x_.get(), w_.get(), conv_.get(),
+                                                  y_.get(), candidate.algo,
+                                                  &bytes) != CUDNN_STATUS_SUCCESS ||
+          bytes > kMaxWorkspace)
+        continue;
+      algo_ = candidate.algo;
+      workspace_ = bytes;
+      return;
+    }
+    throw NotCovered{};
+  }
+
+  bool has_bias_;
+  TensorDescriptor x_, y_, bias_;
+  FilterDescriptor w_;
+  ConvolutionDescriptor conv_;
+  cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  size_t workspace_ = 0;
+};
+
+// ---- Pooling ----
+
+// cuDNN's windows equal MXNet's (non-global pooling) when the output has the floor ("valid")
+// size, no window lies wholly in the padding, and sum pooling (which cuDNN lacks) is not asked for.
+// Then every window ends inside [0, x + pad), so the avg divisor is the kernel size (or the valid
+// count) in both.
+bool PoolingMatchesCudnn(const KernelSpec& spec, const ops::PoolingParams& p) {
+  if (p.pool == ops::PoolType::kSum) return false;
+  const Shape& x = spec.inputs[0].shape;
+  const Shape& y = spec.outputs[0].shape;
+  const int spatial = x.ndim() - 2;
+  if (static_cast<int>(p.kernel.size()) != spatial) return false;
+  for (int i = 0; i < spatial; ++i) {
+    const int64_t k = p.kernel[i];
+    const int64_t s = i < static_cast<int>(p.stride.size()) ? p.stride[i] : 1;
+    const int64_t pad = i < static_cast<int>(p.pad.size()) ? p.pad[i] : 0;
+    if (k < 1 || s < 1 || pad < 0 || pad >= k || x[2 + i] + 2 * pad < k) return false;
+    if (y[2 + i] != (x[2 + i] + 2 * pad - k) / s + 1) return false;
+  }
+  return true;
+}
+
+class CudnnPooling final : public Kernel {
+ public:
+  CudnnPooling(const KernelSpec& spec, const ops::PoolingParams& p) {
+    const Shape& x = spec.inputs[0].shape;
+    const int spatial = x.ndim() - 2;
+    std::vector<int64_t> kernel = p.kernel, stride = p.stride, pad = p.pad;
+    if (p.global_pool) {
+      kernel.assign(x.dims().begin() + 2, x.dims().end());
+      stride.assign(spatial, 1);
+      pad.assign(spatial, 0);
+    }
+    const std::vector<int> window = SpatialParam(kernel, spatial, 1, 1);
+    const std::vector<int> strides = SpatialParam(stride, spatial, 1, 1);
+    const std::vector<int> pads = SpatialParam(pad, spatial, 0, 0);
+    cudnnPoolingMode_t mode = CUDNN_POOLING_MAX;
+    if (p.pool == ops::PoolType::kAvg) {
+      mode = p.count_include_pad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                 : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+    }
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetPoolingNdDescriptor(
+        pool_.get(), mode, CUDNN_NOT_PROPAGATE_NAN, static_cast<int>(window.size()),
+        window.data(), pads.data(), strides.data()));
+    const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
+    x_.Set(ToInt(Widen1D(x)));
+    y_.Set(ToInt(y_dims));
+    std::vector<int> dims(y_dims.size());
+    TANDEM_CUDNN_OR_FALLBACK(cudnnGetPoolingNdForwardOutputDim(
+        pool_.get(), x_.get(), static_cast<int>(dims.size()), dims.data()));
+    if (std::vector<int64_t>(dims.begin(), dims.end()) != y_dims) throw NotCovered{};
+  }
+
+  void Run(const KernelCall& call) const override {
+    CudaState& state = StateFor(call);
+    TANDEM_CUDNN_CHECK(cudnnPoolingForward(state.Cudnn(), pool_.get(), &kOne, x_.get(),
+                                           call.inputs[0].data, &kZero, y_.get(),
+                                           call.outputs[0].data));
+  }
+
+ private:
+  PoolingDescriptor pool_;
+  TensorDescriptor x_, y_;
+};
+
+// ---- Activation ----
+
+class CudnnActivation final : public Kernel {
+ public:
+  CudnnActivation(int64_t size, cudnnActivationMode_t mode) {
+    TANDEM_CUDNN_OR_FALLBACK(
+        cudnnSetActivationDescriptor(act_.get(), mode, CUDNN_PROPAGATE_NAN, 0.0));
+    x_.Set({1, 1, 1, static_cast<int>(size)});
+  }
+
+  void Run(const KernelCall& call) const override {
+    CudaState& state = StateFor(call);
+    TANDEM_CUDNN_CHECK(cudnnActivationForward(state.Cudnn(), act_.get(), &kOne, x_.get(),
+                                              call.inputs[0].data, &kZero, x_.get(),
+                                              call.outputs[0].data));
+  }
+
+ private:
+  ActivationDescriptor act_;
+  TensorDescriptor x_;
+};
+
+// ---- Softmax ----
+
+class CudnnSoftmax final : public Kernel {
+ public:
+  CudnnSoftmax(int64_t outer, int64_t classes, int64_t inner, bool log)
+      : algo_(log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE) {
+    // (outer, classes, inner, 1) with CHANNEL mode normalises along `classes`.
+    x_.Set({static_cast<int>(outer), static_cast<int>(classes), static_cast<int>(inner), 1});
+  }
+
+  void Run(const KernelCall& call) const override {
+    CudaState& state = StateFor(call);
+    TANDEM_CUDNN_CHECK(cudnnSoftmaxForward(state.Cudnn(), algo_, CUDNN_SOFTMAX_MODE_CHANNEL,
+                                           &kOne, x_.get(), call.inputs[0].data, &kZero,
+                                           x_.get(), call.outputs[0].data));
+  }
+
+ private:
+  cudnnSoftmaxAlgorithm_t algo_;
+  TensorDescriptor x_;
+};
+
+// Runs `make` and turns "cuDNN does not cover this" into nullptr.
+template <class Make>
+std::unique_ptr<Kernel> CreateOrFallBack(Make&& make) {
+  try {
+    return make();
+  } catch (const NotCovered&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::ConvParams>(spec.params);
+  ref::RequireArity(spec, p.no_bias ? 2 : 3, 1);
+  const int spatial = static_cast<int>(p.kernel.size());
+  if (spatial < 1 || spatial > 3 || !AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec))
+    return nullptr;
+  if (spec.inputs[0].shape.ndim() != spatial + 2 || spec.inputs[1].shape.ndim() != spatial + 2 ||
+      spec.outputs[0].shape.ndim() != spatial + 2)
+    return nullptr;  // the plain CUDA factory reports the shape error
+  if (!ParamsFitInt(p.pad) || !ParamsFitInt(p.stride) || !ParamsFitInt(p.dilate) ||
+      p.num_group < 1 || p.num_group > INT_MAX)
+    return nullptr;
+  return CreateOrFallBack([&] { return std::make_unique<CudnnConvolution>(spec, p); });
+}
+
+std::unique_ptr<Kernel> MakeCudnnPooling(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::PoolingParams>(spec.params);
+  ref::RequireArity(spec, 1, 1);
+  const Shape& x = spec.inputs[0].shape;
+  if (x.ndim() < 3 || x.ndim() > 5 || spec.outputs[0].shape.ndim() != x.ndim()) return nullptr;
+  if (!AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec)) return nullptr;
+  if (!ParamsFitInt(p.kernel) || !ParamsFitInt(p.stride) || !ParamsFitInt(p.pad)) return nullptr;
+  if (p.pool == ops::PoolType::kSum) return nullptr;
+  if (p.global_pool) {
+    for (int i = 2; i < x.ndim(); ++i)
+      if (spec.outputs[0].shape[i] != 1) return nullptr;
+  } else if (!PoolingMatchesCudnn(spec, p)) {
+    return nullptr;
+  }
+  return CreateOrFallBack([&] { return std::make_unique<CudnnPooling>(spec, p); });
+}
+
+std::unique_ptr<Kernel> MakeCudnnActivation(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::ActivationParams>(spec.params);
+  ref::RequireArity(spec, 1, 1);
+  if (!AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec)) return nullptr;
+  if (spec.outputs[0].shape.Size() != spec.inputs[0].shape.Size()) return nullptr;
+  cudnnActivationMode_t mode;
+  switch (p.act) {
+    case ops::ActType::kRelu: mode = CUDNN_ACTIVATION_RELU; break;
+    case ops::ActType::kSigmoid: mode = CUDNN_ACTIVATION_SIGMOID; break;
+    case ops::ActType::kTanh: mode = CUDNN_ACTIVATION_TANH; break;
+    default: return nullptr;  // softrelu, softsign: plain CUDA
+  }
+  const int64_t size = spec.inputs[0].shape.Size();
+  return CreateOrFallBack([&] { return std::make_unique<CudnnActivation>(size, mode); });
+}
+
+std::unique_ptr<Kernel> MakeCudnnSoftmax(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::SoftmaxParams>(spec.params);
+  ref::RequireArity(spec, 1, 1);
+  if (p.temperature != 1.0) return nullptr;
+  if (!AllFloat32(spec, 1) || spec.inputs[0].shape.Size() > INT_MAX) return nullptr;
+  const Shape& x = spec.inputs[0].shape;
+  if (x.ndim() < 1 || x.Size() == 0 || spec.outputs[0].shape.Size() != x.Size()) return nullptr;
+  int64_t outer, classes, inner;
+  if (p.flatten_to_2d) {
+    outer = x[0];
+    classes = x.Prod(1, x.ndim());
+    inner = 1;
+  } else {
+    const int axis = ref::NormaliseAxis(spec, p.axis, x);
+    outer = x.Prod(0, axis);
+    classes = x[axis];
+    inner = x.Prod(axis + 1, x.ndim());
+  }
+  return CreateOrFallBack(
+      [&] { return std::make_unique<CudnnSoftmax>(outer, classes, inner, p.log); });
+}
+
+}  // namespace tandem::cuda

@@ -1,0 +1,71 @@
+// Image input for the samples: decode any common format (stb_image), resize (stb_image_resize) and
+// turn the pixels into the planar float NCHW tensor an image classifier reads; plus the small
+// classification helpers the samples share (synset labels, top-k, softmax).
+//
+// Thread safety: every function is reentrant; the samples call them from many threads at once.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tandem/context.hpp"
+#include "tandem/ndarray.hpp"
+
+namespace tandem::samples {
+
+// 8-bit RGB, interleaved (R, G, B per pixel), rows top to bottom.
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> pixels;  // width * height * 3 bytes
+};
+
+// Decodes JPEG, PNG, BMP, GIF (first frame), TGA, PSD, HDR, PIC or PNM; grey or RGBA images are
+// converted to RGB. Throws FormatError naming the file (and stb's reason) when that fails.
+RgbImage LoadRgb(const std::string& path);
+RgbImage DecodeRgb(const void* bytes, size_t size, const std::string& source);
+
+// Resamples to width x height (stb's default filters: Mitchell down, Catmull-Rom up); the aspect
+// ratio is not kept, as in MXNet's example.
+RgbImage Resize(const RgbImage& image, int width, int height);
+
+// Per-channel normalisation, in RGB order: value = (pixel - mean[c]) / std[c], pixels 0..255.
+struct Normalization {
+  std::array<float, 3> mean{0.0f, 0.0f, 0.0f};
+  std::array<float, 3> std{1.0f, 1.0f, 1.0f};
+};
+
+// Planar float CHW: out[c * H * W + y * W + x]; the R plane first.
+std::vector<float> ToPlanar(const RgbImage& image, const Normalization& norm = {});
+// The (1, 3, H, W) float32 tensor of one image, on `ctx`.
+NDArray ToNCHW(const RgbImage& image, const Normalization& norm = {}, Context ctx = Context::cpu());
+// Load + Resize to size x size + ToNCHW.
+NDArray LoadImageAsNCHW(const std::string& path, int size, const Normalization& norm = {},
+                        Context ctx = Context::cpu());
+
+// "r,g,b" -> three floats; throws InvalidArgument naming `what` otherwise.
+std::array<float, 3> ParseTriple(const std::string& text, const std::string& what);
+
+// ---- classification helpers ----
+
+// synset.txt: one class per line, "nXXXXXXXX label words"; the first token (the WordNet id) is
+// dropped, the rest is the label. A line with one token is its own label.
+std::vector<std::string> LoadSynset(const std::string& path);
+// The label of class `id`: the synset's line, or "class <id>" without one.
+std::string LabelOf(const std::vector<std::string>& synset, int64_t id);
+
+// `values` unchanged when they already form a probability distribution (non-negative, summing
+// to 1 within 1e-3), else their softmax.
+std::vector<float> AsProbabilities(const std::vector<float>& values);
+
+struct Ranked {
+  int64_t id;
+  float value;
+};
+// The k largest values, largest first (ties: lower id first).
+std::vector<Ranked> TopK(const std::vector<float>& values, size_t k);
+
+}  // namespace tandem::samples

@@ -1,0 +1,160 @@
+// The GPU backend: cuDNN and plain-CUDA kernels agree with the reference on a small CNN and on
+// every shared MXNet model, one GPU CachedOp serves many threads with single-thread results, and
+// device failures (out of memory, a missing GPU) are typed errors. Skipped without a GPU.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "tandem/tandem.hpp"
+#include "tandem/testing.hpp"
+#include "test/test_util.hpp"
+
+using namespace tandem;
+
+namespace {
+
+#define TANDEM_REQUIRE_GPU()                \
+  if (!GpuAvailable()) {                    \
+    WARN("SKIPPED: no GPU");                \
+    return;                                 \
+  }
+
+// Same net as test_cached_op.cpp: conv, BN, relu, pool, FC, softmax.
+Symbol SmallNet() {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}});
+  x = op::BatchNorm("bn0", x, {.eps = 2e-5, .fix_gamma = false});
+  x = op::Activation("relu0", x);
+  x = op::Pooling("pool0", x, {.kernel = {2, 2}, .pool_type = "max", .stride = {2, 2}});
+  x = op::Convolution("conv1", x, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}});
+  x = op::Activation("relu1", x);
+  x = op::Pooling("gap", x, {.pool_type = "avg", .global_pool = true});
+  x = op::FullyConnected("fc", op::Flatten(x, "flat"), {.num_hidden = 10});
+  return op::SoftmaxOutput("softmax", x);
+}
+
+std::map<std::string, NDArray> SmallParams(const Symbol& net) {
+  return testing::random_params(net, {{"data", Shape{1, 3, 16, 16}}});
+}
+
+bool SameValues(const NDArray& a, const NDArray& b) {
+  return a.shape() == b.shape() && a.ToVector<float>() == b.ToVector<float>();
+}
+
+struct ModelCase {
+  const char* prefix;  // under the models folder
+  int epoch;
+  Shape input;
+};
+
+const ModelCase kModels[] = {
+    {"mnist-cnn/Neural_Net", 100, {1, 1, 28, 28}}, {"genderage/model", 0, {1, 3, 112, 112}},
+    {"mtcnn/det1", 1, {1, 3, 12, 12}},             {"mtcnn/det2", 1, {1, 3, 24, 24}},
+    {"mtcnn/det3", 1, {1, 3, 48, 48}},             {"mtcnn/det4", 1, {1, 15, 24, 24}},
+};
+
+std::string ParamsPath(const std::string& prefix, int epoch) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "-%04d.params", epoch);
+  return prefix + buf;
+}
+
+// Every GPU variant ran, and each compared output is within tolerance.
+void CheckGpuVariants(const testing::BackendReport& report) {
+  INFO(report.ToString());
+  CHECK(std::count(report.backends.begin(), report.backends.end(), "cudnn") == 1);
+  CHECK(std::count(report.backends.begin(), report.backends.end(), "cuda") == 1);
+  CHECK(report.all_within_tolerance());
+}
+
+}  // namespace
+
+TEST_CASE("cuDNN and plain CUDA agree with the reference on a small CNN", "[gpu]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = SmallNet();
+  auto report = testing::compare_backends(net, SmallParams(net),
+                                          {{"data", testing::random_input({3, 3, 16, 16}, 5)}},
+                                          {.rtol = 1e-3, .atol = 1e-4});
+  CheckGpuVariants(report);
+  // The plain-CUDA variant must not have used cuDNN, and the default one must have.
+  CHECK(report.kernels.at("cuda").count("cudnn") == 0);
+  CHECK(report.kernels.at("cudnn").count("cudnn") == 1);
+}
+
+TEST_CASE("every shared MXNet model runs on the GPU and agrees with the reference", "[gpu][models]") {
+  TANDEM_REQUIRE_GPU();
+  for (const ModelCase& m : kModels) {
+    TANDEM_REQUIRE_MODEL_FILE(json, std::string(m.prefix) + "-symbol.json");
+    INFO(m.prefix);
+    Symbol net = Symbol::Load(json);
+    auto params = NDArray::LoadToMap(ParamsPath(json.substr(0, json.size() - 12), m.epoch));
+    // genderage expects 0..255 pixels (the graph normalises); the others 0..1.
+    float hi = std::string(m.prefix).find("genderage") != std::string::npos ? 255.f : 1.f;
+    NDArray x = testing::random_input(m.input, 7, 0.f, hi);
+    CheckGpuVariants(
+        testing::compare_backends(net, params, {{"data", x}}, {.rtol = 1e-3, .atol = 1e-4}));
+  }
+}
+
+TEST_CASE("a GPU CachedOp gives outputs on the GPU that read back like CPU results", "[gpu]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = SmallNet();
+  auto params = SmallParams(net);
+  CachedOp gpu(net, params, Context::gpu(0));
+  CachedOp cpu(net, params, Context::cpu(), {.reference_only = true});
+  NDArray x = testing::random_input({2, 3, 16, 16}, 11);
+  std::vector<NDArray> out = gpu.Forward({x.Copy(Context::gpu(0))});
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].ctx() == Context::gpu(0));
+  CHECK(testing::compare_arrays(out[0].Copy(Context::cpu()), cpu.Forward({x})[0],
+                                {.rtol = 1e-3, .atol = 1e-4})
+            .ok());
+  // Inputs on the wrong device are refused.
+  CHECK_THROWS_AS(gpu.Forward({x}), DeviceError);
+}
+
+TEST_CASE("many threads share one GPU CachedOp and each gets exactly the single-thread result",
+          "[gpu][threads]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::gpu(0));
+  constexpr int kThreads = 8, kCalls = 25;
+  std::vector<NDArray> inputs, expected;
+  for (int t = 0; t < kThreads; ++t) {
+    inputs.push_back(testing::random_input({1 + t % 3, 3, 16, 16}, 100 + t).Copy(Context::gpu(0)));
+    expected.push_back(op.Forward({inputs.back()})[0]);
+  }
+  std::atomic<int> wrong{0}, failed{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < kCalls; ++i)
+          if (!SameValues(op.Forward({inputs[t]})[0], expected[t])) ++wrong;
+      } catch (const std::exception&) {
+        ++failed;
+      }
+    });
+  for (auto& th : pool) th.join();
+  CHECK(failed == 0);
+  CHECK(wrong == 0);
+  CHECK(op.execution_context_count() <= kThreads + 1);
+}
+
+TEST_CASE("an absurd GPU allocation is OutOfMemory and the device stays usable", "[gpu]") {
+  TANDEM_REQUIRE_GPU();
+  // 2^43 floats = 32 TiB.
+  CHECK_THROWS_AS(NDArray(Shape{int64_t{1} << 43}, Context::gpu(0)), OutOfMemory);
+  NDArray small({1.f, 2.f, 3.f}, Shape{3}, Context::gpu(0));
+  CHECK(small.ToVector<float>() == std::vector<float>{1.f, 2.f, 3.f});
+}
+
+TEST_CASE("a GPU that does not exist is a DeviceError", "[gpu]") {
+  // Holds with or without CUDA support: gpu(99) is never there.
+  CHECK_THROWS_AS(NDArray(Shape{4}, Context::gpu(99)), DeviceError);
+  Symbol net = SmallNet();
+  CHECK_THROWS_AS(CachedOp(net, SmallParams(net), Context::gpu(99)), DeviceError);
+}
