@@ -135,6 +135,13 @@ TEST_CASE("static_shape refuses a new input shape with a clear error", "[cached_
   CHECK_THROWS_WITH(op.Forward({testing::random_input({2, 3, 16, 16})}), Catch::Contains("static_shape"));
 }
 
+TEST_CASE("static_shape: a first call that fails does not pin its shape", "[cached_op]") {
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::cpu(), {.static_shape = true});
+  CHECK_THROWS_AS(op.Forward({testing::random_input({1, 4, 16, 16})}), ShapeError);
+  CHECK(op.Forward({testing::random_input({1, 3, 16, 16})})[0].shape() == Shape{1, 10});
+}
+
 TEST_CASE("many threads share one CachedOp and each gets exactly the single-thread result", "[cached_op][threads]") {
   Symbol net = SmallNet();
   CachedOp op(net, SmallParams(net), Context::cpu());

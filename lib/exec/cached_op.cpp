@@ -190,22 +190,24 @@ struct CachedOp::Impl {
   mutable size_t created = 0;
 
   std::shared_ptr<const PlanT> GetPlan(const PlanKey& key) const;
+  void CheckStaticShape(const PlanKey& key) const;  // plan_mutex held
   std::unique_ptr<ExecContext> Borrow() const;
   void Return(std::unique_ptr<ExecContext> exec) const;
   PlanKey Validate(const std::vector<NDArray>& inputs) const;
   void ValidateOutputs(const PlanT& plan, std::vector<NDArray>* outputs) const;
 };
 
+void CachedOp::Impl::CheckStaticShape(const PlanKey& key) const {
+  if (model->flags.static_shape && static_key && !(*static_key == key))
+    Throw<ShapeError>("CachedOp built with static_shape=true got input shapes ", Describe(key),
+                      " after ", Describe(*static_key),
+                      "; build it with static_shape=false to accept new shapes");
+}
+
 std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
   {
     std::lock_guard lock(plan_mutex);
-    if (model->flags.static_shape) {
-      if (!static_key) static_key = key;
-      else if (!(*static_key == key))
-        Throw<ShapeError>("CachedOp built with static_shape=true got input shapes ", Describe(key),
-                          " after ", Describe(*static_key),
-                          "; build it with static_shape=false to accept new shapes");
-    }
+    CheckStaticShape(key);
     for (auto it = plans.begin(); it != plans.end(); ++it) {
       if (it->first == key) {
         plans.splice(plans.begin(), plans, it);
@@ -219,6 +221,10 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
   std::lock_guard lock(plan_mutex);
   for (const auto& [k, existing] : plans)
     if (k == key) return existing;  // another thread planned the same shape meanwhile
+  // static_shape pins the first shape that planned successfully (a failed first call pins nothing);
+  // checked again here because two first calls with different shapes may plan concurrently.
+  CheckStaticShape(key);
+  if (model->flags.static_shape && !static_key) static_key = key;
   plans.emplace_front(key, plan);
   if (plans.size() > std::max<size_t>(1, model->flags.max_cached_shapes)) plans.pop_back();
   return plan;

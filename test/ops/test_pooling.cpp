@@ -238,3 +238,25 @@ TEST_CASE("Pooling backends match the reference on a seeded sweep of small geome
     ++checked;
   }
 }
+
+TEST_CASE(
+    "full convention is a plain ceil, as in MXNet, even when the last window starts in the padding",
+    "[pool][shape]") {
+  // x = 4, k = 2, s = 3, p = 1: 1 + ceil((4 + 2 - 2) / 3) = 3 windows starting at -1, 2 and 5.
+  NDArray x({1, 2, 3, 4}, Shape{1, 1, 4});
+  NDArray max = PoolImage({{}, "max", {2}, {3}, {1}, "full"}, x);
+  REQUIRE(max.shape() == Shape{1, 1, 3});
+  CHECK(max.ToVector<float>()[0] == 1);
+  CHECK(max.ToVector<float>()[1] == 4);
+  NDArray avg = PoolImage({{}, "avg", {2}, {3}, {1}, "full", true}, x);
+  REQUIRE(avg.shape() == Shape{1, 1, 3});
+  CHECK(avg.ToVector<float>()[0] == Approx(0.5));  // (pad + 1) / 2
+  CHECK(avg.ToVector<float>()[1] == Approx(3.5));
+  for (std::string type : {"max", "avg"}) {
+    for (bool include : {true, false}) {
+      INFO(type << " count_include_pad " << include);
+      PoolCase c{{2, 3, 4, 7}, type, {2, 2}, {3, 3}, {1, 1}, "full", include, false, Dnnl::kAny};
+      CheckBackends(Pool(c), {{"data", testing::random_input(c.data, 5)}}, Dnnl::kAny);
+    }
+  }
+}
