@@ -45,6 +45,15 @@ def proc_status_mib(key):
     return 0.0
 
 
+def load_average():
+    """The 1-minute load average: how busy the machine was while this ran."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except OSError:
+        return 0.0
+
+
 def intra_op_for(args, threads):
     if args.intra_op is not None:
         return args.intra_op
@@ -164,7 +173,8 @@ def bench_engine(args, engine):
                "rss_mb": round(proc_status_mib("VmRSS"), 1),
                "peak_rss_mb": round(proc_status_mib("VmHWM"), 1), "engine": engine,
                "math": "fp32", "calls": int(len(lat)), "seconds": round(elapsed, 3),
-               "intra_op": intra, "rss_base_mb": round(rss_base, 1), "settings": settings}
+               "intra_op": intra, "rss_base_mb": round(rss_base, 1), "settings": settings,
+               "loadavg": load_average()}
         print(f"{threads:>7} {intra:>8} {row['images_per_s']:>10.2f} {row['p50_ms']:>9.2f} "
               f"{row['p99_ms']:>9.2f} {row['rss_mb']:>9.1f} {row['peak_rss_mb']:>9.1f} "
               f"{row['calls']:>8}", flush=True)

@@ -57,7 +57,7 @@ def table(rows, baseline):
     for (model, device, batch, threads, engine, math), (row, n) in chosen.items():
         groups[(model, device, batch, threads)].append((engine, math, row, n))
     header = ["model", "device", "batch", "threads", "engine", "math", "images/s", "p50 ms",
-              "p99 ms", "RSS MiB", "runs", "tandem/peer images/s", "tandem/peer p50"]
+              "p99 ms", "RSS MiB", "load", "runs", "tandem/peer images/s", "tandem/peer p50"]
     lines = []
     for key in sorted(groups):
         entries = sorted(groups[key], key=lambda e: (engine_order(e[0], baseline), e[1]))
@@ -69,7 +69,8 @@ def table(rows, baseline):
                 ratio_p50 = f"{base['p50_ms'] / row['p50_ms']:.2f}"
             lines.append([key[0], key[1], str(key[2]), str(key[3]), engine, math,
                           f"{row['images_per_s']:.2f}", f"{row['p50_ms']:.2f}",
-                          f"{row['p99_ms']:.2f}", f"{row.get('rss_mb', 0):.0f}", str(n),
+                          f"{row['p99_ms']:.2f}", f"{row.get('rss_mb', 0):.0f}",
+                          f"{row['loadavg']:.1f}" if "loadavg" in row else "", str(n),
                           ratio_ips, ratio_p50])
     return header, lines
 
@@ -97,7 +98,8 @@ def main():
     print(render(header, lines, args.markdown))
     print(f"\n{args.baseline}/peer images/s > 1: {args.baseline} serves more images per second; "
           f"{args.baseline}/peer p50 < 1: {args.baseline} answers sooner. RSS of Python peers "
-          "includes the interpreter.")
+          "includes the interpreter; load = 1-minute load average at the end of the run (the "
+          "number of runnable processes: above the core count, others competed for the CPUs).")
 
 
 if __name__ == "__main__":

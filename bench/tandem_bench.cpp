@@ -189,6 +189,14 @@ double ProcStatusMiB(const std::string& key) {
   return 0;
 }
 
+// The 1-minute load average: how busy the machine was (other processes skew every number here).
+double LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  double load = 0;
+  f >> load;
+  return load;
+}
+
 double MiB(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 // ---- the threaded run ---------------------------------------------------------------------------
@@ -197,7 +205,7 @@ struct RunResult {
   int threads = 0, intra_op = 0;
   int64_t calls = 0;
   double seconds = 0, images_per_s = 0, p50_ms = 0, p99_ms = 0, mean_ms = 0;
-  double rss_mib = 0, peak_rss_mib = 0;
+  double rss_mib = 0, peak_rss_mib = 0, load = 0;
   size_t contexts = 0;
   PlanReport plan;
 };
@@ -271,6 +279,7 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   r.contexts = op.execution_context_count();
   r.rss_mib = ProcStatusMiB("VmRSS");
   r.peak_rss_mib = ProcStatusMiB("VmHWM");
+  r.load = LoadAverage();
   return r;
 }
 
@@ -282,11 +291,12 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"images_per_s\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"mean_ms\": %.3f, "
       "\"rss_mb\": %.1f, \"peak_rss_mb\": %.1f, \"engine\": \"tandem\", \"math\": \"fp32\", "
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
-      "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s}",
+      "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
+      "\"loadavg\": %.2f}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, static_cast<long long>(r.calls), r.seconds, r.intra_op,
       o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
-      r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str());
+      r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load);
   return buf;
 }
 
@@ -393,7 +403,7 @@ NodeTime ProfileNode(const tandem::Node& node, const std::map<std::string, Shape
   Symbol one = Symbol::CreateOp(node.op_name(), node.name, node.attrs, inputs);
   NodeTime t{node.name, node.op_name()};
   CachedOpFlags auto_flags;
-  auto_flags.intra_op_threads = o.intra_op >= 0 ? o.intra_op : 0;
+  auto_flags.intra_op_threads = IntraOpFor(o, 1);
   CachedOp fast(one, params, ctx, auto_flags);
   std::vector<NDArray> ordered;
   std::vector<Shape> ordered_shapes;
@@ -435,12 +445,13 @@ int Profile(const Options& o, const Model& m, Context ctx) {
   }
   // The whole graph, one thread, for comparison with the sum of isolated nodes.
   CachedOpFlags flags;
-  flags.intra_op_threads = o.intra_op >= 0 ? o.intra_op : 0;
+  flags.intra_op_threads = IntraOpFor(o, 1);
   CachedOp whole(m.symbol, m.params, ctx, flags);
   double whole_us = TimeForward(whole, {DeterministicInput(InputShape(o), ctx)}, 10 * o.profile_ms);
 
-  std::printf("tandem-bench --profile: model %s, device %s, input %s\n", o.name.c_str(),
-              ctx.ToString().c_str(), InputShape(o).ToString().c_str());
+  std::printf("tandem-bench --profile: model %s, device %s, input %s, intra-op threads %d, load "
+              "average %.2f\n", o.name.c_str(), ctx.ToString().c_str(),
+              InputShape(o).ToString().c_str(), IntraOpFor(o, 1), LoadAverage());
   std::printf("Each operator node is timed IN ISOLATION: a one-node graph per node, fed random "
               "tensors of the shapes the full graph infers; mean of >= 3 calls over ~%.0f ms.\n"
               "'auto' = the backend tandem picks (kernel column), 'reference' = the plain C++ "
