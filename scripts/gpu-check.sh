@@ -1,52 +1,89 @@
 #!/usr/bin/env bash
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
-# Usage: scripts/gpu-check.sh LOG_DIR [bench|nobench]
+#
+#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build,gputest,tests,bench,profile,torch
+#                                             (default build,gputest,tests,bench)
+#
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
+# Every step has its own time limit and writes its log to LOG_DIR; LOG_DIR/summary.txt collects
+# the headlines, so a run cut short still says how far it got.
 set -uo pipefail
-log=${1:?usage: scripts/gpu-check.sh LOG_DIR [bench|nobench]}
-mode=${2:-bench}
+log=${1:?usage: scripts/gpu-check.sh LOG_DIR [build,gputest,tests,bench,profile,torch]}
+steps=${2:-build,gputest,tests,bench}
 cd "$(dirname "$0")/.."
 mkdir -p "$log"
-step() { echo "=== $1" | tee -a "$log/summary.txt"; }
+log=$(cd "$log" && pwd)
+aux=/tmp/gpu-check-aux  # logs that need not come back (the device returns at most 8 files)
+mkdir -p "$aux"
+step() { echo "=== $1 ($SECONDS s)" | tee -a "$log/summary.txt"; }
+want() { [[ ",$steps," == *",$1,"* ]]; }
+jobs=$(nproc)
 
 step "machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$log/summary.txt" 2>&1
 if [ -f .kit/use-kit.sh ]; then
   # shellcheck disable=SC1091
-  source .kit/use-kit.sh /opt/kit > "$log/kit.log" 2>&1 || { echo "kit failed" >> "$log/summary.txt"; exit 1; }
+  source .kit/use-kit.sh /opt/kit > "$aux/kit.log" 2>&1 || { echo "kit failed" >> "$log/summary.txt"; exit 1; }
   native=(--native-file /opt/kit/kit-native.ini)
 else
   native=()
 fi
-# Models for the tests: ../shared/models beside the checkout when present.
-[ -d ../shared/models ] && export TANDEM_MODELS=$(cd ../shared/models && pwd)
+# Models for the tests: ../shared/models beside the checkout, else a copy carried as .models
+# (git-ignored; the device tool sends the checkout only).
+if [ -d ../shared/models ]; then export TANDEM_MODELS=$(cd ../shared/models && pwd)
+elif [ -d .models ]; then export TANDEM_MODELS=$(pwd)/.models; fi
+echo "models: ${TANDEM_MODELS:-none (model tests skip)}" >> "$log/summary.txt"
 
-step "configure + build (-Dcuda=enabled -Dgpu_arch=90)"
-if [ ! -f build-gpu/build.ninja ]; then
-  meson setup build-gpu "${native[@]}" -Dcuda=enabled -Dgpu_arch=90 --buildtype=release \
-    > "$log/setup.log" 2>&1 || { tail -30 "$log/setup.log" | tee -a "$log/summary.txt"; exit 1; }
-fi
-ninja -C build-gpu > "$log/build.log" 2>&1 || { grep -B2 -A8 -m5 'error' "$log/build.log" | tee -a "$log/summary.txt"; exit 1; }
-grep -E "CUDA|cuDNN|oneDNN" "$log/setup.log" >> "$log/summary.txt"
 
-step "tests (whole suite, GPU tests included)"
-meson test -C build-gpu --print-errorlogs --num-processes 8 --no-suite install \
-  > "$log/tests.log" 2>&1
-tail -25 "$log/tests.log" >> "$log/summary.txt"
-build-gpu/test/test_gpu -s -r compact > "$log/test_gpu.log" 2>&1
-tail -5 "$log/test_gpu.log" >> "$log/summary.txt"
-
-if [ "$mode" = bench ] && [ -x build-gpu/bench/tandem-bench ]; then
-  step "benchmark: tandem GPU rows (ResNet-50 bs1)"
-  for model in zoo:resnet50-v1 zoo:resnet18-v1; do
-    build-gpu/bench/tandem-bench --model "$model" --device gpu --threads 1,2,4,8,16 --batch 1 \
-      --seconds 3 --json "$log/bench.jsonl" >> "$log/bench.txt" 2>&1
-  done
-  tail -30 "$log/bench.txt" >> "$log/summary.txt"
-  if [ -x bench/torch_peer/run.sh ]; then
-    step "benchmark: libtorch peer (same weights)"
-    bash bench/torch_peer/run.sh "$log" >> "$log/torch_peer.txt" 2>&1
-    tail -30 "$log/torch_peer.txt" >> "$log/summary.txt"
+if want build || [ ! -f build-gpu/build.ninja ]; then
+  step "configure + build (-Dcuda=enabled -Dgpu_arch=90, $jobs jobs)"
+  if [ ! -f build-gpu/build.ninja ]; then
+    meson setup build-gpu "${native[@]}" -Dcuda=enabled -Dgpu_arch=90 --buildtype=release \
+      > "$aux/setup.log" 2>&1 || { tail -30 "$aux/setup.log" | tee -a "$log/summary.txt"; exit 1; }
   fi
+  timeout 400 ninja -C build-gpu -j "$jobs" > "$log/build.log" 2>&1 ||
+    { grep -B2 -A12 -m5 'error' "$log/build.log" | tee -a "$log/summary.txt"; tail -5 "$log/build.log" >> "$log/summary.txt"; exit 1; }
+  grep -E "CUDA|cuDNN|oneDNN" "$aux/setup.log" >> "$log/summary.txt"
+fi
+
+if want gputest; then
+  step "GPU tests (test_gpu: cuDNN / plain CUDA vs reference, zoo table, MNIST, threads, errors)"
+  timeout 300 build-gpu/test/test_gpu -r compact > "$log/test_gpu.log" 2>&1
+  echo "test_gpu rc=$?" >> "$log/summary.txt"
+  grep -E "zoo table|MNIST on GPU|FAILED|failed|passed|SKIPPED" "$log/test_gpu.log" | head -60 >> "$log/summary.txt"
+fi
+
+if want tests; then
+  step "whole suite on the GPU build (op tests compare cuDNN and CUDA kernels with the reference)"
+  timeout 300 meson test -C build-gpu --print-errorlogs --num-processes "$jobs" --no-suite install \
+    > "$log/tests.log" 2>&1
+  echo "meson test rc=$?" >> "$log/summary.txt"
+  grep -E "^ *[0-9]+/[0-9]+ |^Ok:|^Fail:|^Timeout:" "$log/tests.log" | tail -40 >> "$log/summary.txt"
+fi
+
+if want bench && [ -x build-gpu/bench/tandem-bench ]; then
+  step "benchmark: tandem GPU rows, ResNet-50 v1 bs1 (strict fp32)"
+  timeout 200 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 1,2,4,8,16 \
+    --batch 1 --seconds 3 --warmup 1 --json "$log/bench.jsonl" > "$log/bench.txt" 2>&1
+  echo "bench rc=$?" >> "$log/summary.txt"
+  tail -25 "$log/bench.txt" >> "$log/summary.txt"
+fi
+
+if want profile && [ -x build-gpu/bench/tandem-bench ]; then
+  step "profile: ResNet-50 v1 bs1 on the GPU, per operator"
+  timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --profile \
+    > "$log/profile.txt" 2>&1
+  echo "profile rc=$?" >> "$log/summary.txt"
+  head -20 "$log/profile.txt" >> "$log/summary.txt"
+  tail -15 "$log/profile.txt" >> "$log/summary.txt"
+fi
+
+if want torch; then
+  step "benchmark: libtorch peer, same weights, same run"
+  timeout 300 bash bench/run_gpu.sh --tandem-build build-gpu --threads 1,8,16 --seconds 3 --warmup 1 \
+    --out "$aux/results-gpu.jsonl" > "$log/torch_peer.txt" 2>&1
+  echo "run_gpu rc=$?" >> "$log/summary.txt"
+  cat "$aux/results-gpu.jsonl" >> "$log/bench.jsonl" 2>/dev/null
+  tail -40 "$log/torch_peer.txt" >> "$log/summary.txt"
 fi
 step "done"

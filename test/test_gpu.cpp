@@ -3,13 +3,18 @@
 // device failures (out of memory, a missing GPU) are typed errors. Skipped without a GPU.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <mutex>
+#include <numeric>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
 #include "tandem/tandem.hpp"
+#include "samples/mnist_idx.hpp"
 #include "tandem/testing.hpp"
+#include "tandem/zoo.hpp"
 #include "test/test_util.hpp"
 
 using namespace tandem;
@@ -157,4 +162,140 @@ TEST_CASE("a GPU that does not exist is a DeviceError", "[gpu]") {
   CHECK_THROWS_AS(NDArray(Shape{4}, Context::gpu(99)), DeviceError);
   Symbol net = SmallNet();
   CHECK_THROWS_AS(CachedOp(net, SmallParams(net), Context::gpu(99)), DeviceError);
+}
+
+namespace {
+
+// The five most probable classes, most probable first.
+std::vector<int> Top5(const std::vector<float>& p) {
+  std::vector<int> idx(p.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::partial_sort(idx.begin(), idx.begin() + 5, idx.end(), [&](int a, int b) { return p[a] > p[b]; });
+  idx.resize(5);
+  return idx;
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+  return m;
+}
+
+struct Variant {
+  const char* name;
+  Context ctx;
+  CachedOpFlags flags;
+};
+
+// How one variant did against the reference over every call (from any thread).
+struct Agreement {
+  std::mutex mutex;
+  double worst_abs = 0;
+  int top5_mismatches = 0, calls = 0, failures = 0;
+  std::string first_failure;
+  void Record(const std::vector<float>& got, const std::vector<float>& expected) {
+    std::lock_guard lock(mutex);
+    ++calls;
+    worst_abs = std::max(worst_abs, MaxAbsDiff(got, expected));
+    if (Top5(got) != Top5(expected)) ++top5_mismatches;
+  }
+  void Fail(const std::string& what) {
+    std::lock_guard lock(mutex);
+    if (!failures++) first_failure = what;
+  }
+};
+
+}  // namespace
+
+// The seed's table: MXNet model-zoo architectures x {oneDNN CPU, cuDNN GPU, plain-CUDA GPU}, one
+// thread and 8 threads, all against the CPU reference (strict fp32: TF32 is never enabled).
+TEST_CASE("zoo resnet-18/50/152 and inception-bn on oneDNN, cuDNN and plain CUDA: reference top-5, "
+          "probabilities within 1e-4, 1 and 8 threads", "[gpu][zoo]") {
+  TANDEM_REQUIRE_GPU();
+  const Shape shape{1, 3, 224, 224};
+  const std::vector<Variant> variants = {
+      {"oneDNN cpu", Context::cpu(), {.intra_op_threads = 1}},
+      {"cuDNN gpu", Context::gpu(0), {}},
+      {"plain CUDA gpu", Context::gpu(0), {.use_cudnn = false}},
+  };
+  for (const char* name : {"resnet18-v2", "resnet50-v2", "resnet152-v2", "inception-bn"}) {
+    Symbol net = zoo::ByName(name);
+    auto params = zoo::SyntheticParams(net, shape, 7, {.calibration_batch = 2});
+    const std::vector<NDArray> images = {testing::random_input(shape, 21, 0.f, 255.f),
+                                         testing::random_input(shape, 22, 0.f, 255.f)};
+    CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
+    std::vector<std::vector<float>> expected;
+    for (const NDArray& x : images) expected.push_back(reference.Forward({x})[0].ToVector<float>());
+    for (const Variant& v : variants) {
+      CachedOp op(net, params, v.ctx, v.flags);
+      std::vector<NDArray> on_device;
+      for (const NDArray& x : images) on_device.push_back(x.Copy(v.ctx));
+      auto call = [&](Agreement& a, int i) {
+        try {
+          a.Record(op.Forward({on_device[i]})[0].ToVector<float>(), expected[i]);
+        } catch (const std::exception& e) {
+          a.Fail(e.what());
+        }
+      };
+      for (int threads : {1, 8}) {
+        Agreement agreement;
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+          pool.emplace_back([&, t] {
+            for (int k = 0; k < 2; ++k) call(agreement, (t + k) % 2);
+          });
+        for (auto& th : pool) th.join();
+        INFO(name << " on " << v.name << ", " << threads << " thread(s): " << agreement.calls
+                  << " calls, max |p - p_ref| " << agreement.worst_abs << ", top-5 mismatches "
+                  << agreement.top5_mismatches << " " << agreement.first_failure);
+        CHECK(agreement.failures == 0);
+        CHECK(agreement.calls == 2 * threads);
+        CHECK(agreement.top5_mismatches == 0);
+        CHECK(agreement.worst_abs < 1e-4);
+        std::printf("zoo table: %-13s %-15s threads %d  max|dp| %.2e  top-5 %s\n", name, v.name,
+                    threads, agreement.worst_abs, agreement.top5_mismatches ? "DIFFERS" : "identical");
+      }
+    }
+  }
+}
+
+TEST_CASE("the MNIST CNN on the GPU reaches the CPU's accuracy with identical predictions", "[gpu][mnist]") {
+  TANDEM_REQUIRE_GPU();
+  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
+  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
+  TANDEM_REQUIRE_MODEL_FILE(labels_path, "mnist-cnn/t10k-labels-idx1-ubyte.gz");
+  Symbol net = Symbol::Load(json);
+  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
+  auto images = samples::ReadIdx(images_path);
+  auto labels = samples::ReadIdx(labels_path);
+  const int64_t count = images.dims[0], pixels = 28 * 28, batch = 100;
+  auto predict = [&](const CachedOp& op, Context ctx) {
+    std::vector<int> predictions;
+    for (int64_t start = 0; start < count; start += batch) {
+      std::vector<float> x(static_cast<size_t>(batch * pixels));
+      for (size_t i = 0; i < x.size(); ++i) x[i] = images.data[start * pixels + i] / 255.0f;
+      auto p = op.Forward({NDArray(x, Shape{batch, 1, 28, 28}).Copy(ctx)})[0].ToVector<float>();
+      for (int64_t b = 0; b < batch; ++b)
+        predictions.push_back(static_cast<int>(
+            std::max_element(p.begin() + b * 10, p.begin() + b * 10 + 10) - (p.begin() + b * 10)));
+    }
+    return predictions;
+  };
+  auto accuracy = [&](const std::vector<int>& pred) {
+    int64_t correct = 0;
+    for (int64_t i = 0; i < count; ++i) correct += pred[i] == labels.data[i];
+    return static_cast<double>(correct) / count;
+  };
+  const std::vector<int> cpu = predict(CachedOp(net, params, Context::cpu()), Context::cpu());
+  for (bool cudnn : {true, false}) {
+    INFO((cudnn ? "cuDNN" : "plain CUDA"));
+    const std::vector<int> gpu =
+        predict(CachedOp(net, params, Context::gpu(0), {.use_cudnn = cudnn}), Context::gpu(0));
+    std::printf("MNIST on GPU (%s): accuracy %.4f (CPU %.4f)\n", cudnn ? "cuDNN" : "plain CUDA",
+                accuracy(gpu), accuracy(cpu));
+    CHECK(accuracy(gpu) >= 0.9930);
+    CHECK(accuracy(gpu) <= 0.9940);
+    CHECK(gpu == cpu);
+  }
 }
