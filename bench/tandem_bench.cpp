@@ -55,13 +55,17 @@ struct Options {
   std::vector<int64_t> sample_shape = {3, 224, 224};
   double seconds = 5, warmup = 1, profile_ms = 100;
   bool profile = false, reference = false;
+  std::string math = "fp32";  // GPU: fp32 (strict) or tf32
+  bool graphs = true;         // GPU: replay each context's plan as a CUDA graph
 };
 
 const char* kUsage =
     "usage: tandem-bench --model PREFIX|zoo:NAME [--epoch N] [--device cpu|gpu] [--threads 1,2,4]\n"
     "  [--batch B] [--seconds S] [--warmup S] [--dtype f32] [--intra-op N] [--sample-shape C,H,W]\n"
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
-    "  [--dump FILE]";
+    "  [--dump FILE] [--math fp32|tf32] [--no-graphs]\n"
+    "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
+    "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context.";
 
 std::vector<int64_t> ParseList(const std::string& flag, const std::string& text) {
   std::vector<int64_t> out;
@@ -106,6 +110,8 @@ Options Parse(int argc, char** argv) {
     else if (a == "--intra-op") o.intra_op = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--sample-shape") o.sample_shape = ParseList(a, value(i));
     else if (a == "--reference") o.reference = true;
+    else if (a == "--math") o.math = value(i);
+    else if (a == "--no-graphs") o.graphs = false;
     else if (a == "--name") o.name = value(i);
     else if (a == "--json") o.json = value(i);
     else if (a == "--profile") o.profile = true;
@@ -124,6 +130,8 @@ Options Parse(int argc, char** argv) {
     throw InvalidArgument("--dtype: only f32 is benchmarked (tandem computes in float32), got '" +
                           o.dtype + "'");
   if (o.seconds <= 0) throw InvalidArgument("--seconds must be > 0");
+  if (o.math != "fp32" && o.math != "tf32")
+    throw InvalidArgument("--math must be fp32 (strict) or tf32, got '" + o.math + "'");
   if (o.name.empty()) {
     std::string m = o.model.rfind("zoo:", 0) == 0 ? o.model.substr(4) : o.model;
     o.name = m.substr(m.find_last_of('/') + 1);
@@ -226,6 +234,8 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   CachedOpFlags flags;
   flags.reference_only = o.reference;
   flags.intra_op_threads = ctx.is_cpu() ? IntraOpFor(o, threads) : 0;
+  flags.allow_tf32 = o.math == "tf32";
+  flags.cuda_graphs = o.graphs;
   const CachedOp op(m.symbol, m.params, ctx, flags);
   if (op.input_names().size() != 1)
     throw InvalidArgument("tandem-bench feeds one data input; the model takes " +
@@ -289,12 +299,14 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       buf, sizeof buf,
       "{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"batch\": %d, "
       "\"images_per_s\": %.3f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"mean_ms\": %.3f, "
-      "\"rss_mb\": %.1f, \"peak_rss_mb\": %.1f, \"engine\": \"tandem\", \"math\": \"fp32\", "
+      "\"rss_mb\": %.1f, \"peak_rss_mb\": %.1f, \"engine\": \"tandem\", \"math\": \"%s\", \"variant\": \"%s\", "
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
       "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
       "\"loadavg\": %.2f}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
-      r.mean_ms, r.rss_mib, r.peak_rss_mib, static_cast<long long>(r.calls), r.seconds, r.intra_op,
+      r.mean_ms, r.rss_mib, r.peak_rss_mib, o.device == "gpu" ? o.math.c_str() : "fp32",
+      o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
+      static_cast<long long>(r.calls), r.seconds, r.intra_op,
       o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load);
   return buf;
@@ -312,6 +324,9 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
               "warm-up), %u hardware threads\n",
               o.name.c_str(), ctx.ToString().c_str(), o.batch, InputShape(o).ToString().c_str(),
               o.seconds, o.warmup, std::thread::hardware_concurrency());
+  if (ctx.is_gpu())
+    std::printf("GPU math: %s; %s\n", o.math == "tf32" ? "TF32 (tensor cores)" : "strict fp32 (TF32 off)",
+                o.graphs ? "CUDA graph per execution context" : "eager (kernel by kernel)");
   std::printf("RSS before any run: %.1f MiB (parameters loaded)\n\n", ProcStatusMiB("VmRSS"));
   std::printf("%7s %8s %10s %9s %9s %9s %9s %9s %9s %9s %8s %12s\n", "threads", "intra-op",
               "images/s", "p50 ms", "p99 ms", "RSS MiB", "peak MiB", "arena MiB", "param MiB",

@@ -299,3 +299,59 @@ TEST_CASE("the MNIST CNN on the GPU reaches the CPU's accuracy with identical pr
     CHECK(gpu == cpu);
   }
 }
+
+TEST_CASE("CUDA graph replay matches kernel-by-kernel runs for every shape and thread", "[gpu][graphs]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = SmallNet();
+  auto params = SmallParams(net);
+  CachedOp eager(net, params, Context::gpu(0), {.cuda_graphs = false});
+  CachedOp graphed(net, params, Context::gpu(0));  // graphs are on by default
+  std::vector<NDArray> inputs, expected;
+  for (int batch : {1, 2, 3}) {
+    inputs.push_back(testing::random_input({batch, 3, 16, 16}, 200 + batch).Copy(Context::gpu(0)));
+    NDArray want = eager.Forward({inputs.back()})[0];
+    NDArray first = graphed.Forward({inputs.back()})[0];  // captures
+    INFO("batch " << batch);
+    CHECK(testing::compare_arrays(first, want, {.rtol = 1e-5, .atol = 1e-6}).ok());
+    for (int replay = 0; replay < 3; ++replay) CHECK(SameValues(graphed.Forward({inputs.back()})[0], first));
+    expected.push_back(first);
+  }
+  // Threads alternate shapes: every context captures its own graphs and replays them exactly.
+  std::atomic<int> wrong{0}, failed{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < 8; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < 30; ++i) {
+          const size_t k = static_cast<size_t>(t + i) % inputs.size();
+          if (!SameValues(graphed.Forward({inputs[k]})[0], expected[k])) ++wrong;
+        }
+      } catch (const std::exception&) {
+        ++failed;
+      }
+    });
+  for (auto& th : pool) th.join();
+  CHECK(failed == 0);
+  CHECK(wrong == 0);
+  // A bad input to a graphed op is still a typed error, and the op stays usable.
+  CHECK_THROWS_AS(graphed.Forward({testing::random_input({1, 4, 16, 16}).Copy(Context::gpu(0))}),
+                  ShapeError);
+  CHECK(SameValues(graphed.Forward({inputs[0]})[0], expected[0]));
+}
+
+TEST_CASE("TF32 is opt-in: strict fp32 by default, TF32 results stay within 1e-2", "[gpu]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = zoo::ResNetV2(18);
+  const Shape shape{1, 3, 224, 224};
+  auto params = zoo::SyntheticParams(net, shape, 3, {.calibration_batch = 1});
+  const NDArray x = testing::random_input(shape, 9, 0.f, 255.f).Copy(Context::gpu(0));
+  const std::vector<float> strict = CachedOp(net, params, Context::gpu(0)).Forward({x})[0].ToVector<float>();
+  const std::vector<float> tf32 =
+      CachedOp(net, params, Context::gpu(0), {.allow_tf32 = true}).Forward({x})[0].ToVector<float>();
+  const std::vector<float> reference =
+      CachedOp(net, params, Context::cpu(), {.reference_only = true}).Forward({x.Copy(Context::cpu())})[0].ToVector<float>();
+  std::printf("TF32 vs strict fp32: max |dp| %.2e; strict vs reference %.2e\n", MaxAbsDiff(tf32, strict),
+              MaxAbsDiff(strict, reference));
+  CHECK(MaxAbsDiff(strict, reference) < 1e-4);
+  CHECK(MaxAbsDiff(tf32, strict) < 1e-2);
+}

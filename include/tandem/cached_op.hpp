@@ -51,6 +51,14 @@ struct CachedOpFlags {
   // Threads each call may use inside kernels (oneDNN's OpenMP team), 0 = the runtime's default.
   // N concurrent callers x M intra-op threads should not exceed the cores: with many callers, 1.
   int intra_op_threads = 0;
+  // GPU: capture each (execution context, input shape) plan as a CUDA graph on its first call and
+  // replay it afterwards (inputs and outputs pass through per-context staging buffers, one
+  // device-to-device copy each way). Needs static_alloc (the graph keeps the arena's addresses);
+  // a plan that cannot be captured runs kernel by kernel.
+  bool cuda_graphs = true;
+  // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
+  // Off by default: results are strict fp32.
+  bool allow_tf32 = false;
 };
 
 // What planning one input shape produced.

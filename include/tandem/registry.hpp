@@ -142,6 +142,8 @@ struct KernelSpec {
   // For inputs bound to parameters, the (immutable) array, so a kernel may pre-pack weights;
   // nullptr for inputs that change per call.
   std::vector<const NDArray*> constants;
+  // CachedOpFlags::allow_tf32: a GPU kernel may compute fp32 through TF32 tensor cores.
+  bool allow_tf32 = false;
 };
 
 // Returns a kernel, or nullptr when this backend cannot handle this spec (the next backend in the

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "lib/cuda/device_api.hpp"
@@ -77,6 +78,15 @@ class DeviceGuard {
 
 // ---- per-call state ----
 
+// A plan captured as a CUDA graph on one execution context (lib/cuda/graph.cu).
+struct CapturedGraph {
+  cudaGraphExec_t exec = nullptr;      // null: the plan could not be captured; run it eagerly
+  const void* arena = nullptr;         // the addresses the graph was captured with
+  const void* scratch = nullptr;
+  std::vector<NDArray> staged_inputs;  // the graph reads these and writes these
+  std::vector<NDArray> staged_outputs;
+};
+
 // The GPU resources of one execution context. Library handles are created on first use: a plan
 // without fully-connected layers never pays for cuBLAS, a plain-CUDA plan never for cuDNN.
 class CudaState {
@@ -92,11 +102,16 @@ class CudaState {
 #if TANDEM_HAVE_CUDNN
   cudnnHandle_t Cudnn();  // bound to stream()
 #endif
+  // Graphs of the plans run on this context, by plan id.
+  std::unordered_map<uint64_t, CapturedGraph>& graphs() { return graphs_; }
+  void DropGraphs() noexcept;
 
  private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  void* cublas_workspace_ = nullptr;  // ours, so cuBLAS never allocates inside a graph capture
+  std::unordered_map<uint64_t, CapturedGraph> graphs_;
 #if TANDEM_HAVE_CUDNN
   cudnnHandle_t cudnn_ = nullptr;
 #endif
@@ -132,6 +147,8 @@ struct Dims3 {
   __host__ __device__ int64_t operator[](int i) const { return v[i]; }
   __host__ __device__ int64_t& operator[](int i) { return v[i]; }
   __host__ __device__ int64_t Prod() const { return v[0] * v[1] * v[2]; }
+  // Extents, strides and dilations default to 1; paddings must start from this instead.
+  static Dims3 Zeros() { return Dims3{{0, 0, 0}}; }
 };
 
 // Places `values` (the spatial values of a `spatial`-D op) right-aligned into a Dims3.

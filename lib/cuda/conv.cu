@@ -14,7 +14,8 @@ using ref::ShapeMismatch;
 
 struct ConvGeometry {
   int64_t batch = 0, in_channels = 0, filters = 0, groups = 1;
-  Dims3 in, out, kernel, stride, pad, dilate;
+  Dims3 in, out, kernel, stride, dilate;
+  Dims3 pad = Dims3::Zeros();  // unused leading dims and an absent pad attribute mean no padding
 };
 
 __device__ float ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w_filter,

@@ -5,8 +5,8 @@
 // Descriptors and the convolution algorithm are chosen once, when the kernel is created, and are
 // only read afterwards, so one kernel serves every thread; each call brings its own cuDNN handle
 // (bound to its stream) and its workspace (KernelCall::scratch, device memory). Convolutions use
-// CUDNN_FMA_MATH: strict fp32, no TF32 tensor-core shortcuts (CUDNN_DEFAULT_MATH would allow TF32
-// on Ampere and later, about 1e-3 relative error).
+// CUDNN_FMA_MATH: strict fp32, no TF32 tensor-core shortcuts, unless the CachedOp was built with
+// allow_tf32 (then CUDNN_TENSOR_OP_MATH: TF32 on Ampere and later, about 1e-3 relative error).
 #include <climits>
 #include <map>
 #include <mutex>
@@ -167,7 +167,8 @@ constexpr size_t kMaxWorkspace = size_t{1} << 30;
 class CudnnConvolution final : public Kernel {
  public:
   // Throws NotCovered when cuDNN cannot run this spec.
-  CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p) : has_bias_(!p.no_bias) {
+  CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p)
+      : has_bias_(!p.no_bias), allow_tf32_(spec.allow_tf32) {
     const int spatial = static_cast<int>(p.kernel.size());
     const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
     x_.Set(ToInt(Widen1D(spec.inputs[0].shape)));
@@ -181,7 +182,8 @@ class CudnnConvolution final : public Kernel {
         CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     TANDEM_CUDNN_OR_FALLBACK(
         cudnnSetConvolutionGroupCount(conv_.get(), static_cast<int>(p.num_group)));
-    TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionMathType(conv_.get(), CUDNN_FMA_MATH));
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionMathType(
+        conv_.get(), allow_tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     CheckOutputShape(y_dims);
     if (has_bias_) {
       std::vector<int> bias_dims(y_dims.size(), 1);
@@ -213,19 +215,26 @@ class CudnnConvolution final : public Kernel {
     if (std::vector<int64_t>(dims.begin(), dims.end()) != expected) throw NotCovered{};
   }
 
-  // The heuristics' best algorithm that computes in plain fp32 with a sane workspace. FFT
-  // algorithms are skipped: their rounding error is well above direct fp32 accumulation.
+  // The fastest algorithm cuDNN measures on this very shape (as PyTorch's cudnn.benchmark does;
+  // the heuristics' first choice was seen to be 3-5x slower at batch 1), among those that compute
+  // in plain fp32 (TF32 tensor-op math only with allow_tf32) with a sane workspace. FFT algorithms
+  // are skipped: their rounding error is well above direct fp32 accumulation.
   void ChooseAlgorithm(cudnnHandle_t handle) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
-    TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionForwardAlgorithm_v7(
+    cudnnStatus_t found = cudnnFindConvolutionForwardAlgorithm(
         handle, x_.get(), w_.get(), conv_.get(), y_.get(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
-        &returned, perf));
+        &returned, perf);
+    if (found != CUDNN_STATUS_SUCCESS) {  // measuring needs memory; the heuristics do not
+      TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionForwardAlgorithm_v7(
+          handle, x_.get(), w_.get(), conv_.get(), y_.get(), CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+          &returned, perf));
+    }
     for (int i = 0; i < returned; ++i) {
       const cudnnConvolutionFwdAlgoPerf_t& candidate = perf[i];
       if (candidate.status != CUDNN_STATUS_SUCCESS) continue;
-      if (candidate.mathType == CUDNN_TENSOR_OP_MATH ||
-          candidate.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+      if (!allow_tf32_ && (candidate.mathType == CUDNN_TENSOR_OP_MATH ||
+                           candidate.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
         continue;
       if (candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT ||
           candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING)
@@ -244,6 +253,7 @@ class CudnnConvolution final : public Kernel {
   }
 
   bool has_bias_;
+  bool allow_tf32_;
   TensorDescriptor x_, y_, bias_;
   FilterDescriptor w_;
   ConvolutionDescriptor conv_;

@@ -223,6 +223,10 @@ void Synchronize(int id) {
 
 // ---- per-call state ----
 
+namespace {
+constexpr size_t kCublasWorkspaceBytes = size_t{4} << 20;
+}  // namespace
+
 CudaState::CudaState(int device) : device_(device) {
   UseDevice(device);
   TANDEM_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -233,10 +237,12 @@ CudaState::~CudaState() {
   int current = -1;
   if (cudaGetDevice(&current) == cudaSuccess && current != device_) cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
+  DropGraphs();
 #if TANDEM_HAVE_CUDNN
   if (cudnn_) cudnnDestroy(cudnn_);
 #endif
   if (cublas_) cublasDestroy(cublas_);
+  if (cublas_workspace_) Free(device_, cublas_workspace_, kCublasWorkspaceBytes);
   if (stream_) cudaStreamDestroy(stream_);
   if (current >= 0 && current != device_) cudaSetDevice(current);
 }
@@ -247,7 +253,10 @@ cublasHandle_t CudaState::Cublas() {
     TANDEM_CUBLAS_CHECK(cublasCreate(&handle));
     cublas_ = handle;
     TANDEM_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    // Strict fp32: no TF32 or other reduced-precision shortcuts, whatever the environment says.
+    cublas_workspace_ = Allocate(device_, kCublasWorkspaceBytes);
+    TANDEM_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
+    // Strict fp32: no TF32 or other reduced-precision shortcuts, whatever the environment says
+    // (a kernel built with allow_tf32 switches its own gemm to TF32).
     TANDEM_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_PEDANTIC_MATH));
   }
   return cublas_;

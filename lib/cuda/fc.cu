@@ -14,6 +14,7 @@ namespace {
 struct FcGeometry {
   int64_t rows = 0, in = 0, hidden = 0;
   bool has_bias = false;
+  bool allow_tf32 = false;
 };
 
 // Every row of the (rows, hidden) output starts as the bias; the gemm then accumulates onto it.
@@ -67,6 +68,9 @@ void RunFullyConnected(const FcGeometry& g, const KernelCall& call) {
   // row-major W and X are column-major W^T and X^T, hence op(A) = T on W and op(B) = N on X.
   const float one = 1.0f;
   const float beta = g.has_bias ? 1.0f : 0.0f;
+  // The handle belongs to the call and is shared by its kernels: each gemm sets its own math.
+  TANDEM_CUBLAS_CHECK(cublasSetMathMode(
+      state.Cublas(), g.allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
   TANDEM_CUBLAS_CHECK(cublasSgemm(state.Cublas(), CUBLAS_OP_T, CUBLAS_OP_N,
                                   static_cast<int>(g.hidden), static_cast<int>(g.rows),
                                   static_cast<int>(g.in), &one, call.inputs[1].as<const float>(),
@@ -80,7 +84,8 @@ std::unique_ptr<Kernel> MakeFullyConnected(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::FullyConnectedParams>(spec.params);
   ref::RequireArity(spec, p.no_bias ? 2 : 3, 1);
   if (!AllFloat32(spec)) return nullptr;
-  const FcGeometry g = MakeGeometry(spec, p);
+  FcGeometry g = MakeGeometry(spec, p);
+  g.allow_tf32 = spec.allow_tf32;
   if (g.rows > INT_MAX || g.in > INT_MAX || g.hidden > INT_MAX) return nullptr;  // sgemm takes int
   return MakeKernel([g](const KernelCall& call) { RunFullyConnected(g, call); });
 }

@@ -14,7 +14,8 @@ namespace {
 
 struct PoolGeometry {
   int64_t planes = 0;  // batch * channels
-  Dims3 in, out, kernel, stride, pad;
+  Dims3 in, out, kernel, stride;
+  Dims3 pad = Dims3::Zeros();  // unused leading dims mean no padding
   ops::PoolType pool = ops::PoolType::kMax;
   bool count_include_pad = true;
 };

@@ -1,5 +1,7 @@
 // Planning (shape/dtype inference, kernel choice, memory plan) and running a plan.
+#include <atomic>
 #include <algorithm>
+#include <cstdint>
 #include <map>
 
 #include "lib/exec/plan.hpp"
@@ -15,6 +17,16 @@ constexpr size_t kArenaAlignment = 64;
 
 size_t AlignUp(size_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
 
+// Shapes come from files and callers: an entry's byte count (elements x dtype width) and the
+// arena's growing end could wrap around size_t, which used to give a small arena that kernels then
+// overran (found by test/fuzz/fuzz_model). Anything beyond this limit, the same one NDArray's
+// constructor applies, is OutOfMemory; below it, every sum here fits.
+constexpr size_t kMaxPlanBytes = SIZE_MAX / 16;
+
+[[noreturn]] void ArenaTooLarge() {
+  Throw<OutOfMemory>("the activation arena would exceed ", kMaxPlanBytes, " bytes");
+}
+
 // Best-fit allocator over one arena; adjacent free blocks merge so a later, larger tensor can
 // reuse the room of several earlier ones.
 class ArenaAllocator {
@@ -29,11 +41,13 @@ class ArenaAllocator {
       if (!free_.empty() && std::prev(free_.end())->first + std::prev(free_.end())->second == end_) {
         auto last = std::prev(free_.end());
         size_t offset = last->first;
+        if (bytes > kMaxPlanBytes - offset) ArenaTooLarge();
         end_ = offset + bytes;
         free_.erase(last);
         return offset;
       }
       size_t offset = end_;
+      if (bytes > kMaxPlanBytes - end_) ArenaTooLarge();
       end_ += bytes;
       return offset;
     }
@@ -65,7 +79,12 @@ class ArenaAllocator {
 };
 
 size_t EntryBytes(const Plan& p, uint32_t e) {
-  return static_cast<size_t>(p.entry_shapes[e].Size()) * DTypeSize(p.entry_types[e]);
+  const int64_t count = p.entry_shapes[e].Size();  // ShapeError when it overflows 64 bits
+  const size_t width = DTypeSize(p.entry_types[e]);
+  if (static_cast<uint64_t>(count) > kMaxPlanBytes / width)
+    Throw<OutOfMemory>("an intermediate result of shape ", p.entry_shapes[e].ToString(), " ",
+                       DTypeName(p.entry_types[e]), " is too large to allocate");
+  return static_cast<size_t>(count) * width;
 }
 
 void InferPlanShapes(const ModelGraph& m, const std::vector<TensorDesc>& inputs, Plan& p) {
@@ -125,8 +144,12 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
     for (int k = 0; k < n.num_outputs(); ++k) {
       uint32_t e = g.row_ptr[nid] + k;
       if (p.slots[e].kind != SlotKind::kNone) continue;
-      p.slots[e] = {SlotKind::kArena, arena.Allocate(EntryBytes(p, e)), nullptr};
-      p.naive_bytes += AlignUp(EntryBytes(p, e));
+      try {
+        p.slots[e] = {SlotKind::kArena, arena.Allocate(EntryBytes(p, e)), nullptr};
+      } catch (const Error& err) {
+        RethrowWithContext(err, "node '" + n.name + "' (" + n.op->name + "): ");
+      }
+      p.naive_bytes = std::min(kMaxPlanBytes, p.naive_bytes + AlignUp(EntryBytes(p, e)));
       if (last_use[e] < 0) dead.push_back(e);  // an output nobody reads (e.g. one split piece)
     }
     // Inputs are released only after the outputs are placed: a kernel never sees its output
@@ -162,6 +185,7 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
     PlannedNode planned{nid, nullptr, Backend::kReference, g.input_entries[nid], {}};
     for (int k = 0; k < n.num_outputs(); ++k) planned.outputs.push_back(g.row_ptr[nid] + k);
     KernelSpec spec{*n.op, n.params, n.name, {}, {}, m.ctx, {}};
+    spec.allow_tf32 = m.flags.allow_tf32;
     for (size_t i = 0; i < planned.inputs.size(); ++i) {
       uint32_t e = planned.inputs[i];
       spec.inputs.push_back({p.entry_shapes[e], p.entry_types[e]});
@@ -196,7 +220,9 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
 }  // namespace
 
 std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<TensorDesc>& inputs) {
+  static std::atomic<uint64_t> next_plan_id{1};
   auto p = std::make_shared<Plan>();
+  p->id = next_plan_id++;
   InferPlanShapes(m, inputs, *p);
   AssignSlots(m, *p);
   ChooseKernels(m, *p);
@@ -210,21 +236,28 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   return p;
 }
 
-void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inputs,
-             const std::vector<NDArray>& outputs, ExecContext& exec) {
-  char* arena = static_cast<char*>(exec.Arena(p.arena_bytes));
-  void* scratch = exec.Scratch(p.scratch_bytes);
-  auto address = [&](uint32_t e) -> void* {
-    const Slot& s = p.slots[e];
-    switch (s.kind) {
-      case SlotKind::kArena: return arena + s.offset;
-      case SlotKind::kInput: return inputs[s.offset].raw_data();
-      case SlotKind::kParam: return const_cast<void*>(s.param);  // kernels only read inputs
-      case SlotKind::kOutput: return outputs[s.offset].raw_data();
-      case SlotKind::kNone: return nullptr;  // an input inference never reads (a label)
-    }
-    return nullptr;
-  };
+namespace {
+
+// Where entry `e` lives during one call.
+void* EntryAddress(const Plan& p, uint32_t e, const std::vector<NDArray>& inputs,
+                   const std::vector<NDArray>& outputs, char* arena) {
+  const Slot& s = p.slots[e];
+  switch (s.kind) {
+    case SlotKind::kArena: return arena + s.offset;
+    case SlotKind::kInput: return inputs[s.offset].raw_data();
+    case SlotKind::kParam: return const_cast<void*>(s.param);  // kernels only read inputs
+    case SlotKind::kOutput: return outputs[s.offset].raw_data();
+    case SlotKind::kNone: return nullptr;  // an input inference never reads (a label)
+  }
+  return nullptr;
+}
+
+// Runs every node's kernel in order on `exec`, reading the caller's `inputs` and writing `outputs`
+// (or the staging arrays a captured CUDA graph uses in their place).
+void RunNodes(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inputs,
+              const std::vector<NDArray>& outputs, ExecContext& exec, char* arena,
+              void* scratch) {
+  auto address = [&](uint32_t e) { return EntryAddress(p, e, inputs, outputs, arena); };
   std::vector<TensorArg>& args = exec.args();
   for (const PlannedNode& pn : p.nodes) {
     args.clear();
@@ -246,11 +279,32 @@ void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inp
       Throw<InternalError>("node '", n.name, "' (", n.op->name, "): kernel failed: ", e.what());
     }
   }
+}
+
+}  // namespace
+
+void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inputs,
+             const std::vector<NDArray>& outputs, ExecContext& exec) {
+  char* arena = static_cast<char*>(exec.Arena(p.arena_bytes));
+  void* scratch = exec.Scratch(p.scratch_bytes);
+#if TANDEM_HAVE_CUDA
+  // A graph bakes in the arena's addresses: only worth it when the arena outlives the call.
+  if (m.ctx.is_gpu() && m.flags.cuda_graphs && m.flags.static_alloc && p.output_copies.empty()) {
+    auto run_nodes = [&](const std::vector<NDArray>& in, const std::vector<NDArray>& out) {
+      RunNodes(m, p, in, out, exec, arena, scratch);
+    };
+    if (cuda::RunAsGraph(exec, p.id, inputs, outputs, arena, scratch, run_nodes)) {
+      FinishDeviceWork(m, exec);
+      return;
+    }
+  }
+#endif
+  RunNodes(m, p, inputs, outputs, exec, arena, scratch);
   // Kernels ran on the call's own stream: wait for it before heads are copied and outputs returned.
   FinishDeviceWork(m, exec);
   for (const auto& [j, e] : p.output_copies)
-    detail::CopyBytes(outputs[j].raw_data(), outputs[j].ctx(), address(e), m.ctx,
-                      outputs[j].nbytes());
+    detail::CopyBytes(outputs[j].raw_data(), outputs[j].ctx(),
+                      EntryAddress(p, e, inputs, outputs, arena), m.ctx, outputs[j].nbytes());
 }
 
 void FinishDeviceWork(const ModelGraph& m, ExecContext& exec) {

@@ -45,6 +45,9 @@ struct PlannedNode {
 };
 
 struct Plan {
+  // Unique for the process: per-context state cached by plan (a captured CUDA graph) is keyed by
+  // it, never by address, since an evicted plan's address may be reused.
+  uint64_t id = 0;
   std::vector<Shape> entry_shapes;
   std::vector<DType> entry_types;
   std::vector<Slot> slots;  // per entry
