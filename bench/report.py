@@ -47,7 +47,7 @@ def median_runs(rows):
 
 
 def engine_order(engine, baseline):
-    order = [baseline, "onnxruntime", "openvino", "libtorch", "libtorch+graph"]
+    order = [baseline, baseline + "+graph", "onnxruntime", "openvino", "libtorch", "libtorch+graph"]
     return order.index(engine) if engine in order else len(order)
 
 
@@ -61,10 +61,13 @@ def table(rows, baseline):
     lines = []
     for key in sorted(groups):
         entries = sorted(groups[key], key=lambda e: (engine_order(e[0], baseline), e[1]))
-        base = next((e[2] for e in entries if e[0] == baseline), None)
         for engine, math, row, n in entries:
+            # The peer is compared with tandem's best row (CUDA graphs or not) of the same math
+            # mode: strict fp32 with strict fp32, TF32 with TF32.
+            ours = [e[2] for e in entries if e[0].split("+")[0] == baseline and e[1] == math]
+            base = max(ours, key=lambda r: r["images_per_s"]) if ours else None
             ratio_ips = ratio_p50 = ""
-            if base is not None and engine != baseline:
+            if base is not None and engine.split("+")[0] != baseline:
                 ratio_ips = f"{base['images_per_s'] / row['images_per_s']:.2f}"
                 ratio_p50 = f"{base['p50_ms'] / row['p50_ms']:.2f}"
             lines.append([key[0], key[1], str(key[2]), str(key[3]), engine, math,

@@ -61,9 +61,14 @@ for m in "${model_list[@]}"; do
     echo "== TorchScript $m from tandem's weights, checked against tandem's CPU (and GPU) logits"
     $py bench/make_torchscript.py --depth "$depth" --params "$prefix-0000.params" --out "$prefix.pt" \
       --check "$prefix-dump-cpu.params" --check-info "$prefix-dump-gpu.params" --batch "$batch"
-    echo "== tandem-bench $m --device gpu"
-    "$bench" --model "$prefix" --name "$m" --device gpu --threads "$threads" --batch "$batch" \
-      --seconds "$seconds" --warmup "$warmup" --json "$out"
+    IFS=, read -ra math_list <<<"$math"
+    for mm in "${math_list[@]}"; do
+      echo "== tandem-bench $m --device gpu --math $mm (CUDA graphs, then kernel by kernel)"
+      "$bench" --model "$prefix" --name "$m" --device gpu --threads "$threads" --batch "$batch" \
+        --seconds "$seconds" --warmup "$warmup" --math "$mm" --json "$out"
+      "$bench" --model "$prefix" --name "$m" --device gpu --threads "$threads" --batch "$batch" \
+        --seconds "$seconds" --warmup "$warmup" --math "$mm" --no-graphs --json "$out"
+    done
   else
     $py bench/make_torchscript.py --depth "$depth" --random 0 --out "$prefix.pt"
   fi

@@ -50,7 +50,10 @@ if want gputest; then
   step "GPU tests (test_gpu: cuDNN / plain CUDA vs reference, zoo table, MNIST, threads, errors)"
   timeout 300 build-gpu/test/test_gpu -r compact > "$log/test_gpu.log" 2>&1
   echo "test_gpu rc=$?" >> "$log/summary.txt"
-  grep -E "zoo table|MNIST on GPU|FAILED|failed|passed|SKIPPED" "$log/test_gpu.log" | head -60 >> "$log/summary.txt"
+  grep -E "zoo table|MNIST on GPU|TF32 vs|FAILED|failed|passed|SKIPPED" "$log/test_gpu.log" | head -60 >> "$log/summary.txt"
+  # The inference rewrites (BN folding, ReLU fusion) on every backend, GPU ones included.
+  timeout 120 build-gpu/test/test_rewrite -r compact >> "$log/test_gpu.log" 2>&1
+  echo "test_rewrite rc=$?" >> "$log/summary.txt"
 fi
 
 if want tests; then

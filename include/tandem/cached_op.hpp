@@ -56,6 +56,12 @@ struct CachedOpFlags {
   // device-to-device copy each way). Needs static_alloc (the graph keeps the arena's addresses);
   // a plan that cannot be captured runs kernel by kernel.
   bool cuda_graphs = true;
+  // Graph rewrites at construction (never with reference_only, nor with explicit data_indices /
+  // param_indices): fold inference BatchNorm into the preceding Convolution's weights and bias,
+  // and fuse a following ReLU into the Convolution. The caller's params are not modified: the
+  // CachedOp owns the folded weights (the original arrays they replace are not bound).
+  bool fold_batch_norm = true;
+  bool fuse_activations = true;
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
@@ -69,6 +75,8 @@ struct PlanReport {
   size_t naive_bytes = 0;         // what one buffer per intermediate result would take
   size_t scratch_bytes = 0;       // largest kernel scratch
   size_t param_bytes = 0;         // shared weights (counted once for all threads)
+  int folded_batch_norms = 0;     // BatchNorms folded into convolutions at construction
+  int fused_activations = 0;      // ReLUs fused into convolutions at construction
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

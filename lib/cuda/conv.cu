@@ -14,6 +14,7 @@ using ref::ShapeMismatch;
 
 struct ConvGeometry {
   int64_t batch = 0, in_channels = 0, filters = 0, groups = 1;
+  bool relu = false;  // fused ReLU epilogue
   Dims3 in, out, kernel, stride, dilate;
   Dims3 pad = Dims3::Zeros();  // unused leading dims and an absent pad attribute mean no padding
 };
@@ -63,6 +64,7 @@ __global__ void ConvolutionKernel(ConvGeometry g, const float* x, const float* w
     const float* x_group = x + (n * g.in_channels + group * channels) * g.in.Prod();
     float v = ConvolvePoint(g, x_group, w + f * filter_size, o0, o1, o2);
     if (bias) v += bias[f];
+    if (g.relu) v = fmaxf(v, 0.0f);
     y[idx] = v;
   }
 }
@@ -114,7 +116,8 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
   ref::RequireArity(spec, p.no_bias ? 2 : 3, 1);
   if (!AllFloat32(spec)) return nullptr;
-  const ConvGeometry g = MakeGeometry(spec, p);
+  ConvGeometry g = MakeGeometry(spec, p);
+  g.relu = p.fused_relu;
   const bool has_bias = !p.no_bias;
   const int64_t total = spec.outputs[0].shape.Size();
   return MakeKernel([g, has_bias, total](const KernelCall& call) {

@@ -168,7 +168,7 @@ class CudnnConvolution final : public Kernel {
  public:
   // Throws NotCovered when cuDNN cannot run this spec.
   CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p)
-      : has_bias_(!p.no_bias), allow_tf32_(spec.allow_tf32) {
+      : has_bias_(!p.no_bias), relu_(p.fused_relu), allow_tf32_(spec.allow_tf32) {
     const int spatial = static_cast<int>(p.kernel.size());
     const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
     x_.Set(ToInt(Widen1D(spec.inputs[0].shape)));
@@ -190,18 +190,36 @@ class CudnnConvolution final : public Kernel {
       bias_dims[1] = static_cast<int>(y_dims[1]);
       bias_.Set(bias_dims);
     }
+    if (relu_) {
+      TANDEM_CUDNN_OR_FALLBACK(cudnnSetActivationDescriptor(relu_desc_.get(), CUDNN_ACTIVATION_RELU,
+                                                            CUDNN_PROPAGATE_NAN, 0.0));
+      flat_.Set({1, 1, 1, static_cast<int>(spec.outputs[0].shape.Size())});
+    }
     WithPlanningHandle(spec.ctx.id, [&](cudnnHandle_t handle) { ChooseAlgorithm(handle); });
   }
 
   void Run(const KernelCall& call) const override {
     CudaState& state = StateFor(call);
     cudnnHandle_t handle = state.Cudnn();
+    if (relu_ && has_bias_) {
+      // One kernel for conv + bias + ReLU: y = relu(conv(x) + 0 * z + bias), z aliasing y.
+      TANDEM_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
+          handle, &kOne, x_.get(), call.inputs[0].data, w_.get(), call.inputs[1].data,
+          conv_.get(), algo_, call.scratch, workspace_, &kZero, y_.get(), call.outputs[0].data,
+          bias_.get(), call.inputs[2].data, relu_desc_.get(), y_.get(), call.outputs[0].data));
+      return;
+    }
     TANDEM_CUDNN_CHECK(cudnnConvolutionForward(
         handle, &kOne, x_.get(), call.inputs[0].data, w_.get(), call.inputs[1].data, conv_.get(),
         algo_, call.scratch, workspace_, &kZero, y_.get(), call.outputs[0].data));
     if (has_bias_) {
       TANDEM_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, bias_.get(), call.inputs[2].data, &kOne,
                                         y_.get(), call.outputs[0].data));
+    }
+    if (relu_) {
+      TANDEM_CUDNN_CHECK(cudnnActivationForward(handle, relu_desc_.get(), &kOne, flat_.get(),
+                                                call.outputs[0].data, &kZero, flat_.get(),
+                                                call.outputs[0].data));
     }
   }
 
@@ -253,8 +271,10 @@ class CudnnConvolution final : public Kernel {
   }
 
   bool has_bias_;
+  bool relu_;  // fused ReLU (CachedOp's graph rewrite)
   bool allow_tf32_;
-  TensorDescriptor x_, y_, bias_;
+  TensorDescriptor x_, y_, bias_, flat_;
+  ActivationDescriptor relu_desc_;
   FilterDescriptor w_;
   ConvolutionDescriptor conv_;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;

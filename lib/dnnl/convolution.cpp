@@ -1,4 +1,5 @@
-// oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias.
+// oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias,
+// and a fused ReLU (a post-op) when the graph rewrite asked for one.
 // Source and destination stay in the user's plain NC(D)HW layout; the weights are reordered once,
 // at kernel creation, into whatever layout the chosen implementation prefers.
 #include <memory>
@@ -65,7 +66,13 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     auto desc = p.no_bias
                     ? Desc(kind, direct, src, weights, dst, strides, dilates, pads, pads)
                     : Desc(kind, direct, src, weights, bias, dst, strides, dilates, pads, pads);
-    dnnl::convolution_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
+    dnnl::primitive_attr attr = UserScratchpadAttr();
+    if (p.fused_relu) {
+      dnnl::post_ops relu;
+      relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(relu);
+    }
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
     auto packed = kernel->Own(ReorderToBuffer(weight_values->data<float>(),

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "lib/exec/plan.hpp"
+#include "lib/exec/rewrite.hpp"
 
 #if TANDEM_HAVE_OPENMP
 #include <omp.h>
@@ -104,14 +105,25 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                                             const std::map<std::string, NDArray>& raw_params,
                                             Context ctx, const CachedOpFlags& flags) {
   auto m = std::make_shared<ModelGraph>();
-  m->graph = detail::IndexGraph(symbol);
+  auto params = StripPrefixes(raw_params);
+  const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
+                       flags.param_indices.empty() &&
+                       (flags.fold_batch_norm || flags.fuse_activations);
+  if (rewrite) {
+    detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
+    m->graph = detail::IndexGraph(r.symbol);
+    params = std::move(r.params);
+    m->folded_batch_norms = r.folded_batch_norms;
+    m->fused_activations = r.fused_activations;
+  } else {
+    m->graph = detail::IndexGraph(symbol);
+  }
   m->ctx = ctx;
   m->flags = flags;
   const size_t n = m->graph.nodes.size();
   m->var_role.assign(n, VarRole::kIgnored);
   m->data_index.assign(n, -1);
   m->param_of_node.assign(n, NDArray());
-  const auto params = StripPrefixes(raw_params);
   if (flags.data_indices.empty() && flags.param_indices.empty()) AssignRolesAutomatically(*m, params);
   else AssignRolesByIndex(*m, params);
   for (uint32_t nid = 0; nid < n; ++nid) {
@@ -347,7 +359,10 @@ std::vector<NDArray> CachedOp::Forward(const std::map<std::string, NDArray>& inp
   }
   // Names of inputs the model ignores (labels) are accepted, as MXNet callers pass them.
   const auto& g = impl_->model->graph;
-  for (const auto& [name, array] : inputs) {
+  // (Not a structured binding: clang before 16 cannot capture one in the lambda; the fuzz build
+  // uses clang.)
+  for (const auto& input : inputs) {
+    const std::string& name = input.first;
     bool known = std::any_of(g.nodes.begin(), g.nodes.end(),
                              [&](const auto& n) { return n->is_variable() && n->name == name; });
     if (!known) Throw<InvalidArgument>("CachedOp::Forward: '", name, "' is not an input of this model");

@@ -233,6 +233,8 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.naive_bytes = p->naive_bytes;
   p->report.scratch_bytes = p->scratch_bytes;
   p->report.param_bytes = m.param_bytes;
+  p->report.folded_batch_norms = m.folded_batch_norms;
+  p->report.fused_activations = m.fused_activations;
   return p;
 }
 

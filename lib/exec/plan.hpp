@@ -28,6 +28,8 @@ struct ModelGraph {
   std::vector<uint32_t> input_nodes;    // node id of each data input
   std::vector<std::string> output_names;
   size_t param_bytes = 0;
+  int folded_batch_norms = 0;  // what the inference rewrites did (lib/exec/rewrite.hpp)
+  int fused_activations = 0;
 };
 
 enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };

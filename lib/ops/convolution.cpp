@@ -22,6 +22,9 @@ std::any ParseConvolution(const AttrReader& r) {
   if (p.num_group <= 0) r.Fail("num_group", "must be positive");
   if (p.num_filter % p.num_group != 0) r.Fail("num_filter", "must be divisible by num_group");
   p.no_bias = r.Bool("no_bias", false);
+  const std::string fused = r.Str(kFusedActAttr, "");
+  if (!fused.empty() && fused != "relu") r.Fail(kFusedActAttr, "only 'relu' can be fused");
+  p.fused_relu = fused == "relu";
   // workspace, cudnn_tune and cudnn_off only steer MXNet's algorithm choice.
   CheckChannelFirstLayout(r, rank);
   return p;

@@ -10,11 +10,18 @@
 namespace tandem::ops {
 
 // Spatial dims are always padded to the kernel's rank (2 for NCHW, 1 for NCW, 3 for NCDHW).
+// The hidden attribute through which the graph rewrite (lib/exec/rewrite.cpp) fuses a ReLU into a
+// Convolution.
+inline constexpr const char* kFusedActAttr = "__tandem_fused_act__";
+
 struct ConvParams {
   std::vector<int64_t> kernel, stride, pad, dilate;
   int64_t num_filter = 0;
   int64_t num_group = 1;
   bool no_bias = false;
+  // Set only by CachedOp's graph rewrite (hidden attribute __tandem_fused_act__="relu"): the
+  // convolution applies max(0, .) to its output, replacing a following Activation(relu).
+  bool fused_relu = false;
 };
 
 struct BatchNormParams {

@@ -99,7 +99,7 @@ double ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w
 }
 
 void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                     float* y) {
+                    bool relu, float* y) {
   const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
   const int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
   const int64_t channels = g.in_channels / g.groups;
@@ -117,6 +117,7 @@ void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const
           for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
             double v = ConvolvePoint(g, x_group, w_filter, o);
             if (bias) v += bias[f];
+            if (relu && v < 0) v = 0;
             y_plane[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]] = static_cast<float>(v);
           }
         }
@@ -133,10 +134,11 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   RequireFloat32(spec);
   const ConvGeometry geometry = MakeGeometry(spec, p);
   const bool has_bias = !p.no_bias;
-  return MakeKernel([geometry, has_bias](const KernelCall& call) {
+  const bool relu = p.fused_relu;
+  return MakeKernel([geometry, has_bias, relu](const KernelCall& call) {
     const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
     RunConvolution(geometry, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
-                   bias, call.outputs[0].as<float>());
+                   bias, relu, call.outputs[0].as<float>());
   });
 }
 

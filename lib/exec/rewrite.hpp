@@ -1,0 +1,32 @@
+// Internal: inference rewrites CachedOp applies to a graph before planning it (each can be
+// switched off in CachedOpFlags):
+//   fold_batch_norm   Convolution -> BatchNorm becomes one Convolution with folded weights and bias
+//                     (inference BatchNorm is a per-channel affine map of the moving statistics);
+//   fuse_activations  Convolution -> Activation(relu) becomes one Convolution with a ReLU epilogue.
+// A rewrite applies only where the result is the same function: the intermediate output has no
+// other reader and is not a graph output, and every array involved is a float32 parameter.
+// Rewritten nodes keep the Convolution's name (errors still name the node the user wrote).
+// The caller's parameters are never modified: folded weights are new arrays, owned by the result.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "tandem/cached_op.hpp"
+#include "tandem/symbol.hpp"
+
+namespace tandem::detail {
+
+struct RewrittenGraph {
+  Symbol symbol;
+  std::map<std::string, NDArray> params;  // `params` of the input, plus the folded arrays
+  int folded_batch_norms = 0;
+  int fused_activations = 0;
+};
+
+// `params` are keyed by variable name (no "arg:" / "aux:" prefix).
+RewrittenGraph RewriteForInference(const Symbol& symbol,
+                                   const std::map<std::string, NDArray>& params,
+                                   const CachedOpFlags& flags);
+
+}  // namespace tandem::detail
