@@ -145,6 +145,13 @@ int Run(const Options& o) {
     throw InvalidArgument(o.prefix + "-symbol.json: the model reads " +
                           std::to_string(model.input_names().size()) +
                           " data inputs; this sample feeds exactly one image tensor");
+  // Planning the image shape now turns a model that does not take 3-channel images into a clear
+  // error before any thread starts, and gives the class count the synset must match.
+  const int64_t classes =
+      model.Plan({tandem::Shape{1, 3, o.size, o.size}}).output_shapes.at(0).Size();
+  if (!synset.empty() && static_cast<int64_t>(synset.size()) != classes)
+    throw InvalidArgument(o.synset + " has " + std::to_string(synset.size()) +
+                          " labels, but the model has " + std::to_string(classes) + " outputs");
 
   std::vector<Job> jobs(o.files.size());
   const auto t0 = std::chrono::steady_clock::now();
@@ -164,9 +171,6 @@ int Run(const Options& o) {
       failed = true;
     }
   if (failed) return 1;
-  if (!synset.empty() && synset.size() != jobs[0].output.size())
-    std::fprintf(stderr, "warning: %s has %zu labels, the model %zu outputs\n", o.synset.c_str(),
-                 synset.size(), jobs[0].output.size());
   for (size_t i = 0; i < jobs.size(); ++i) PrintResult(o, synset, i, jobs[i]);
   const size_t calls = jobs.size() * static_cast<size_t>(o.repeat);
   std::printf("%zu thread(s) on %s, one shared CachedOp: %zu calls in %.3f s (%.1f images/s, "
