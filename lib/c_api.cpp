@@ -3,9 +3,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "tandem/cached_op.hpp"
+#include "tandem/onnx.hpp"
 
 struct TDSymbol_ { tandem::Symbol symbol; };
 struct TDNDArray_ { tandem::NDArray array; };
@@ -84,6 +86,33 @@ int TDParamsCount(TDParamsHandle params, size_t* out) {
 }
 
 int TDParamsFree(TDParamsHandle params) { return Guard([&] { delete params; }); }
+
+namespace {
+void TakeOnnxModel(tandem::onnx::Model m, TDSymbolHandle* sym, TDParamsHandle* params) {
+  auto s = std::make_unique<TDSymbol_>(TDSymbol_{std::move(m.symbol)});
+  auto p = std::make_unique<TDParams_>(TDParams_{std::move(m.params)});
+  *sym = s.release();
+  *params = p.release();
+}
+}  // namespace
+
+int TDOnnxLoad(const char* file, TDSymbolHandle* sym, TDParamsHandle* params) {
+  return Guard([&] {
+    NotNull(file, "file");
+    NotNull(sym, "sym");
+    NotNull(params, "params");
+    TakeOnnxModel(tandem::onnx::Load(file), sym, params);
+  });
+}
+
+int TDOnnxLoadFromBuffer(const void* data, size_t size, TDSymbolHandle* sym, TDParamsHandle* params) {
+  return Guard([&] {
+    if (size > 0) NotNull(data, "data");
+    NotNull(sym, "sym");
+    NotNull(params, "params");
+    TakeOnnxModel(tandem::onnx::LoadFromBuffer(data, size, {}, "<buffer>"), sym, params);
+  });
+}
 
 int TDNDArrayCreate(const int64_t* shape, int ndim, int dev_type, int dev_id, int dtype,
                     TDNDArrayHandle* out) {

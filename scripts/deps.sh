@@ -2,7 +2,8 @@
 # Installs, from Debian's packages, whatever tandem's build and tests need that is missing.
 set -euo pipefail
 packages=(meson ninja-build pkg-config g++ cmake libdnnl-dev libeigen3-dev libstb-dev catch2
-          nlohmann-json3-dev zlib1g-dev)
+          nlohmann-json3-dev zlib1g-dev
+          libprotobuf-dev protobuf-compiler libonnx-dev)  # ONNX import (-Donnx=auto)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

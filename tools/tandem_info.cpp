@@ -1,6 +1,8 @@
-// tandem-info: describes an MXNet checkpoint (PREFIX-symbol.json + PREFIX-EPOCH.params) the way
-// tandem sees it: operators, arguments, auxiliary states, parameter sizes, data inputs and, once
-// every data input has a shape, the output shapes and the execution plan tandem would build.
+// tandem-info: describes an MXNet checkpoint (PREFIX-symbol.json + PREFIX-EPOCH.params) or an
+// ONNX model (MODEL.onnx) the way tandem sees it: operators, arguments, auxiliary states,
+// parameter sizes, data inputs and, once every data input has a shape, the output shapes and the
+// execution plan tandem would build. With --input it also runs the model once on the given
+// tensors (ONNX TensorProto .pb files) and writes the outputs (--output-dir).
 //
 // Exit codes: 0 success, 1 the model files are missing or broken (or the model cannot run with
 // the given shapes), 2 a bad command line. Every failure is one line on stderr that starts with
@@ -20,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tandem/onnx.hpp"
 #include "tandem/tandem.hpp"
 
 namespace {
@@ -32,13 +35,21 @@ constexpr int kExitUsage = 2;
 
 const char kUsage[] =
     "usage: tandem-info PREFIX EPOCH [--shape NAME=D0,D1,...]... [--json] [--no-plan]\n"
+    "       tandem-info MODEL.onnx [same options]\n"
+    "       ... [--input [NAME=]FILE.pb]... [--output-dir DIR] [--reference]\n"
     "\n"
-    "Describes the MXNet checkpoint PREFIX-symbol.json + PREFIX-EPOCH.params (EPOCH as %04d).\n"
+    "Describes the MXNet checkpoint PREFIX-symbol.json + PREFIX-EPOCH.params (EPOCH as %04d),\n"
+    "or the ONNX model MODEL.onnx.\n"
     "\n"
     "  --shape NAME=D0,D1,...  shape of the data input NAME, e.g. --shape data=1,3,224,224;\n"
-    "                          without it a __shape__ hint in the JSON is used when present\n"
+    "                          without it a __shape__ hint in the JSON (the ONNX file's input\n"
+    "                          shape) is used when present\n"
     "  --json                  machine-readable output\n"
     "  --no-plan               skip building the execution plan (kernels, memory)\n"
+    "  --input [NAME=]FILE.pb  run the model once; FILE.pb is an ONNX TensorProto (the data\n"
+    "                          input NAME, or the next one in order); its shape is the --shape\n"
+    "  --output-dir DIR        with --input: write the outputs as DIR/output_<i>.pb\n"
+    "  --reference             with --input: run on the reference kernels only\n"
     "\n"
     "Exit status: 0 ok, 1 missing or broken model files, 2 bad command line.\n";
 
@@ -50,6 +61,10 @@ struct UsageError : std::runtime_error {
 struct Options {
   std::string prefix;
   int epoch = 0;
+  std::string onnx;  // MODEL.onnx instead of PREFIX EPOCH
+  std::vector<std::pair<std::string, std::string>> inputs;  // --input: name ("" = next) and file
+  std::string output_dir;
+  bool reference = false;
   std::vector<std::pair<std::string, Shape>> shapes;  // in the order given
   bool json = false;
   bool plan = true;
@@ -107,6 +122,19 @@ Options ParseArgs(int argc, char** argv) {
       opts.json = true;
     } else if (a == "--no-plan") {
       opts.plan = false;
+    } else if (a == "--reference") {
+      opts.reference = true;
+    } else if (a == "--input" || a == "--output-dir") {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value");
+      const std::string value = argv[++i];
+      if (a == "--output-dir") {
+        opts.output_dir = value;
+      } else {
+        const size_t eq = value.find('=');
+        if (eq == 0 || eq + 1 == value.size()) throw UsageError("--input '" + value + "': expected [NAME=]FILE.pb");
+        if (eq == std::string::npos) opts.inputs.push_back({"", value});
+        else opts.inputs.push_back({value.substr(0, eq), value.substr(eq + 1)});
+      }
     } else if (a == "--shape" || a.rfind("--shape=", 0) == 0) {
       std::string value;
       if (a == "--shape") {
@@ -125,7 +153,13 @@ Options ParseArgs(int argc, char** argv) {
       positional.push_back(a);
     }
   }
-  if (positional.size() != 2) throw UsageError("expected PREFIX and EPOCH");
+  if (!opts.output_dir.empty() && opts.inputs.empty()) throw UsageError("--output-dir needs --input");
+  auto is_onnx = [](const std::string& p) { return p.size() > 5 && p.compare(p.size() - 5, 5, ".onnx") == 0; };
+  if (positional.size() == 1 && is_onnx(positional[0])) {
+    opts.onnx = positional[0];
+    return opts;
+  }
+  if (positional.size() != 2) throw UsageError("expected PREFIX and EPOCH, or MODEL.onnx");
   opts.prefix = positional[0];
   int64_t epoch;
   if (!ParsePositiveInt(positional[1], 99999999, &epoch))
@@ -160,6 +194,7 @@ struct InputInfo {
 struct Report {
   std::string symbol_file, params_file;
   int epoch = 0;
+  std::optional<tandem::onnx::Model> onnx;  // the ONNX facts (symbol and params moved out)
   size_t num_nodes = 0;
   std::map<std::string, int> ops;
   std::vector<InputInfo> arguments, aux_states;
@@ -237,14 +272,69 @@ Shape ShapeHint(const tandem::Symbol& symbol, const std::string& name) {
   return {};
 }
 
-Report Inspect(const Options& opts) {
+// --input tensors, read before the model so that their shapes count as --shape.
+struct InputTensors {
+  std::vector<std::pair<std::string, tandem::NDArray>> named;  // in the order given
+  std::vector<tandem::NDArray> positional;
+};
+
+InputTensors ReadInputs(const Options& opts) {
+  InputTensors t;
+  for (const auto& [name, file] : opts.inputs) {
+    tandem::NDArray a = tandem::onnx::LoadTensor(file);
+    if (name.empty()) t.positional.push_back(a);
+    else t.named.push_back({name, a});
+  }
+  return t;
+}
+
+Report Inspect(Options& opts, const InputTensors& in, tandem::Symbol* symbol_out,
+               std::map<std::string, tandem::NDArray>* params_out) {
   Report r;
-  r.symbol_file = opts.prefix + "-symbol.json";
-  r.params_file = ParamsFileName(opts.prefix, opts.epoch);
   r.epoch = opts.epoch;
-  const tandem::Symbol symbol = tandem::Symbol::Load(r.symbol_file);
-  const auto raw_params = tandem::NDArray::LoadToMap(r.params_file);
+  std::map<std::string, Shape> given(opts.shapes.begin(), opts.shapes.end());
+  for (const auto& [name, array] : in.named)
+    if (!given.count(name)) {
+      given[name] = array.shape();
+      opts.shapes.push_back({name, array.shape()});
+    }
+  tandem::Symbol symbol;
+  std::map<std::string, tandem::NDArray> raw_params;
+  if (!opts.onnx.empty()) {
+    r.symbol_file = r.params_file = opts.onnx;
+    // --shape (and --input) shapes fill the dims the file leaves open, at load time; for inputs
+    // the file fixes they only choose the shape to describe and plan, as for MXNet models.
+    tandem::onnx::Model m = tandem::onnx::Load(opts.onnx);
+    size_t next = 0;  // positional --input files follow the model's data inputs in order
+    for (const auto& gi : m.inputs) {
+      if (given.count(gi.name) || next == in.positional.size()) continue;
+      const Shape& s = in.positional[next++].shape();
+      given[gi.name] = s;
+      opts.shapes.push_back({gi.name, s});
+    }
+    tandem::onnx::LoadOptions lo;
+    for (const auto& gi : m.inputs)
+      if (!gi.is_static() && given.count(gi.name)) lo.input_shapes[gi.name] = given.at(gi.name);
+    if (!lo.input_shapes.empty()) {
+      try {
+        m = tandem::onnx::Load(opts.onnx, lo);
+      } catch (const tandem::InvalidArgument& e) {
+        throw UsageError(e.what());  // a --shape that does not fit the file
+      }
+    }
+    symbol = m.symbol;
+    raw_params = std::move(m.params);
+    m.symbol = tandem::Symbol();
+    r.onnx = std::move(m);
+  } else {
+    r.symbol_file = opts.prefix + "-symbol.json";
+    r.params_file = ParamsFileName(opts.prefix, opts.epoch);
+    symbol = tandem::Symbol::Load(r.symbol_file);
+    raw_params = tandem::NDArray::LoadToMap(r.params_file);
+  }
   const auto params = StripPrefixes(raw_params);
+  *symbol_out = symbol;
+  *params_out = raw_params;
 
   for (const auto& node : symbol.TopoNodes()) {
     if (node->is_variable()) continue;
@@ -255,7 +345,6 @@ Report Inspect(const Options& opts) {
   const auto uses = VariableUses(symbol);
   const std::vector<std::string> input_list = symbol.ListInputs();
   const std::set<std::string> inputs(input_list.begin(), input_list.end());
-  std::map<std::string, Shape> given(opts.shapes.begin(), opts.shapes.end());
 
   auto describe = [&](const std::string& name) {
     InputInfo info;
@@ -380,7 +469,12 @@ void PrintInputs(const char* title, const std::vector<InputInfo>& list) {
 }
 
 void PrintText(const Report& r) {
-  std::cout << "Model: " << r.symbol_file << " + " << r.params_file << "\n";
+  if (r.onnx) {
+    std::cout << "Model: " << r.symbol_file << " (ONNX IR " << r.onnx->ir_version << ", opset "
+              << r.onnx->opset << (r.onnx->producer.empty() ? "" : ", from " + r.onnx->producer) << ")\n";
+  } else {
+    std::cout << "Model: " << r.symbol_file << " + " << r.params_file << "\n";
+  }
   size_t op_w = 0;
   for (const auto& [op, n] : r.ops) op_w = std::max(op_w, op.size());
   std::cout << "Operators (" << r.num_nodes << " nodes, " << r.ops.size() << " types):\n";
@@ -436,6 +530,13 @@ void PrintJson(const Report& r) {
   j["symbol_file"] = r.symbol_file;
   j["params_file"] = r.params_file;
   j["epoch"] = r.epoch;
+  if (r.onnx) {
+    j["format"] = "onnx";
+    j["onnx"] = {{"ir_version", r.onnx->ir_version}, {"opset", r.onnx->opset},
+                 {"producer", r.onnx->producer}, {"output_names", r.onnx->output_names}};
+  } else {
+    j["format"] = "mxnet";
+  }
   j["num_nodes"] = r.num_nodes;
   j["ops"] = r.ops;
   j["arguments"] = InputsJson(r.arguments);
@@ -472,12 +573,61 @@ int Fail(const std::string& kind, const std::string& message) {
 
 }  // namespace
 
+// --input: one Forward call; the outputs go to --output-dir as ONNX TensorProto files.
+void RunOnce(const Options& opts, const InputTensors& in, const Report& r, const tandem::Symbol& symbol,
+             const std::map<std::string, tandem::NDArray>& params) {
+  tandem::CachedOpFlags flags;
+  flags.reference_only = opts.reference;
+  tandem::CachedOp op(symbol, params, tandem::Context::cpu(), flags);
+  const std::vector<std::string>& used = op.input_names();
+  auto is_used = [&](const std::string& name) { return std::find(used.begin(), used.end(), name) != used.end(); };
+  std::map<std::string, tandem::NDArray> feed;
+  for (const auto& [name, array] : in.named) {
+    if (!is_used(name)) throw UsageError("--input " + name + ": not a data input of this model");
+    feed[name] = array;
+  }
+  // Positional files: the ONNX graph's input order (inputs the outputs never read are skipped),
+  // or the CachedOp's order for MXNet models.
+  std::vector<std::string> order;
+  if (r.onnx) {
+    for (const auto& gi : r.onnx->inputs) order.push_back(gi.name);
+  } else {
+    order = used;
+  }
+  size_t next = 0;
+  for (const std::string& name : order) {
+    if (feed.count(name)) continue;
+    if (next == in.positional.size()) {
+      if (is_used(name)) throw UsageError("no --input for the data input '" + name + "'");
+      continue;
+    }
+    const tandem::NDArray& a = in.positional[next++];
+    if (is_used(name)) feed[name] = a;
+  }
+  if (next != in.positional.size()) throw UsageError("more --input files than data inputs");
+  const std::vector<tandem::NDArray> outputs = op.Forward(feed);
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const std::string name = r.onnx && k < r.onnx->output_names.size() ? r.onnx->output_names[k] : op.output_names()[k];
+    if (!opts.output_dir.empty()) {
+      const std::string file = opts.output_dir + "/output_" + std::to_string(k) + ".pb";
+      tandem::onnx::SaveTensor(file, outputs[k], name);
+      std::cerr << "tandem-info: wrote " << name << " " << outputs[k].shape().ToString() << " to " << file << "\n";
+    } else {
+      std::cerr << "tandem-info: ran; output " << name << " " << outputs[k].shape().ToString() << "\n";
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   try {
-    const Options opts = ParseArgs(argc, argv);
-    const Report report = Inspect(opts);
+    Options opts = ParseArgs(argc, argv);
+    const InputTensors in = ReadInputs(opts);
+    tandem::Symbol symbol;
+    std::map<std::string, tandem::NDArray> params;
+    const Report report = Inspect(opts, in, &symbol, &params);
     if (opts.json) PrintJson(report);
     else PrintText(report);
+    if (!opts.inputs.empty()) RunOnce(opts, in, report, symbol, params);
     return 0;
   } catch (const UsageError& e) {
     std::cerr << "tandem-info: " << e.what() << "\n" << kUsage;

@@ -38,6 +38,12 @@ int TDParamsLoad(const char* file, TDParamsHandle* out);
 int TDParamsCount(TDParamsHandle params, size_t* out);
 int TDParamsFree(TDParamsHandle params);
 
+/* ONNX import (tandem/onnx.hpp): the model's graph as a symbol, and its initializers as a params
+ * map ("arg:" / "aux:" keys), ready for TDCachedOpCreate; free both as usual. Data inputs keep
+ * their ONNX names. Fails with "Unsupported: ..." when tandem was built without ONNX support. */
+int TDOnnxLoad(const char* file, TDSymbolHandle* sym, TDParamsHandle* params);
+int TDOnnxLoadFromBuffer(const void* data, size_t size, TDSymbolHandle* sym, TDParamsHandle* params);
+
 int TDNDArrayCreate(const int64_t* shape, int ndim, int dev_type, int dev_id, int dtype,
                     TDNDArrayHandle* out);
 int TDNDArrayGetShape(TDNDArrayHandle arr, int* ndim, const int64_t** shape);

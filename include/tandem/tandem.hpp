@@ -6,6 +6,7 @@
 #include "tandem/dtype.hpp"
 #include "tandem/error.hpp"
 #include "tandem/ndarray.hpp"
+#include "tandem/onnx.hpp"  // declared always; Available() says whether this build reads ONNX
 #include "tandem/operator.hpp"
 #include "tandem/registry.hpp"
 #include "tandem/shape.hpp"

@@ -193,7 +193,13 @@ std::string Symbol::ToJSON() const {
                {"node_row_ptr", g.row_ptr},
                {"heads", heads},
                {"attrs", {{"mxnet_version", {"int", kWrittenVersion}}}}};
-  return root.dump(2);
+  // nlohmann refuses to write a string that is not UTF-8 (json::type_error 316); names and
+  // attributes from the C++ API can be any bytes, and only tandem::Error may leave the library.
+  try {
+    return root.dump(2);
+  } catch (const json::exception& e) {
+    Throw<InvalidArgument>("Symbol::ToJSON: a node name or attribute is not valid UTF-8 (", e.what(), ")");
+  }
 }
 
 }  // namespace tandem

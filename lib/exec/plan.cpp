@@ -19,7 +19,7 @@ size_t AlignUp(size_t n) { return (n + kArenaAlignment - 1) / kArenaAlignment * 
 
 // Shapes come from files and callers: an entry's byte count (elements x dtype width) and the
 // arena's growing end could wrap around size_t, which used to give a small arena that kernels then
-// overran (found by test/fuzz/fuzz_model). Anything beyond this limit, the same one NDArray's
+// overran (found with the fuzz_model harness). Anything beyond this limit, the same one NDArray's
 // constructor applies, is OutOfMemory; below it, every sum here fits.
 constexpr size_t kMaxPlanBytes = SIZE_MAX / 16;
 

@@ -30,7 +30,9 @@ void InferConcat(ShapeInferenceArgs& a) {
     if (!fits)
       FailShape(a.node, "cannot concatenate input ", i, " of shape ", s.ToString(),
                 " with input 0 of shape ", first.ToString(), " along dim ", dim);
-    out[dim] += s[dim];
+    // Checked: zero-sized inputs may have dims near 2^63 (see test_fuzz_regressions).
+    if (__builtin_add_overflow(out[dim], s[dim], &out[dim]))
+      FailShape(a.node, "the concatenated dim ", dim, " has more than 2^63 elements");
   }
   AssignShape(a.out, 0, out, a.node, "output");
 }

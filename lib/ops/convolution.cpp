@@ -11,7 +11,7 @@ std::any ParseConvolution(const AttrReader& r) {
   if (p.kernel.empty()) r.Fail("kernel", "required attribute is missing");
   if (p.kernel.size() > 3) r.Fail("kernel", "must have 1 to 3 dimensions");
   for (int64_t k : p.kernel)
-    if (k <= 0) r.Fail("kernel", "values must be positive");
+    if (k <= 0 || k > kMaxWindowValue) r.Fail("kernel", "values must be positive and <= 2147483647");
   const size_t rank = p.kernel.size();
   p.stride = SpatialTuple(r, "stride", rank, 1, 1);
   p.dilate = SpatialTuple(r, "dilate", rank, 1, 1);
@@ -47,12 +47,16 @@ void InferConvolution(ShapeInferenceArgs& a) {
   std::vector<int64_t> out = {data[0], p.num_filter};
   for (int i = 0; i < rank; ++i) {
     weight.push_back(p.kernel[i]);
+    // Kernel, dilate and pad are at most 2^31 - 1, so extent fits; data dims may be up to 2^63
+    // (a zero-sized array), so the padded room is computed in 128 bits.
     const int64_t extent = p.dilate[i] * (p.kernel[i] - 1) + 1;
-    const int64_t room = data[i + 2] + 2 * p.pad[i] - extent;
+    const __int128 room = static_cast<__int128>(data[i + 2]) + 2 * static_cast<__int128>(p.pad[i]) - extent;
     if (room < 0)
       FailShape(a.node, "dilated kernel extent ", extent, " exceeds the padded input (data ",
                 data.ToString(), ", pad ", p.pad[i], ")");
-    out.push_back(room / p.stride[i] + 1);
+    if (room / p.stride[i] + 1 > INT64_MAX)
+      FailShape(a.node, "the output of data ", data.ToString(), " with pad ", p.pad[i], " has more than 2^63 positions");
+    out.push_back(static_cast<int64_t>(room / p.stride[i] + 1));
   }
   AssignShape(a.in, 1, Shape(weight), a.node, "weight");
   if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");

@@ -21,7 +21,8 @@ void InferFullyConnected(ShapeInferenceArgs& a) {
   int64_t in_features;
   Shape out;
   if (p.flatten) {
-    in_features = data.Prod(1, data.ndim());
+    // Size() checks for overflow (Prod does not): a zero-sized data may have huge other dims.
+    in_features = Shape(std::vector<int64_t>(data.dims().begin() + 1, data.dims().end())).Size();
     out = Shape{data[0], p.num_hidden};
   } else {
     in_features = data[-1];

@@ -31,7 +31,7 @@ std::any ParsePooling(const AttrReader& r) {
   if (p.kernel.size() > 3) r.Fail("kernel", "must have 1 to 3 dimensions");
   if (!p.global_pool)
     for (int64_t k : p.kernel)
-      if (k <= 0) r.Fail("kernel", "values must be positive");
+      if (k <= 0 || k > kMaxWindowValue) r.Fail("kernel", "values must be positive and <= 2147483647");
   const size_t rank = p.kernel.size();
   p.stride = SpatialTuple(r, "stride", rank, 1, 1);
   p.pad = SpatialTuple(r, "pad", rank, 0, 0);
@@ -46,21 +46,30 @@ std::any ParsePooling(const AttrReader& r) {
 
 int64_t PooledExtent(const PoolingParams& p, int i, int64_t x, const std::string& node,
                      const Shape& data) {
-  const int64_t k = p.kernel[i], s = p.stride[i], pad = p.pad[i];
-  if (k > x + 2 * pad)
-    FailShape(node, "pooling kernel ", k, " exceeds the padded input (data ", data.ToString(),
-              ", pad ", pad, ")");
+  // 128 bits: kernel, stride and pad are at most 2^31 - 1 but x may be up to 2^63 (a zero-sized
+  // array), so x + 2 * pad + s overflowed int64 (see test_fuzz_regressions).
+  const __int128 k = p.kernel[i], s = p.stride[i], pad = p.pad[i], wx = x;
+  if (k > wx + 2 * pad)
+    FailShape(node, "pooling kernel ", p.kernel[i], " exceeds the padded input (data ", data.ToString(),
+              ", pad ", p.pad[i], ")");
+  __int128 extent = 0;
   switch (p.convention) {
     case PoolConvention::kValid:
-      return (x + 2 * pad - k) / s + 1;
+      extent = (wx + 2 * pad - k) / s + 1;
+      break;
     case PoolConvention::kFull:
       // MXNet's "full" is a plain ceil (it does not drop a last window that starts in the
       // padding, unlike Caffe); the kernels give such a window 0 (avg/sum) or the lowest float.
-      return (x + 2 * pad - k + s - 1) / s + 1;
+      extent = (wx + 2 * pad - k + s - 1) / s + 1;
+      break;
     case PoolConvention::kSame:
-      return (x + s - 1) / s;
+      extent = (wx + s - 1) / s;
+      break;
   }
-  return 0;
+  if (extent > INT64_MAX)
+    FailShape(node, "the pooled extent of data ", data.ToString(), " with pad ", p.pad[i],
+              " has more than 2^63 positions");
+  return static_cast<int64_t>(extent);
 }
 
 void InferPooling(ShapeInferenceArgs& a) {

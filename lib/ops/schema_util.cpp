@@ -73,8 +73,12 @@ std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& k
   } else if (values.size() != rank) {
     reader.Fail(key, "must have " + std::to_string(rank) + " values, like the kernel");
   }
-  for (int64_t v : values)
+  for (int64_t v : values) {
     if (v < min_value) reader.Fail(key, "values must be >= " + std::to_string(min_value));
+    // Window arithmetic (x + 2 * pad, o * stride) must not overflow int64 in the schemas or the
+    // kernels (pads near 2^63 did; see test_fuzz_regressions); no backend takes larger values.
+    if (v > kMaxWindowValue) reader.Fail(key, "values must be <= " + std::to_string(kMaxWindowValue));
+  }
   return values;
 }
 

@@ -51,6 +51,9 @@ double RequiredFloat(const AttrReader& reader, const std::string& key);
 // An optional<bool> attribute: `fallback` when absent or "None".
 bool OptionalBool(const AttrReader& reader, const std::string& key, bool fallback);
 
+// Largest kernel / stride / pad / dilate value accepted (2^31 - 1).
+inline constexpr int64_t kMaxWindowValue = 2147483647;
+
 // A per-spatial-dimension tuple such as stride or pad, sized to `rank`: absent or "()" gives
 // `fallback` everywhere, a single value is repeated, any other length is rejected. Every value
 // must be >= `min_value`.

@@ -14,7 +14,9 @@ std::string CodesToString(const std::vector<int64_t>& codes) {
 void InferFlatten(ShapeInferenceArgs& a) {
   const Shape& data = a.in.at(0);
   if (!data.known()) return;
-  AssignShape(a.out, 0, Shape{data[0], data.Prod(1, data.ndim())}, a.node, "output");
+  // Size() checks for overflow (Prod does not): a zero-sized data may have huge other dims.
+  const Shape rest(std::vector<int64_t>(data.dims().begin() + 1, data.dims().end()));
+  AssignShape(a.out, 0, Shape{data[0], rest.Size()}, a.node, "output");
 }
 
 // The legacy target_shape attribute (files before MXNet 0.9): 0 marks the one dim to infer, and
@@ -95,6 +97,13 @@ Shape InferReshape(const Shape& in, const std::vector<int64_t>& codes, bool reve
     FailShape(node, "cannot reshape ", in.ToString(), " with shape=", CodesToString(codes),
               reverse ? " (reverse)" : "", ": ", why);
   };
+  // Products of dims and codes are checked: codes are arbitrary int64s from the file, and a
+  // zero-sized input may have huge dims (see test_fuzz_regressions).
+  auto mul = [&](int64_t x, int64_t y) {
+    int64_t r = 0;
+    if (__builtin_mul_overflow(x, y, &r)) fail("dims multiply past 64 bits");
+    return r;
+  };
   size_t s = 0;  // next source dim
   int infer_at = -1;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -111,7 +120,7 @@ Shape InferReshape(const Shape& in, const std::vector<int64_t>& codes, bool reve
       while (s < src.size()) out.push_back(src[s++]);
     } else if (code == -3) {
       if (s + 1 >= src.size()) fail("code -3 needs two input dims to merge");
-      out.push_back(src[s] * src[s + 1]);
+      out.push_back(mul(src[s], src[s + 1]));
       s += 2;
     } else if (code == -4) {
       if (i + 2 >= params.size()) fail("code -4 must be followed by two values");
@@ -122,7 +131,7 @@ Shape InferReshape(const Shape& in, const std::vector<int64_t>& codes, bool reve
       if (d1 < -1 || d2 < -1 || d1 == 0 || d2 == 0) fail("code -4 needs positive dims or one -1");
       if (d1 == -1) d1 = whole / d2;
       if (d2 == -1) d2 = whole / d1;
-      if (d1 * d2 != whole)
+      if (mul(d1, d2) != whole)
         fail("split dims " + std::to_string(d1) + " x " + std::to_string(d2) +
              " do not make the input dim " + std::to_string(whole));
       out.push_back(d1);
@@ -136,7 +145,7 @@ Shape InferReshape(const Shape& in, const std::vector<int64_t>& codes, bool reve
   }
   if (infer_at >= 0) {
     int64_t rest = 1;
-    for (int64_t d : out) rest *= d;
+    for (int64_t d : out) rest = mul(rest, d);
     if (rest == 0) fail("the dim to infer (-1) is ambiguous next to a zero-sized dim");
     out[infer_at] = in.Size() / rest;
   }
