@@ -2,6 +2,11 @@
 //              [--batch B] [--seconds S] [--warmup S] [--dtype f32] [--intra-op N]
 //              [--sample-shape 3,224,224] [--reference] [--name LABEL] [--json OUT]
 //              [--profile [--profile-ms MS]] [--save PREFIX] [--dump FILE]
+//              [--max-batch B --max-delay-us D [--concurrent-batches K]]
+//
+// --max-batch turns on dynamic batching (CachedOpFlags::max_batch): the N threads still call with
+// --batch rows each, the CachedOp gathers concurrent calls into runs of up to B rows. The rows then
+// report the mean rows per model run ("mean_batch").
 //
 // Throughput and latency of one model served to N threads that share ONE CachedOp. For each
 // thread count a fresh CachedOp is built (so --intra-op can follow the thread count), every thread
@@ -57,6 +62,7 @@ struct Options {
   bool profile = false, reference = false;
   std::string math = "fp32";  // GPU: fp32 (strict) or tf32
   bool graphs = true;         // GPU: replay each context's plan as a CUDA graph
+  int max_batch = 0, max_delay_us = 0, concurrent_batches = 2;  // dynamic batching (off: 0)
 };
 
 const char* kUsage =
@@ -64,6 +70,7 @@ const char* kUsage =
     "  [--batch B] [--seconds S] [--warmup S] [--dtype f32] [--intra-op N] [--sample-shape C,H,W]\n"
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
     "  [--dump FILE] [--math fp32|tf32] [--no-graphs]\n"
+    "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
     "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context.";
 
@@ -112,6 +119,9 @@ Options Parse(int argc, char** argv) {
     else if (a == "--reference") o.reference = true;
     else if (a == "--math") o.math = value(i);
     else if (a == "--no-graphs") o.graphs = false;
+    else if (a == "--max-batch") o.max_batch = static_cast<int>(ParseNumber(a, value(i)));
+    else if (a == "--max-delay-us") o.max_delay_us = static_cast<int>(ParseNumber(a, value(i)));
+    else if (a == "--concurrent-batches") o.concurrent_batches = static_cast<int>(ParseList(a, value(i)).at(0));
     else if (a == "--name") o.name = value(i);
     else if (a == "--json") o.json = value(i);
     else if (a == "--profile") o.profile = true;
@@ -215,6 +225,7 @@ struct RunResult {
   double seconds = 0, images_per_s = 0, p50_ms = 0, p99_ms = 0, mean_ms = 0;
   double rss_mib = 0, peak_rss_mib = 0, load = 0;
   size_t contexts = 0;
+  double mean_batch = 0;  // rows per model run (dynamic batching), else --batch
   PlanReport plan;
 };
 
@@ -227,7 +238,9 @@ double Percentile(const std::vector<double>& sorted, double q) {
 int IntraOpFor(const Options& o, int threads) {
   if (o.intra_op >= 0) return o.intra_op;
   int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / threads);
+  // With dynamic batching only the batched runs compute, at most concurrent_batches at a time.
+  const int computing = o.max_batch > 1 ? std::min(threads, o.concurrent_batches) : threads;
+  return std::max(1, cores / computing);
 }
 
 RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads) {
@@ -236,6 +249,9 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   flags.intra_op_threads = ctx.is_cpu() ? IntraOpFor(o, threads) : 0;
   flags.allow_tf32 = o.math == "tf32";
   flags.cuda_graphs = o.graphs;
+  flags.max_batch = o.max_batch;
+  flags.max_delay_us = o.max_delay_us;
+  flags.max_concurrent_batches = o.concurrent_batches;
   const CachedOp op(m.symbol, m.params, ctx, flags);
   if (op.input_names().size() != 1)
     throw InvalidArgument("tandem-bench feeds one data input; the model takes " +
@@ -287,6 +303,8 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   r.p99_ms = Percentile(all, 0.99);
   r.mean_ms = all.empty() ? 0 : std::accumulate(all.begin(), all.end(), 0.0) / all.size();
   r.contexts = op.execution_context_count();
+  const tandem::BatchingStats batching = op.batching_stats();
+  r.mean_batch = batching.batches ? static_cast<double>(batching.requests) * o.batch / batching.batches : o.batch;
   r.rss_mib = ProcStatusMiB("VmRSS");
   r.peak_rss_mib = ProcStatusMiB("VmHWM");
   r.load = LoadAverage();
@@ -294,7 +312,7 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
 }
 
 std::string JsonLine(const Options& o, const RunResult& r, double extra_per_arena) {
-  char buf[1024];
+  char buf[1536];
   std::snprintf(
       buf, sizeof buf,
       "{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"batch\": %d, "
@@ -302,13 +320,15 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"rss_mb\": %.1f, \"peak_rss_mb\": %.1f, \"engine\": \"tandem\", \"math\": \"%s\", \"variant\": \"%s\", "
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
       "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
-      "\"loadavg\": %.2f}",
+      "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
+      "\"mean_batch\": %.2f}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, o.device == "gpu" ? o.math.c_str() : "fp32",
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
       static_cast<long long>(r.calls), r.seconds, r.intra_op,
       o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
-      r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load);
+      r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
+      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch);
   return buf;
 }
 
@@ -345,6 +365,9 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
                 r.intra_op, r.images_per_s, r.p50_ms, r.p99_ms, r.rss_mib, r.peak_rss_mib,
                 MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes), r.contexts,
                 static_cast<long long>(r.calls), ratio_text);
+    if (o.max_batch > 1)
+      std::printf("        (dynamic batching, max %d rows, max delay %d us: %.2f rows per run)\n",
+                  o.max_batch, o.max_delay_us, r.mean_batch);
     std::fflush(stdout);
     if (threads == o.threads.front()) std::printf("        (kernels: %s)\n", Kernels(r.plan).c_str());
     lines.push_back(JsonLine(o, r, ratio));

@@ -181,6 +181,10 @@ int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, in
       f.static_shape = flags->static_shape != 0;
       f.thread_safe = flags->thread_safe != 0;
       f.reference_only = flags->reference_only != 0;
+      f.intra_op_threads = flags->intra_op_threads;
+      f.max_batch = flags->max_batch;
+      f.max_delay_us = flags->max_delay_us;
+      if (flags->max_concurrent_batches > 0) f.max_concurrent_batches = flags->max_concurrent_batches;
     }
     *out = new TDCachedOp_{tandem::CachedOp(sym->symbol, params->map, MakeContext(dev_type, dev_id), f)};
   });

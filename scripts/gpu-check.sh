@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
-#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build,gputest,tests,bench,profile,torch
-#                                             (default build,gputest,tests,bench)
+#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of
+#                                             build,gputest,tests,bench,batching,profile,torch
+#                                             (default build,gputest,tests,bench,batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
 # Every step has its own time limit and writes its log to LOG_DIR; LOG_DIR/summary.txt collects
 # the headlines, so a run cut short still says how far it got.
 set -uo pipefail
-log=${1:?usage: scripts/gpu-check.sh LOG_DIR [build,gputest,tests,bench,profile,torch]}
-steps=${2:-build,gputest,tests,bench}
+log=${1:?usage: scripts/gpu-check.sh LOG_DIR [build,gputest,tests,bench,batching,profile,torch]}
+steps=${2:-build,gputest,tests,bench,batching}
 cd "$(dirname "$0")/.."
 mkdir -p "$log"
 log=$(cd "$log" && pwd)
@@ -76,6 +77,24 @@ if want bench && [ -x build-gpu/bench/tandem-bench ]; then
   done
 fi
 
+if want batching && [ -x build-gpu/bench/tandem-bench ]; then
+  # Dynamic batching: bs1 callers gathered into runs of up to 32 rows, against unbatched tandem
+  # (same run). Longer warm-up: every batch size the run meets is planned (and captured) once.
+  for mm in fp32 tf32; do
+    step "benchmark: dynamic batching, ResNet-50 v1 bs1 callers, --math $mm (unbatched first)"
+    timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 8,16,64 \
+      --batch 1 --seconds 2 --warmup 1 --math $mm --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
+    echo "bench rc=$?" >> "$log/summary.txt"
+    for delay in 0 200 1000; do
+      timeout 200 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 8,16,64 \
+        --batch 1 --seconds 2 --warmup 3 --math $mm --max-batch 32 --max-delay-us $delay \
+        --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
+      echo "bench rc=$? (max delay $delay us)" >> "$log/summary.txt"
+    done
+    grep -E "^ +[0-9]+ +[0-9]+ |dynamic batching" "$log/batching.txt" | tail -24 >> "$log/summary.txt"
+  done
+fi
+
 if want profile && [ -x build-gpu/bench/tandem-bench ]; then
   step "profile: ResNet-50 v1 bs1 on the GPU, per operator"
   timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --profile \
@@ -87,7 +106,7 @@ fi
 
 if want torch; then
   step "benchmark: libtorch peer, same weights, same run"
-  timeout 300 bash bench/run_gpu.sh --tandem-build build-gpu --threads 1,8,16 --seconds 3 --warmup 1 \
+  timeout 300 bash bench/run_gpu.sh --tandem-build build-gpu --threads 1,8,16,64 --seconds 3 --warmup 1 \
     --out "$aux/results-gpu.jsonl" > "$log/torch_peer.txt" 2>&1
   echo "run_gpu rc=$?" >> "$log/summary.txt"
   cat "$aux/results-gpu.jsonl" >> "$log/bench.jsonl" 2>/dev/null

@@ -211,7 +211,7 @@ int main(void) {
   size_t count = 99;
   if (params) CHECK_OK(TDParamsCount(params, &count));
   CHECK(count == 0);
-  TDCachedOpFlags flags = {1, 0, 1, 0};
+  TDCachedOpFlags flags = {1, 0, 1, 0, 0, 0, 0, 0};
   if (sym && params) CHECK_OK(TDCachedOpCreate(sym, params, TD_CPU, 0, &flags, &op));
   if (!op) {
     fprintf(stderr, "no cached op; stopping\n");
@@ -225,6 +225,20 @@ int main(void) {
   CHECK(RunAndCompare(op, x, y, 4) == 0);
   TestErrorPaths(sym, params, op);
   TestThreads(op);
+
+  /* The same model with dynamic batching across the calling threads: same results. */
+  TDCachedOpFlags batching = {1, 0, 1, 0, 1, 16, 500, 0};
+  TDCachedOpHandle batched = NULL;
+  CHECK_OK(TDCachedOpCreate(sym, params, TD_CPU, 0, &batching, &batched));
+  if (batched) {
+    CHECK(RunAndCompare(batched, x, y, 4) == 0);
+    TestThreads(batched);
+    CHECK_OK(TDCachedOpFree(batched));
+  }
+  TDCachedOpFlags bad_batching = {1, 1, 1, 0, 0, 16, 500, 0}; /* static_shape + batching */
+  TDCachedOpHandle refused = NULL;
+  CHECK_FAILS(TDCachedOpCreate(sym, params, TD_CPU, 0, &bad_batching, &refused));
+  CHECK(refused == NULL);
 
   CHECK_OK(TDCachedOpFree(op));
   CHECK_OK(TDParamsFree(params));

@@ -27,11 +27,14 @@
 
 #include "tandem/tandem.hpp"
 #include "tandem/testing.hpp"
+#include "test/test_models.hpp"
 
 using namespace tandem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using tandem::test::ResidualNet;
 
 std::string ModelsDir() {
   if (const char* env = std::getenv("TANDEM_MODELS")) return env;
@@ -44,23 +47,6 @@ long RssKiB() {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
   return -1;
-}
-
-// The residual net of test/test_stress.cpp: used when the MNIST files are absent.
-Symbol ResidualNet() {
-  Symbol x = op::BatchNorm("bn_data", Symbol::Variable("data"), {.eps = 2e-5, .fix_gamma = true});
-  x = op::Convolution("conv0", x, {.kernel = {3, 3}, .num_filter = 16, .pad = {1, 1}, .no_bias = true});
-  for (int unit = 0; unit < 2; ++unit) {
-    std::string p = "unit" + std::to_string(unit) + "_";
-    Symbol y = op::Activation(p + "relu1", op::BatchNorm(p + "bn1", x, {.eps = 2e-5, .fix_gamma = false}));
-    y = op::Convolution(p + "conv1", y, {.kernel = {3, 3}, .num_filter = 16, .pad = {1, 1}, .no_bias = true});
-    y = op::Activation(p + "relu2", op::BatchNorm(p + "bn2", y, {.eps = 2e-5, .fix_gamma = false}));
-    y = op::Convolution(p + "conv2", y, {.kernel = {3, 3}, .num_filter = 16, .pad = {1, 1}, .no_bias = true});
-    x = op::elemwise_add("_plus" + std::to_string(unit), y, x);
-  }
-  x = op::Pooling("pool1", x, {.pool_type = "avg", .global_pool = true});
-  x = op::FullyConnected("fc1", op::Flatten(x, "flatten0"), {.num_hidden = 10});
-  return op::SoftmaxOutput("softmax", x);
 }
 
 struct ValidCase {

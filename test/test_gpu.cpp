@@ -355,3 +355,64 @@ TEST_CASE("TF32 is opt-in: strict fp32 by default, TF32 results stay within 1e-2
   CHECK(MaxAbsDiff(strict, reference) < 1e-4);
   CHECK(MaxAbsDiff(tf32, strict) < 1e-2);
 }
+
+TEST_CASE("GPU dynamic batching: 64 bs1 callers with mixed bad inputs match unbatched within 1e-5, "
+          "cuDNN and plain CUDA, graphs on and off",
+          "[gpu][batching]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = SmallNet();
+  auto params = SmallParams(net);
+  for (bool cudnn : {true, false})
+    for (bool graphs : {true, false}) {
+      INFO((cudnn ? "cuDNN" : "plain CUDA") << (graphs ? ", CUDA graphs" : ", no graphs"));
+      CachedOpFlags plain;
+      plain.use_cudnn = cudnn;
+      plain.cuda_graphs = graphs;
+      CachedOp unbatched(net, params, Context::gpu(0), plain);
+      CachedOpFlags flags = plain;
+      flags.max_batch = 16;
+      flags.max_delay_us = 1000;
+      CachedOp batched(net, params, Context::gpu(0), flags);
+      constexpr int kThreads = 64, kCalls = 12, kCases = 8;
+      std::vector<NDArray> inputs, expected;
+      for (int k = 0; k < kCases; ++k) {
+        inputs.push_back(testing::random_input({1, 3, 16, 16}, 300 + k).Copy(Context::gpu(0)));
+        expected.push_back(unbatched.Forward({inputs.back()})[0].Copy(Context::cpu()));
+      }
+      const NDArray bad = testing::random_input({1, 5, 16, 16}, 9).Copy(Context::gpu(0));
+      const NDArray on_cpu = testing::random_input({1, 3, 16, 16}, 10);
+      std::atomic<int> wrong{0}, failed{0}, rejected{0};
+      std::vector<std::thread> pool;
+      for (int t = 0; t < kThreads; ++t)
+        pool.emplace_back([&, t] {
+          for (int i = 0; i < kCalls; ++i) {
+            try {
+              if ((t + i) % 6 == 0) {
+                batched.Forward({i % 2 ? bad : on_cpu});
+                ++failed;  // a bad input that ran
+                continue;
+              }
+            } catch (const Error&) {
+              ++rejected;
+              continue;
+            }
+            try {
+              const int k = (t * 7 + i) % kCases;
+              auto cmp = testing::compare_arrays(batched.Forward({inputs[k]})[0].Copy(Context::cpu()),
+                                                 expected[k], {.rtol = 1e-5, .atol = 1e-6});
+              if (!cmp.ok()) ++wrong;
+            } catch (const std::exception&) {
+              ++failed;
+            }
+          }
+        });
+      for (auto& th : pool) th.join();
+      CHECK(failed == 0);
+      CHECK(wrong == 0);
+      CHECK(rejected == kThreads * kCalls / 6);
+      BatchingStats stats = batched.batching_stats();
+      INFO("requests " << stats.requests << ", batches " << stats.batches << ", largest " << stats.largest_batch);
+      CHECK(stats.batches < stats.requests);
+      CHECK(stats.largest_batch <= 16);
+    }
+}

@@ -53,12 +53,17 @@ int TDNDArraySyncCopyFromCPU(TDNDArrayHandle arr, const void* data, size_t bytes
 int TDNDArraySyncCopyToCPU(TDNDArrayHandle arr, void* data, size_t bytes);
 int TDNDArrayFree(TDNDArrayHandle arr);
 
-/* Flags as in CachedOpFlags; pass NULL for defaults. */
+/* Flags as in CachedOpFlags; pass NULL for defaults. Zero-initialise the struct before setting
+ * fields: a zero in the fields after reference_only means "the default". */
 typedef struct {
   int static_alloc;
   int static_shape;
   int thread_safe;
   int reference_only;
+  int intra_op_threads;       /* 0: the runtime's default */
+  int max_batch;              /* > 1 turns on dynamic batching across concurrent callers */
+  int max_delay_us;           /* how long a request waits for company */
+  int max_concurrent_batches; /* 0: the default (2) */
 } TDCachedOpFlags;
 
 int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, int dev_id,

@@ -65,6 +65,25 @@ struct CachedOpFlags {
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
+  // Cross-thread dynamic batching, off unless max_batch > 1. Concurrent Forward calls whose
+  // inputs have the same shape except the leading (batch) dimension are gathered into one run of
+  // up to max_batch rows and scattered back: each caller still blocks in its own Forward and gets
+  // its own outputs. A request waits at most max_delay_us for company (a lone caller pays at most
+  // that); at most max_concurrent_batches batched runs are in flight at once, and requests that
+  // arrive meanwhile queue up, which is what forms large batches under load. Input errors are
+  // found before a request joins a batch. Assumes samples are independent along the leading axis
+  // (true for classification / detection backbones); a model whose outputs do not have the
+  // inputs' leading dimension is never batched. Not with static_shape. See docs/batching.md.
+  int max_batch = 0;
+  int max_delay_us = 0;
+  int max_concurrent_batches = 2;
+};
+
+// What dynamic batching did so far (all zero when it is off).
+struct BatchingStats {
+  uint64_t requests = 0;       // Forward calls that went through the batcher
+  uint64_t batches = 0;        // model runs they took (requests / batches = mean batch)
+  uint64_t largest_batch = 0;  // most rows in one run
 };
 
 // What planning one input shape produced.
@@ -107,6 +126,7 @@ class CachedOp {
   PlanReport Plan(const std::vector<Shape>& input_shapes) const;
   size_t cached_plan_count() const;
   size_t execution_context_count() const;  // contexts created so far (== peak concurrency)
+  BatchingStats batching_stats() const;
 
  private:
   struct Impl;

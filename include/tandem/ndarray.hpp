@@ -117,6 +117,8 @@ class NDArray {
   }
   // Same storage, new shape with the same element count.
   NDArray Reshape(Shape shape) const;
+  // Same storage: rows [begin, end) of axis 0 (MXNet's NDArray::Slice).
+  NDArray Slice(int64_t begin, int64_t end) const;
   void Fill(float value);  // f32 arrays only (handy in tests)
 
   void WaitToRead() const { if (ctx_.is_gpu()) detail::SynchronizeDevice(ctx_); }

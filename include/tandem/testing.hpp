@@ -145,7 +145,7 @@ inline std::map<std::string, NDArray> random_params(const Symbol& symbol,
   std::map<std::string, NDArray> params;
   uint32_t k = seed;
   for (const std::string& name : symbol.ListInputs()) {
-    if (data_shapes.count(name) || name.size() >= 6 && name.compare(name.size() - 6, 6, "_label") == 0)
+    if (data_shapes.count(name) || (name.size() >= 6 && name.compare(name.size() - 6, 6, "_label") == 0))
       continue;
     const Shape& s = shapes.at(name);
     if (!s.known()) continue;

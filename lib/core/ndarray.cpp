@@ -34,6 +34,19 @@ NDArray NDArray::Reshape(Shape shape) const {
   return out;
 }
 
+NDArray NDArray::Slice(int64_t begin, int64_t end) const {
+  if (is_none() || shape_.ndim() == 0)
+    Throw<ShapeError>("NDArray::Slice: cannot slice a ", is_none() ? "none array" : "scalar");
+  if (begin < 0 || end < begin || end > shape_[0])
+    Throw<ShapeError>("NDArray::Slice: rows [", begin, ", ", end, ") out of range for shape ",
+                      shape_.ToString());
+  NDArray out = *this;
+  const size_t row_bytes = shape_[0] == 0 ? 0 : nbytes() / static_cast<size_t>(shape_[0]);
+  out.offset_ += static_cast<size_t>(begin) * row_bytes;
+  out.shape_[0] = end - begin;
+  return out;
+}
+
 void NDArray::Fill(float value) {
   if (!ctx_.is_cpu()) {
     std::vector<float> host(static_cast<size_t>(size()), value);

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <set>
 
+#include "lib/exec/batcher.hpp"
 #include "lib/exec/plan.hpp"
 #include "lib/exec/rewrite.hpp"
 
@@ -201,12 +202,19 @@ struct CachedOp::Impl {
   mutable std::vector<std::unique_ptr<ExecContext>> idle;
   mutable size_t created = 0;
 
+  // Present when CachedOpFlags::max_batch > 1.
+  std::unique_ptr<detail::Batcher> batcher;
+
   std::shared_ptr<const PlanT> GetPlan(const PlanKey& key) const;
   void CheckStaticShape(const PlanKey& key) const;  // plan_mutex held
   std::unique_ptr<ExecContext> Borrow() const;
   void Return(std::unique_ptr<ExecContext> exec) const;
   PlanKey Validate(const std::vector<NDArray>& inputs) const;
   void ValidateOutputs(const PlanT& plan, std::vector<NDArray>* outputs) const;
+  void RunOnContext(const PlanT& plan, const std::vector<NDArray>& inputs,
+                    const std::vector<NDArray>& outputs) const;
+  void RunUnbatched(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs) const;
+  size_t PlanCacheCapacity() const;
 };
 
 void CachedOp::Impl::CheckStaticShape(const PlanKey& key) const {
@@ -238,8 +246,14 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
   CheckStaticShape(key);
   if (model->flags.static_shape && !static_key) static_key = key;
   plans.emplace_front(key, plan);
-  if (plans.size() > std::max<size_t>(1, model->flags.max_cached_shapes)) plans.pop_back();
+  if (plans.size() > PlanCacheCapacity()) plans.pop_back();
   return plan;
+}
+
+// Batching plans one shape per batch size on top of the caller's own shapes.
+size_t CachedOp::Impl::PlanCacheCapacity() const {
+  const CachedOpFlags& f = model->flags;
+  return std::max<size_t>(1, f.max_cached_shapes) + (batcher ? static_cast<size_t>(f.max_batch) : 0);
 }
 
 std::unique_ptr<ExecContext> CachedOp::Impl::Borrow() const {
@@ -315,33 +329,94 @@ CachedOp::CachedOp(const Symbol& symbol, const std::map<std::string, NDArray>& p
   if (ctx.is_gpu() && !GpuAvailable(ctx.id + 1))
     Throw<DeviceError>("CachedOp: ", ctx.ToString(), " is not available (",
                        GpuCount(), " GPU(s) visible to this build of tandem)");
+  if (flags.max_batch > 1 && flags.static_shape)
+    Throw<InvalidArgument>("CachedOp: max_batch (dynamic batching) needs static_shape=false, since "
+                           "a batch has a new leading dimension");
+  if (flags.max_batch > 1 && (flags.max_delay_us < 0 || flags.max_concurrent_batches < 1))
+    Throw<InvalidArgument>("CachedOp: max_delay_us must be >= 0 and max_concurrent_batches >= 1 (got ",
+                           flags.max_delay_us, ", ", flags.max_concurrent_batches, ")");
   impl_->model = BuildModelGraph(symbol, params, ctx, flags);
+  if (flags.max_batch > 1) {
+    const Impl* impl = impl_.get();  // the batcher lives inside *impl
+    impl_->batcher = std::make_unique<detail::Batcher>(
+        flags.max_batch, flags.max_delay_us, flags.max_concurrent_batches,
+        [impl](const std::vector<NDArray>& in, std::vector<NDArray>* out) { impl->RunUnbatched(in, out); });
+  }
 }
 
 CachedOp::~CachedOp() = default;
 CachedOp::CachedOp(CachedOp&&) noexcept = default;
 CachedOp& CachedOp::operator=(CachedOp&&) noexcept = default;
 
-void CachedOp::Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs) const {
-  if (!outputs) Throw<InvalidArgument>("CachedOp::Forward: outputs pointer is null");
-  PlanKey key = impl_->Validate(inputs);
-  std::shared_ptr<const PlanT> plan = impl_->GetPlan(key);
-  impl_->ValidateOutputs(*plan, outputs);
-  std::unique_ptr<ExecContext> exec = impl_->Borrow();
-  IntraOpThreads threads(impl_->model->flags.intra_op_threads);
+void CachedOp::Impl::RunOnContext(const PlanT& plan, const std::vector<NDArray>& inputs,
+                                  const std::vector<NDArray>& outputs) const {
+  std::unique_ptr<ExecContext> exec = Borrow();
+  IntraOpThreads threads(model->flags.intra_op_threads);
   try {
-    detail::RunPlan(*impl_->model, *plan, inputs, *outputs, *exec);
+    detail::RunPlan(*model, plan, inputs, outputs, *exec);
   } catch (...) {
     // A failed call may still have kernels queued on its stream: drain them before the context
     // (and its arena) can be reused or released.
     try {
-      detail::FinishDeviceWork(*impl_->model, *exec);
+      detail::FinishDeviceWork(*model, *exec);
     } catch (const Error&) {
     }
-    impl_->Return(std::move(exec));
+    Return(std::move(exec));
     throw;
   }
-  impl_->Return(std::move(exec));
+  Return(std::move(exec));
+}
+
+void CachedOp::Impl::RunUnbatched(const std::vector<NDArray>& inputs,
+                                  std::vector<NDArray>* outputs) const {
+  std::shared_ptr<const PlanT> plan = GetPlan(Validate(inputs));
+  ValidateOutputs(*plan, outputs);
+  RunOnContext(*plan, inputs, *outputs);
+}
+
+namespace {
+
+// Rows a request brings to a batch: the common leading dimension of its inputs and outputs, or 0
+// when it has none (then it runs on its own).
+int64_t BatchRows(const PlanKey& key, const PlanT& plan) {
+  if (key.shapes.empty() || key.shapes[0].ndim() == 0) return 0;
+  const int64_t rows = key.shapes[0][0];
+  for (const Shape& s : key.shapes)
+    if (s.ndim() == 0 || s[0] != rows) return 0;
+  for (uint32_t e : plan.output_entries) {
+    const Shape& s = plan.entry_shapes[e];
+    if (s.ndim() == 0 || s[0] != rows) return 0;
+  }
+  return rows;
+}
+
+detail::SampleKey SampleKeyOf(const PlanKey& key) {
+  detail::SampleKey k;
+  for (const Shape& s : key.shapes) {
+    std::vector<int64_t> dims(s.begin() + 1, s.end());
+    k.sample_shapes.emplace_back(dims);
+  }
+  k.dtypes = key.dtypes;
+  return k;
+}
+
+}  // namespace
+
+void CachedOp::Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs) const {
+  if (!outputs) Throw<InvalidArgument>("CachedOp::Forward: outputs pointer is null");
+  // Everything about this caller's inputs and outputs is checked here, in its own thread, before
+  // it can join a batch: a bad request never reaches anyone else's run.
+  PlanKey key = impl_->Validate(inputs);
+  std::shared_ptr<const PlanT> plan = impl_->GetPlan(key);
+  impl_->ValidateOutputs(*plan, outputs);
+  if (impl_->batcher) {
+    const int64_t rows = BatchRows(key, *plan);
+    if (rows > 0 && rows < impl_->batcher->max_batch()) {
+      impl_->batcher->Run(SampleKeyOf(key), rows, inputs, *outputs);
+      return;
+    }
+  }
+  impl_->RunOnContext(*plan, inputs, *outputs);
 }
 
 std::vector<NDArray> CachedOp::Forward(const std::vector<NDArray>& inputs) const {
@@ -385,6 +460,16 @@ PlanReport CachedOp::Plan(const std::vector<Shape>& input_shapes) const {
 size_t CachedOp::cached_plan_count() const {
   std::lock_guard lock(impl_->plan_mutex);
   return impl_->plans.size();
+}
+
+BatchingStats CachedOp::batching_stats() const {
+  BatchingStats stats;
+  if (!impl_->batcher) return stats;
+  const detail::BatcherCounters c = impl_->batcher->counters();
+  stats.requests = c.requests;
+  stats.batches = c.batches;
+  stats.largest_batch = c.largest_batch;
+  return stats;
 }
 
 size_t CachedOp::execution_context_count() const {

@@ -186,6 +186,7 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
     for (int k = 0; k < n.num_outputs(); ++k) planned.outputs.push_back(g.row_ptr[nid] + k);
     KernelSpec spec{*n.op, n.params, n.name, {}, {}, m.ctx, {}};
     spec.allow_tf32 = m.flags.allow_tf32;
+    spec.batch_invariant = m.flags.max_batch > 1;
     for (size_t i = 0; i < planned.inputs.size(); ++i) {
       uint32_t e = planned.inputs[i];
       spec.inputs.push_back({p.entry_shapes[e], p.entry_types[e]});

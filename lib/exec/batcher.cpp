@@ -1,0 +1,178 @@
+// Cross-thread dynamic batching; see batcher.hpp for the protocol.
+#include "lib/exec/batcher.hpp"
+
+#include <algorithm>
+
+#include "tandem/error.hpp"
+
+namespace tandem::detail {
+
+Batcher::Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, RunFn run)
+    : max_batch_(max_batch),
+      max_delay_(std::max(0, max_delay_us)),
+      max_concurrent_(std::max(1, max_concurrent_batches)),
+      run_(std::move(run)) {}
+
+void Batcher::Run(const SampleKey& key, int64_t rows, const std::vector<NDArray>& inputs,
+                  std::vector<NDArray>& outputs) {
+  Request me;
+  me.inputs = &inputs;
+  me.outputs = &outputs;
+  me.rows = rows;
+  me.arrival = Clock::now();
+  std::unique_lock lock(mutex_);
+  ++counters_.requests;
+  auto it = queues_.try_emplace(key).first;
+  Queue& queue = it->second;
+  queue.waiting.push_back(&me);
+  queue.waiting_rows += rows;
+  if (queue.waiting.size() == 1) me.leader = true;
+  else if (queue.waiting_rows >= max_batch_) queue.waiting.front()->wake.notify_one();  // full
+  while (!me.done) {
+    if (me.leader) {
+      me.leader = false;
+      Lead(lock, queue, me);  // takes a batch that includes `me`, runs it, marks it done
+      // `queue` may be gone now (erased when it emptied); `me.done` is set.
+    } else {
+      me.wake.wait(lock);
+    }
+  }
+  lock.unlock();
+  if (me.error) std::rethrow_exception(me.error);
+}
+
+void Batcher::Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me) {
+  // Company is worth waiting for only until the oldest request (this one) has waited max_delay.
+  const Clock::time_point deadline = me.arrival + max_delay_;
+  while (queue.waiting_rows < max_batch_ && Clock::now() < deadline) me.wake.wait_until(lock, deadline);
+  while (running_ >= max_concurrent_) me.wake.wait(lock);
+  std::vector<Request*> batch = TakeBatch(queue);
+  ++running_;
+  ++counters_.batches;
+  int64_t rows = 0;
+  for (const Request* r : batch) rows += r->rows;
+  counters_.largest_batch = std::max<uint64_t>(counters_.largest_batch, static_cast<uint64_t>(rows));
+  if (!queue.waiting.empty()) {
+    queue.waiting.front()->leader = true;
+    queue.waiting.front()->wake.notify_one();
+  } else {
+    for (auto it = queues_.begin(); it != queues_.end(); ++it)
+      if (&it->second == &queue) {
+        queues_.erase(it);
+        break;
+      }
+  }
+  lock.unlock();
+  Execute(batch);
+  lock.lock();
+  --running_;
+  for (Request* r : batch) {
+    r->done = true;
+    if (r != &me) r->wake.notify_one();
+  }
+  WakeLeaders();
+}
+
+std::vector<Batcher::Request*> Batcher::TakeBatch(Queue& queue) {
+  std::vector<Request*> batch;
+  int64_t rows = 0;
+  while (!queue.waiting.empty()) {
+    Request* r = queue.waiting.front();
+    if (!batch.empty() && rows + r->rows > max_batch_) break;
+    queue.waiting.pop_front();
+    queue.waiting_rows -= r->rows;
+    rows += r->rows;
+    batch.push_back(r);
+  }
+  return batch;
+}
+
+void Batcher::WakeLeaders() {
+  for (auto& [key, queue] : queues_)
+    if (!queue.waiting.empty()) queue.waiting.front()->wake.notify_one();
+}
+
+namespace {
+
+// Whether every output of the combined run has the batch's rows and each request's own row shape
+// (a model that mixes samples, e.g. a reduction over the batch axis, does not).
+bool OutputsSplitByRows(const std::vector<NDArray>& combined, const std::vector<NDArray>& own,
+                        int64_t rows) {
+  if (combined.size() != own.size()) return false;
+  for (size_t j = 0; j < own.size(); ++j) {
+    const Shape& c = combined[j].shape();
+    const Shape& o = own[j].shape();
+    if (c.ndim() != o.ndim() || c.ndim() == 0 || c[0] != rows) return false;
+    for (int d = 1; d < c.ndim(); ++d)
+      if (c[d] != o[d]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Batcher::Execute(const std::vector<Request*>& batch) {
+  try {
+    if (batch.size() == 1) {
+      run_(*batch[0]->inputs, batch[0]->outputs);  // alone: no gathering, straight into its outputs
+      return;
+    }
+    std::vector<NDArray> inputs, outputs;
+    Gather(batch, &inputs);
+    run_(inputs, &outputs);
+    if (OutputsSplitByRows(outputs, *batch[0]->outputs, inputs[0].shape()[0])) {
+      Scatter(batch, outputs);
+      return;
+    }
+  } catch (...) {
+    for (Request* r : batch) r->error = std::current_exception();
+    return;
+  }
+  // The model's outputs do not split by rows: its samples are not independent, so each request
+  // runs on its own (correct, just unbatched).
+  for (Request* r : batch) {
+    try {
+      run_(*r->inputs, r->outputs);
+    } catch (...) {
+      r->error = std::current_exception();
+    }
+  }
+}
+
+void Batcher::Gather(const std::vector<Request*>& batch, std::vector<NDArray>* inputs) const {
+  const std::vector<NDArray>& first = *batch[0]->inputs;
+  int64_t rows = 0;
+  for (const Request* r : batch) rows += r->rows;
+  for (size_t i = 0; i < first.size(); ++i) {
+    Shape shape = first[i].shape();
+    shape[0] = rows;
+    NDArray combined(shape, first[i].ctx(), first[i].dtype());
+    int64_t row = 0;
+    for (const Request* r : batch) {
+      const NDArray& src = (*r->inputs)[i];
+      NDArray dst = combined.Slice(row, row + r->rows);
+      CopyBytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), src.nbytes());
+      row += r->rows;
+    }
+    inputs->push_back(std::move(combined));
+  }
+}
+
+void Batcher::Scatter(const std::vector<Request*>& batch, const std::vector<NDArray>& outputs) const {
+  for (size_t j = 0; j < outputs.size(); ++j) {
+    int64_t row = 0;
+    for (Request* r : batch) {
+      NDArray& dst = (*r->outputs)[j];
+      NDArray src = outputs[j].Slice(row, row + r->rows);
+      CopyBytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), dst.nbytes());
+      row += r->rows;
+    }
+  }
+}
+
+BatcherCounters Batcher::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
+}
+
+}  // namespace tandem::detail

@@ -1,0 +1,98 @@
+// Internal: cross-thread dynamic batching for a CachedOp (CachedOpFlags::max_batch > 1).
+//
+// Callers stay synchronous: each Run() blocks until its own request has been computed. Requests
+// whose inputs have the same per-sample shape (every dimension but the leading, batch one) and
+// dtypes wait in one queue. The oldest waiting request is that queue's leader: it waits until the
+// queue holds max_batch rows or until max_delay_us have passed since it arrived, and until fewer
+// than max_concurrent_batches batches are running; then it takes up to max_batch rows from the
+// front of the queue, gathers their inputs into one array per input, runs the model once in its
+// own thread, and scatters the outputs back. The next waiting request becomes leader as soon as a
+// batch is taken, so batches of one queue overlap up to max_concurrent_batches.
+//
+// One mutex guards the queues; it is held to enqueue, to take a batch and to hand results back,
+// never while a batch runs.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "tandem/ndarray.hpp"
+
+namespace tandem::detail {
+
+// What must match for two requests to share a batch: the inputs' shapes without their leading
+// dimension, and their dtypes.
+struct SampleKey {
+  std::vector<Shape> sample_shapes;
+  std::vector<DType> dtypes;
+  friend bool operator<(const SampleKey& a, const SampleKey& b) {
+    if (a.sample_shapes != b.sample_shapes) return a.sample_shapes < b.sample_shapes;
+    return a.dtypes < b.dtypes;
+  }
+};
+
+struct BatcherCounters {
+  uint64_t requests = 0;         // requests that went through the batcher
+  uint64_t batches = 0;          // model runs those requests took
+  uint64_t largest_batch = 0;    // most rows in one run
+};
+
+class Batcher {
+ public:
+  // Runs the model once on (possibly gathered) inputs into outputs (none entries are allocated).
+  using RunFn = std::function<void(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs)>;
+
+  Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, RunFn run);
+
+  // Blocks until this request has run. Every input has leading dimension `rows`; `outputs` are
+  // allocated already, each with leading dimension `rows`. Rethrows a failure of the run this
+  // request was part of.
+  void Run(const SampleKey& key, int64_t rows, const std::vector<NDArray>& inputs,
+           std::vector<NDArray>& outputs);
+
+  BatcherCounters counters() const;
+  int max_batch() const { return max_batch_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Request {
+    const std::vector<NDArray>* inputs = nullptr;
+    std::vector<NDArray>* outputs = nullptr;
+    int64_t rows = 0;
+    Clock::time_point arrival;
+    std::condition_variable wake;  // leadership handed over, a slot freed, or the request is done
+    bool leader = false;
+    bool done = false;
+    std::exception_ptr error;
+  };
+  struct Queue {
+    std::deque<Request*> waiting;
+    int64_t waiting_rows = 0;
+  };
+
+  void Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me);
+  std::vector<Request*> TakeBatch(Queue& queue);
+  void Execute(const std::vector<Request*>& batch);
+  void Gather(const std::vector<Request*>& batch, std::vector<NDArray>* inputs) const;
+  void Scatter(const std::vector<Request*>& batch, const std::vector<NDArray>& outputs) const;
+  void WakeLeaders();  // mutex held
+
+  const int max_batch_;
+  const std::chrono::microseconds max_delay_;
+  const int max_concurrent_;
+  const RunFn run_;
+
+  mutable std::mutex mutex_;
+  std::map<SampleKey, Queue> queues_;
+  int running_ = 0;
+  BatcherCounters counters_;
+};
+
+}  // namespace tandem::detail
