@@ -111,6 +111,8 @@ TEST_CASE("batching: 64 concurrent bs1 callers with mixed bad inputs get bit-ide
     CHECK(stats.batches < stats.requests);
     CHECK(stats.largest_batch > 1);
     CHECK(stats.largest_batch <= 8);
+    // Batched runs use the sizes 2, 4 and 8 only: with the callers' own shape, at most 4 plans.
+    CHECK(batched.cached_plan_count() <= 4);
     // Still usable after all that.
     CHECK(batched.Forward({cases[0].input})[0].ToVector<float>() == cases[0].expected);
   }

@@ -58,6 +58,16 @@ struct Storage {
 };
 // Copies bytes between any two contexts (synchronously).
 void CopyBytes(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t bytes);
+// Several copies, complete on return; on a GPU they are queued together and waited for once
+// (dynamic batching gathers and scatters one region per request).
+struct CopyRegion {
+  void* dst;
+  Context dst_ctx;
+  const void* src;
+  Context src_ctx;
+  size_t bytes;
+};
+void CopyRegions(const std::vector<CopyRegion>& regions);
 void FillZero(void* dst, Context ctx, size_t bytes);
 void SynchronizeDevice(Context ctx);
 }  // namespace detail

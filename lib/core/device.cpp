@@ -80,6 +80,20 @@ void CopyBytes(void* dst, Context dst_ctx, const void* src, Context src_ctx, siz
 #endif
 }
 
+void CopyRegions(const std::vector<CopyRegion>& regions) {
+  bool all_host = true;
+  for (const CopyRegion& r : regions) all_host = all_host && r.dst_ctx.is_cpu() && r.src_ctx.is_cpu();
+  if (all_host) {
+    for (const CopyRegion& r : regions)
+      if (r.bytes) std::memcpy(r.dst, r.src, r.bytes);
+    return;
+  }
+  for (const CopyRegion& r : regions) CheckGpu(r.dst_ctx.is_gpu() ? r.dst_ctx : r.src_ctx);
+#if TANDEM_HAVE_CUDA
+  cuda::CopyMany(regions);
+#endif
+}
+
 void FillZero(void* dst, Context ctx, size_t bytes) {
   if (ctx.is_cpu()) {
     std::memset(dst, 0, bytes);

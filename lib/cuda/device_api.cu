@@ -209,6 +209,25 @@ void Copy(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t b
   WaitForDefaultStream();
 }
 
+void CopyMany(const std::vector<detail::CopyRegion>& regions) {
+  int device = -1;
+  for (const detail::CopyRegion& r : regions) {
+    if (r.bytes == 0) continue;
+    const bool peer = r.dst_ctx.is_gpu() && r.src_ctx.is_gpu() && r.dst_ctx.id != r.src_ctx.id;
+    const int id = r.dst_ctx.is_gpu() ? r.dst_ctx.id : r.src_ctx.id;
+    if (peer || (device >= 0 && id != device)) {
+      Copy(r.dst, r.dst_ctx, r.src, r.src_ctx, r.bytes);  // rare: copies across devices
+      continue;
+    }
+    if (device < 0) device = id;
+    DeviceGuard guard(id);
+    TANDEM_CUDA_CHECK(cudaMemcpyAsync(r.dst, r.src, r.bytes, cudaMemcpyDefault, cudaStreamPerThread));
+  }
+  if (device < 0) return;
+  DeviceGuard guard(device);
+  TANDEM_CUDA_CHECK(cudaStreamSynchronize(cudaStreamPerThread));
+}
+
 void Memset(int id, void* ptr, int value, size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(id);

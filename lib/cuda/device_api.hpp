@@ -37,6 +37,9 @@ void* Allocate(int id, size_t bytes);
 void Free(int id, void* ptr, size_t bytes) noexcept;
 // Copies between host and device, or between devices; returns when the copy is complete.
 void Copy(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t bytes);
+// Copies every region (as Copy does) and returns when all are complete: regions within one device
+// or between host and device are queued on the calling thread's stream and waited for once.
+void CopyMany(const std::vector<detail::CopyRegion>& regions);
 // Sets `bytes` bytes at `ptr` on gpu(id) to `value`; returns when done.
 void Memset(int id, void* ptr, int value, size_t bytes);
 // Waits for all work on gpu(id).

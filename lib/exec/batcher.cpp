@@ -7,11 +7,28 @@
 
 namespace tandem::detail {
 
-Batcher::Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, RunFn run)
+Batcher::Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, bool pad_up, RunFn run)
     : max_batch_(max_batch),
       max_delay_(std::max(0, max_delay_us)),
       max_concurrent_(std::max(1, max_concurrent_batches)),
-      run_(std::move(run)) {}
+      pad_up_(pad_up),
+      run_(std::move(run)) {
+  for (int64_t s = 1; s < max_batch_; s *= 2) sizes_.push_back(s);
+  sizes_.push_back(max_batch_);
+}
+
+int64_t Batcher::SizeAtLeast(int64_t rows) const {
+  for (int64_t s : sizes_)
+    if (s >= rows) return s;
+  return sizes_.back();
+}
+
+int64_t Batcher::SizeAtMost(int64_t rows) const {
+  int64_t best = sizes_.front();
+  for (int64_t s : sizes_)
+    if (s <= rows) best = s;
+  return best;
+}
 
 void Batcher::Run(const SampleKey& key, int64_t rows, const std::vector<NDArray>& inputs,
                   std::vector<NDArray>& outputs) {
@@ -74,11 +91,21 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me
 }
 
 std::vector<Batcher::Request*> Batcher::TakeBatch(Queue& queue) {
+  // GPU: everything that fits (then padded up). CPU: what fills the largest size <= what waits.
+  int64_t limit = max_batch_;
+  if (!pad_up_) {
+    int64_t fitting = 0;
+    for (const Request* r : queue.waiting) {
+      if (fitting + r->rows > max_batch_) break;
+      fitting += r->rows;
+    }
+    limit = std::max(SizeAtMost(fitting), queue.waiting.front()->rows);
+  }
   std::vector<Request*> batch;
   int64_t rows = 0;
   while (!queue.waiting.empty()) {
     Request* r = queue.waiting.front();
-    if (!batch.empty() && rows + r->rows > max_batch_) break;
+    if (!batch.empty() && rows + r->rows > limit) break;
     queue.waiting.pop_front();
     queue.waiting_rows -= r->rows;
     rows += r->rows;
@@ -117,8 +144,10 @@ void Batcher::Execute(const std::vector<Request*>& batch) {
       run_(*batch[0]->inputs, batch[0]->outputs);  // alone: no gathering, straight into its outputs
       return;
     }
+    int64_t rows = 0;
+    for (const Request* r : batch) rows += r->rows;
     std::vector<NDArray> inputs, outputs;
-    Gather(batch, &inputs);
+    Gather(batch, SizeAtLeast(rows), &inputs);
     run_(inputs, &outputs);
     if (OutputsSplitByRows(outputs, *batch[0]->outputs, inputs[0].shape()[0])) {
       Scatter(batch, outputs);
@@ -139,35 +168,43 @@ void Batcher::Execute(const std::vector<Request*>& batch) {
   }
 }
 
-void Batcher::Gather(const std::vector<Request*>& batch, std::vector<NDArray>* inputs) const {
+// One array per input holding every request's rows, then zero rows up to `padded_rows`.
+void Batcher::Gather(const std::vector<Request*>& batch, int64_t padded_rows,
+                     std::vector<NDArray>* inputs) const {
   const std::vector<NDArray>& first = *batch[0]->inputs;
-  int64_t rows = 0;
-  for (const Request* r : batch) rows += r->rows;
+  std::vector<CopyRegion> copies;
   for (size_t i = 0; i < first.size(); ++i) {
     Shape shape = first[i].shape();
-    shape[0] = rows;
+    shape[0] = padded_rows;
     NDArray combined(shape, first[i].ctx(), first[i].dtype());
     int64_t row = 0;
     for (const Request* r : batch) {
       const NDArray& src = (*r->inputs)[i];
       NDArray dst = combined.Slice(row, row + r->rows);
-      CopyBytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), src.nbytes());
+      copies.push_back({dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), src.nbytes()});
       row += r->rows;
+    }
+    if (row < padded_rows) {
+      NDArray pad = combined.Slice(row, padded_rows);
+      FillZero(pad.raw_data(), pad.ctx(), pad.nbytes());
     }
     inputs->push_back(std::move(combined));
   }
+  CopyRegions(copies);
 }
 
 void Batcher::Scatter(const std::vector<Request*>& batch, const std::vector<NDArray>& outputs) const {
+  std::vector<CopyRegion> copies;
   for (size_t j = 0; j < outputs.size(); ++j) {
     int64_t row = 0;
     for (Request* r : batch) {
       NDArray& dst = (*r->outputs)[j];
       NDArray src = outputs[j].Slice(row, row + r->rows);
-      CopyBytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), dst.nbytes());
+      copies.push_back({dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), dst.nbytes()});
       row += r->rows;
     }
   }
+  CopyRegions(copies);
 }
 
 BatcherCounters Batcher::counters() const {

@@ -9,6 +9,12 @@
 // own thread, and scatters the outputs back. The next waiting request becomes leader as soon as a
 // batch is taken, so batches of one queue overlap up to max_concurrent_batches.
 //
+// Batched runs use a few sizes only (powers of two up to max_batch, and max_batch), so only a few
+// plans and CUDA graphs are ever built, each once. On a GPU a batch is padded up to the next size
+// (extra rows are nearly free there); on a CPU, where every row costs, a batch takes as many
+// requests as fill the largest size that is not more than what waits, and pads only when requests
+// of several rows cannot fill a size exactly.
+//
 // One mutex guards the queues; it is held to enqueue, to take a batch and to hand results back,
 // never while a batch runs.
 #pragma once
@@ -49,7 +55,7 @@ class Batcher {
   // Runs the model once on (possibly gathered) inputs into outputs (none entries are allocated).
   using RunFn = std::function<void(const std::vector<NDArray>& inputs, std::vector<NDArray>* outputs)>;
 
-  Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, RunFn run);
+  Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, bool pad_up, RunFn run);
 
   // Blocks until this request has run. Every input has leading dimension `rows`; `outputs` are
   // allocated already, each with leading dimension `rows`. Rethrows a failure of the run this
@@ -59,6 +65,8 @@ class Batcher {
 
   BatcherCounters counters() const;
   int max_batch() const { return max_batch_; }
+  // The row counts batched runs use.
+  const std::vector<int64_t>& sizes() const { return sizes_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -79,15 +87,19 @@ class Batcher {
 
   void Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me);
   std::vector<Request*> TakeBatch(Queue& queue);
+  int64_t SizeAtLeast(int64_t rows) const;
+  int64_t SizeAtMost(int64_t rows) const;
   void Execute(const std::vector<Request*>& batch);
-  void Gather(const std::vector<Request*>& batch, std::vector<NDArray>* inputs) const;
+  void Gather(const std::vector<Request*>& batch, int64_t padded_rows, std::vector<NDArray>* inputs) const;
   void Scatter(const std::vector<Request*>& batch, const std::vector<NDArray>& outputs) const;
   void WakeLeaders();  // mutex held
 
   const int max_batch_;
   const std::chrono::microseconds max_delay_;
   const int max_concurrent_;
+  const bool pad_up_;
   const RunFn run_;
+  std::vector<int64_t> sizes_;  // ascending
 
   mutable std::mutex mutex_;
   std::map<SampleKey, Queue> queues_;

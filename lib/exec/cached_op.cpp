@@ -253,7 +253,7 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
 // Batching plans one shape per batch size on top of the caller's own shapes.
 size_t CachedOp::Impl::PlanCacheCapacity() const {
   const CachedOpFlags& f = model->flags;
-  return std::max<size_t>(1, f.max_cached_shapes) + (batcher ? static_cast<size_t>(f.max_batch) : 0);
+  return std::max<size_t>(1, f.max_cached_shapes) + (batcher ? batcher->sizes().size() : 0);
 }
 
 std::unique_ptr<ExecContext> CachedOp::Impl::Borrow() const {
@@ -339,7 +339,7 @@ CachedOp::CachedOp(const Symbol& symbol, const std::map<std::string, NDArray>& p
   if (flags.max_batch > 1) {
     const Impl* impl = impl_.get();  // the batcher lives inside *impl
     impl_->batcher = std::make_unique<detail::Batcher>(
-        flags.max_batch, flags.max_delay_us, flags.max_concurrent_batches,
+        flags.max_batch, flags.max_delay_us, flags.max_concurrent_batches, ctx.is_gpu(),
         [impl](const std::vector<NDArray>& in, std::vector<NDArray>* out) { impl->RunUnbatched(in, out); });
   }
 }
