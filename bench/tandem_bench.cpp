@@ -2,7 +2,10 @@
 //              [--batch B] [--seconds S] [--warmup S] [--dtype f32] [--intra-op N]
 //              [--sample-shape 3,224,224] [--reference] [--name LABEL] [--json OUT]
 //              [--profile [--profile-ms MS]] [--save PREFIX] [--dump FILE]
-//              [--max-batch B --max-delay-us D [--concurrent-batches K]]
+//              [--max-batch B --max-delay-us D [--concurrent-batches K]] [--gpus N]
+//
+// --gpus N serves the model from gpu(0) .. gpu(N-1) through one MultiDeviceCachedOp; thread t keeps
+// its input on gpu(t % N), so its calls are pinned there.
 //
 // --max-batch turns on dynamic batching (CachedOpFlags::max_batch): the N threads still call with
 // --batch rows each, the CachedOp gathers concurrent calls into runs of up to B rows. The rows then
@@ -48,6 +51,7 @@ using tandem::CachedOp;
 using tandem::CachedOpFlags;
 using tandem::Context;
 using tandem::InvalidArgument;
+using tandem::MultiDeviceCachedOp;
 using tandem::NDArray;
 using tandem::PlanReport;
 using tandem::Shape;
@@ -63,6 +67,7 @@ struct Options {
   std::string math = "fp32";  // GPU: fp32 (strict) or tf32
   bool graphs = true;         // GPU: replay each context's plan as a CUDA graph
   int max_batch = 0, max_delay_us = 0, concurrent_batches = 2;  // dynamic batching (off: 0)
+  int gpus = 1;  // > 1: MultiDeviceCachedOp over gpu(0) .. gpu(gpus - 1)
 };
 
 const char* kUsage =
@@ -71,6 +76,7 @@ const char* kUsage =
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
     "  [--dump FILE] [--math fp32|tf32] [--no-graphs]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
+    "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
     "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context.";
 
@@ -121,6 +127,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--no-graphs") o.graphs = false;
     else if (a == "--max-batch") o.max_batch = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--max-delay-us") o.max_delay_us = static_cast<int>(ParseNumber(a, value(i)));
+    else if (a == "--gpus") o.gpus = static_cast<int>(ParseList(a, value(i)).at(0));
     else if (a == "--concurrent-batches") o.concurrent_batches = static_cast<int>(ParseList(a, value(i)).at(0));
     else if (a == "--name") o.name = value(i);
     else if (a == "--json") o.json = value(i);
@@ -252,7 +259,20 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   flags.max_batch = o.max_batch;
   flags.max_delay_us = o.max_delay_us;
   flags.max_concurrent_batches = o.concurrent_batches;
-  const CachedOp op(m.symbol, m.params, ctx, flags);
+  std::unique_ptr<MultiDeviceCachedOp> multi;
+  std::unique_ptr<CachedOp> single;
+  if (ctx.is_gpu() && o.gpus > 1) {
+    std::vector<Context> contexts;
+    for (int g = 0; g < o.gpus; ++g) contexts.push_back(Context::gpu(g));
+    multi = std::make_unique<MultiDeviceCachedOp>(m.symbol, m.params, contexts, flags);
+  } else {
+    single = std::make_unique<CachedOp>(m.symbol, m.params, ctx, flags);
+  }
+  const CachedOp& op = multi ? multi->replica(0) : *single;
+  auto forward = [&](const NDArray& x, std::vector<NDArray>& out) {
+    if (multi) out = multi->Forward({x});
+    else op.Forward({x}, &out);
+  };
   if (op.input_names().size() != 1)
     throw InvalidArgument("tandem-bench feeds one data input; the model takes " +
                           std::to_string(op.input_names().size()));
@@ -273,15 +293,15 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
                            std::chrono::duration<double>(o.seconds));
   });
   auto worker = [&](int t) {
-    NDArray x = DeterministicInput(InputShape(o), ctx);
+    NDArray x = DeterministicInput(InputShape(o), multi ? Context::gpu(t % o.gpus) : ctx);
     std::vector<NDArray> out;
-    do op.Forward({x}, &out);
+    do forward(x, out);
     while (Clock::now() < warm_until);
     sync.arrive_and_wait();
     auto& lat = latencies[t];
     lat.reserve(4096);
     for (auto now = Clock::now(); now < deadline;) {
-      op.Forward({x}, &out);
+      forward(x, out);
       auto done = Clock::now();
       lat.push_back(std::chrono::duration<double, std::milli>(done - now).count());
       now = done;
@@ -302,7 +322,9 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   r.p50_ms = Percentile(all, 0.50);
   r.p99_ms = Percentile(all, 0.99);
   r.mean_ms = all.empty() ? 0 : std::accumulate(all.begin(), all.end(), 0.0) / all.size();
-  r.contexts = op.execution_context_count();
+  r.contexts = 0;
+  for (size_t k = 0; k < (multi ? multi->replica_count() : 1); ++k)
+    r.contexts += (multi ? multi->replica(k) : op).execution_context_count();
   const tandem::BatchingStats batching = op.batching_stats();
   r.mean_batch = batching.batches ? static_cast<double>(batching.requests) * o.batch / batching.batches : o.batch;
   r.rss_mib = ProcStatusMiB("VmRSS");
@@ -321,14 +343,14 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
       "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
       "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
-      "\"mean_batch\": %.2f}",
+      "\"mean_batch\": %.2f, \"gpus\": %d}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, o.device == "gpu" ? o.math.c_str() : "fp32",
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
       static_cast<long long>(r.calls), r.seconds, r.intra_op,
       o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
-      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch);
+      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus);
   return buf;
 }
 

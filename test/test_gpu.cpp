@@ -416,3 +416,50 @@ TEST_CASE("GPU dynamic batching: 64 bs1 callers with mixed bad inputs match unba
       CHECK(stats.largest_batch <= 16);
     }
 }
+
+TEST_CASE("multi-device: one model on every GPU (and gpu(0) twice), 16 threads, host and pinned "
+          "inputs, single-GPU results",
+          "[gpu][multi_device]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = SmallNet();
+  auto params = SmallParams(net);
+  std::vector<Context> contexts;
+  for (int i = 0; i < GpuCount(); ++i) contexts.push_back(Context::gpu(i));
+  contexts.push_back(Context::gpu(0));  // two replicas on one device: the multi-replica path with 1 GPU
+  WARN("multi-device: " << GpuCount() << " GPU(s), " << contexts.size() << " replicas");
+  CachedOp single(net, params, Context::gpu(0));
+  MultiDeviceCachedOp multi(net, params, contexts);
+  std::vector<NDArray> host, expected;
+  for (int k = 0; k < 6; ++k) {
+    host.push_back(testing::random_input({1, 3, 16, 16}, 500 + k));
+    expected.push_back(single.Forward({host.back().Copy(Context::gpu(0))})[0].Copy(Context::cpu()));
+  }
+  constexpr int kThreads = 16, kCalls = 20;
+  std::atomic<int> wrong{0}, failed{0}, misplaced{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        const int k = (t + i) % 6;
+        try {
+          const bool pinned = i % 2 == 0;
+          NDArray in = pinned ? host[k].Copy(Context::gpu(0)) : host[k];
+          NDArray out = multi.Forward({in})[0];
+          if (pinned && out.ctx() != Context::gpu(0)) ++misplaced;
+          auto cmp = testing::compare_arrays(out.Copy(Context::cpu()), expected[k], {.rtol = 1e-5, .atol = 1e-6});
+          if (!cmp.ok()) ++wrong;
+        } catch (const std::exception&) {
+          ++failed;
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  CHECK(failed == 0);
+  CHECK(wrong == 0);
+  CHECK(misplaced == 0);
+  auto calls = multi.calls_per_replica();
+  for (size_t r = 0; r < calls.size(); ++r) {
+    INFO("replica " << r << " on " << multi.context(r).ToString());
+    CHECK(calls[r] > 0);
+  }
+}

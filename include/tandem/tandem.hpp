@@ -5,6 +5,7 @@
 #include "tandem/context.hpp"
 #include "tandem/dtype.hpp"
 #include "tandem/error.hpp"
+#include "tandem/multi_device.hpp"
 #include "tandem/ndarray.hpp"
 #include "tandem/onnx.hpp"  // declared always; Available() says whether this build reads ONNX
 #include "tandem/operator.hpp"
