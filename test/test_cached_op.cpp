@@ -1,5 +1,8 @@
 // CachedOp: planning, memory reuse, caller outputs, dynamic shapes, errors, threads, custom ops.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -253,4 +256,117 @@ TEST_CASE("a custom operator registered from user code loads from JSON and runs"
   CHECK(out == std::vector<float>{0.f, 5.f, 10.f});
   // And it round-trips through JSON.
   CHECK(Symbol::LoadJSON(net.ToJSON()).ToJSON() == net.ToJSON());
+}
+
+// ---- planning once per shape, scratch planned into the arena ----
+
+namespace {
+std::atomic<int> g_slow_plans{0};
+
+// SlowPlan: y = x + 1, with a kernel factory that takes 100 ms and counts how often it ran.
+void RegisterSlowPlan() {
+  static bool done = [] {
+    OpSchema s;
+    s.name = "SlowPlan";
+    s.parse = [](const AttrReader&) { return std::any(0); };
+    s.arguments = [](const std::any&) { return std::vector<std::string>{"data"}; };
+    s.infer_shape = [](ShapeInferenceArgs& a) { a.out[0] = a.in[0]; };
+    RegisterOp(s);
+    RegisterKernel("SlowPlan", Backend::kReference, [](const KernelSpec&) {
+      g_slow_plans++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return MakeKernel([](const KernelCall& c) {
+        for (int64_t i = 0; i < c.inputs[0].size(); ++i)
+          c.outputs[0].as<float>()[i] = c.inputs[0].as<float>()[i] + 1;
+      });
+    });
+    return true;
+  }();
+  (void)done;
+}
+
+// ScratchUser: y = 2x, computed through ScratchBytes() = 4 KiB of scratch that it fills entirely,
+// after checking that the scratch overlaps neither its input nor its output.
+constexpr size_t kScratchUserBytes = 4096;
+void RegisterScratchUser() {
+  static bool done = [] {
+    OpSchema s;
+    s.name = "ScratchUser";
+    s.parse = [](const AttrReader&) { return std::any(0); };
+    s.arguments = [](const std::any&) { return std::vector<std::string>{"data"}; };
+    s.infer_shape = [](ShapeInferenceArgs& a) { a.out[0] = a.in[0]; };
+    RegisterOp(s);
+    RegisterKernel("ScratchUser", Backend::kReference, [](const KernelSpec&) {
+      return MakeKernel(
+          [](const KernelCall& c) {
+            auto* scratch = static_cast<char*>(c.scratch);
+            if (!scratch) throw InternalError("ScratchUser: no scratch");
+            auto overlaps = [&](const TensorArg& t) {
+              auto* p = static_cast<char*>(t.data);
+              auto bytes = static_cast<size_t>(t.size()) * sizeof(float);
+              return p < scratch + kScratchUserBytes && scratch < p + bytes;
+            };
+            if (overlaps(c.inputs[0]) || overlaps(c.outputs[0]))
+              throw InternalError("ScratchUser: scratch overlaps a tensor of its node");
+            std::memset(scratch, 0x7f, kScratchUserBytes);  // clobbers whatever else is there
+            auto* tmp = reinterpret_cast<float*>(scratch);
+            const int64_t n = c.inputs[0].size();
+            for (int64_t i = 0; i < n; i += 256) {
+              const int64_t m = std::min<int64_t>(256, n - i);
+              for (int64_t k = 0; k < m; ++k) tmp[k] = 2 * c.inputs[0].as<float>()[i + k];
+              for (int64_t k = 0; k < m; ++k) c.outputs[0].as<float>()[i + k] = tmp[k];
+            }
+          },
+          kScratchUserBytes);
+    });
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+TEST_CASE("concurrent first calls with one new shape build its plan once", "[cached_op][threads]") {
+  RegisterSlowPlan();
+  Symbol net = Symbol::CreateOp("SlowPlan", "slow", {}, {Symbol::Variable("data")});
+  CachedOp op(net, {}, Context::cpu());
+  const int before = g_slow_plans.load();
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      ready++;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      auto y = op.Forward({NDArray({float(t), 1.f}, Shape{2})})[0].ToVector<float>();
+      if (y != std::vector<float>{float(t) + 1, 2.f}) wrong++;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(wrong.load() == 0);
+  CHECK(g_slow_plans.load() - before == 1);  // one plan, not one per first caller
+  CHECK(op.cached_plan_count() == 1);
+  // Another shape is another plan.
+  op.Forward({NDArray({1.f, 2.f, 3.f}, Shape{3})});
+  CHECK(g_slow_plans.load() - before == 2);
+}
+
+TEST_CASE("kernel scratch is planned into the arena, apart from the node's own tensors", "[cached_op]") {
+  RegisterScratchUser();
+  Symbol x = Symbol::Variable("data");
+  for (int i = 0; i < 4; ++i) {
+    x = Symbol::CreateOp("ScratchUser", "twice" + std::to_string(i), {}, {x});
+    x = op::Activation("relu" + std::to_string(i), x);
+  }
+  CachedOp op(x, {}, Context::cpu());
+  for (int64_t n : {1, 100, 1000, 5000}) {
+    PlanReport r = op.Plan({Shape{n}});
+    CHECK(r.scratch_bytes == kScratchUserBytes);
+    CHECK(r.arena_bytes >= r.scratch_bytes);  // one buffer holds the scratch too
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(i % 7) - 3;
+    auto y = op.Forward({NDArray(v, Shape{n})})[0].ToVector<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float expected = v[i] > 0 ? 16 * v[i] : 0;
+      if (y[i] != expected) FAIL("element " << i << " of " << n << ": " << y[i] << " != " << expected);
+    }
+  }
 }

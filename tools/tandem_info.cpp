@@ -509,7 +509,7 @@ void PrintText(const Report& r) {
   }
   std::cout << "\n  activation memory per call: " << p.arena_bytes << " bytes (" << HumanBytes(p.arena_bytes)
             << "; " << HumanBytes(p.naive_bytes) << " without buffer reuse)\n"
-            << "  kernel scratch per call: " << p.scratch_bytes << " bytes\n";
+            << "  largest kernel scratch: " << p.scratch_bytes << " bytes (planned into the activation memory)\n";
 }
 
 json ShapeJson(const Shape& s) { return s.known() ? json(s.dims()) : json(nullptr); }

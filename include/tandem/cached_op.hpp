@@ -6,9 +6,9 @@
 // created, memory plan with buffer reuse) is immutable and shared by all callers; plans are cached
 // per set of input shapes (bounded LRU), so inputs of new shapes simply get a new plan.
 //
-// Each Forward call borrows a per-call execution context (activation arena, kernel scratch, the
-// backend's stream / handles) from a pool that grows to the peak concurrency and is reused. No
-// lock is held while kernels run; the only synchronisation on the call path is a few instructions
+// Each Forward call borrows a per-call execution context (one arena for activations and kernel
+// scratch, the backend's stream / handles) from a pool that grows to the peak concurrency and is
+// reused. No lock is held while kernels run; the only synchronisation on the call path is a few instructions
 // to borrow and return a context and to look up the plan.
 //
 // Thread safety: every const member function may be called concurrently from any number of threads
@@ -90,9 +90,11 @@ struct BatchingStats {
 struct PlanReport {
   std::vector<Shape> input_shapes;
   std::vector<Shape> output_shapes;
-  size_t arena_bytes = 0;         // activation memory per execution context, after reuse
-  size_t naive_bytes = 0;         // what one buffer per intermediate result would take
-  size_t scratch_bytes = 0;       // largest kernel scratch
+  size_t arena_bytes = 0;         // memory per execution context, after reuse: activations and
+                                  // every node's kernel scratch, planned into one buffer
+  size_t naive_bytes = 0;         // without reuse: one buffer per intermediate result, plus one
+                                  // scratch buffer as large as the largest kernel scratch
+  size_t scratch_bytes = 0;       // largest kernel scratch of one node (already inside arena_bytes)
   size_t param_bytes = 0;         // shared weights (counted once for all threads)
   int folded_batch_norms = 0;     // BatchNorms folded into convolutions at construction
   int fused_activations = 0;      // ReLUs fused into convolutions at construction

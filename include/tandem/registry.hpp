@@ -120,7 +120,8 @@ class ExecContext;  // per-call state (streams, handles); opaque to kernels exce
 struct KernelCall {
   std::span<const TensorArg> inputs;
   std::span<const TensorArg> outputs;
-  void* scratch = nullptr;  // Kernel::ScratchBytes() bytes, private to this call
+  void* scratch = nullptr;  // Kernel::ScratchBytes() bytes, private to this call and this node:
+                            // a region of the call's arena that no live tensor overlaps
   ExecContext* exec = nullptr;
 };
 

@@ -1,9 +1,13 @@
 // Device memory and copies. CPU memory is 64-byte aligned (oneDNN and AVX-512 like it). GPU
 // contexts go to lib/cuda when tandem is built with CUDA; otherwise they are a clear DeviceError.
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
+#include <sys/mman.h>
+
+#include "lib/core/host_memory.hpp"
 #include "tandem/ndarray.hpp"
 
 #if TANDEM_HAVE_CUDA
@@ -13,7 +17,6 @@
 namespace tandem {
 
 namespace {
-constexpr size_t kAlignment = 64;
 
 #if !TANDEM_HAVE_CUDA
 [[noreturn]] void NoGpuSupport(Context ctx) {
@@ -44,6 +47,53 @@ bool GpuAvailable(int count) { return GpuCount() >= count; }
 
 namespace detail {
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+size_t RoundedHostBytes(size_t bytes) {
+  if (bytes == 0) return kHostAlignment;
+  if (bytes > SIZE_MAX - kHostAlignment) Throw<OutOfMemory>("cannot allocate ", bytes, " bytes of host memory");
+  return (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+}
+
+bool MapsDirectly(size_t rounded) { return !kSanitized && rounded >= kMapThreshold; }
+
+}  // namespace
+
+void* AllocateHost(size_t bytes) {
+  const size_t rounded = RoundedHostBytes(bytes);
+  void* ptr = nullptr;
+  if (MapsDirectly(rounded)) {
+    // Page aligned, so 64-byte aligned; zero pages cost nothing until touched.
+    ptr = mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ptr == MAP_FAILED) ptr = nullptr;
+  } else {
+    ptr = std::aligned_alloc(kHostAlignment, rounded);
+  }
+  if (!ptr) Throw<OutOfMemory>("cannot allocate ", bytes, " bytes of host memory");
+  return ptr;
+}
+
+void FreeHost(void* ptr, size_t bytes) noexcept {
+  if (!ptr) return;
+  const size_t rounded = bytes == 0 ? kHostAlignment
+                                    : (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+  if (MapsDirectly(rounded)) munmap(ptr, rounded);
+  else std::free(ptr);
+}
+
 Storage::Storage(size_t size, Context context) : bytes(size), ctx(context) {
   if (ctx.is_gpu()) {
     CheckGpu(ctx);
@@ -52,9 +102,7 @@ Storage::Storage(size_t size, Context context) : bytes(size), ctx(context) {
 #endif
     return;
   }
-  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  ptr = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (!ptr) Throw<OutOfMemory>("cannot allocate ", bytes, " bytes of host memory");
+  ptr = AllocateHost(bytes);
 }
 
 Storage::~Storage() {
@@ -65,7 +113,7 @@ Storage::~Storage() {
     return;
   }
 #endif
-  std::free(ptr);
+  FreeHost(ptr, bytes);
 }
 
 void CopyBytes(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t bytes) {

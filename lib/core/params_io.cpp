@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "lib/core/host_memory.hpp"
 #include "tandem/ndarray.hpp"
 
 namespace tandem {
@@ -128,13 +129,40 @@ NDArray ReadRecord(ByteReader& in) {
   return ReadPayload(in, shape);
 }
 
-std::string ReadFile(const std::string& file) {
-  std::ifstream f(file, std::ios::binary);
-  if (!f) Throw<FormatError>(file, ": cannot open file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+// A file's bytes in one host buffer of exactly its size. A checkpoint is as large as the weights:
+// reading it through a growing string held up to twice that, and the freed string left malloc
+// with a raised mmap threshold, so every caller thread's later buffers piled up in its heap. A
+// host buffer of that size is mapped directly and unmapped once the arrays are read
+// (lib/core/host_memory.hpp).
+class FileBytes {
+ public:
+  explicit FileBytes(const std::string& file) {
+    std::ifstream f(file, std::ios::binary | std::ios::ate);
+    if (!f) Throw<FormatError>(file, ": cannot open file");
+    const std::streamoff end = f.tellg();
+    if (end < 0 || !f.seekg(0)) {  // not seekable (a pipe): read it as a stream
+      std::ostringstream ss;
+      f.clear();
+      ss << f.rdbuf();
+      text_ = ss.str();
+      return;
+    }
+    size_ = static_cast<size_t>(end);
+    data_ = detail::AllocateHost(size_);
+    if (size_ && !f.read(static_cast<char*>(data_), end))
+      Throw<FormatError>(file, ": cannot read ", size_, " bytes");
+  }
+  ~FileBytes() { detail::FreeHost(data_, size_); }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  const void* data() const { return data_ ? data_ : text_.data(); }
+  size_t size() const { return data_ ? size_ : text_.size(); }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+  std::string text_;
+};
 
 template <class T>
 void Put(std::string& out, T v) {
@@ -172,7 +200,7 @@ void NDArray::LoadFromBuffer(const void* data, size_t size, const std::string& s
 
 void NDArray::Load(const std::string& file, std::vector<NDArray>* arrays,
                    std::vector<std::string>* names) {
-  std::string bytes = ReadFile(file);
+  const FileBytes bytes(file);
   LoadFromBuffer(bytes.data(), bytes.size(), file, arrays, names);
 }
 

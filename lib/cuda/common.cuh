@@ -81,8 +81,7 @@ class DeviceGuard {
 // A plan captured as a CUDA graph on one execution context (lib/cuda/graph.cu).
 struct CapturedGraph {
   cudaGraphExec_t exec = nullptr;      // null: the plan could not be captured; run it eagerly
-  const void* arena = nullptr;         // the addresses the graph was captured with
-  const void* scratch = nullptr;
+  const void* arena = nullptr;         // the address the graph was captured with (scratch is in it)
   std::vector<NDArray> staged_inputs;  // the graph reads these and writes these
   std::vector<NDArray> staged_outputs;
 };

@@ -57,13 +57,12 @@ void FinishCall(ExecContext& exec);
 // `run_nodes(staged_inputs, staged_outputs)`, which must launch every kernel of the plan reading
 // and writing the given arrays (per-context staging buffers shaped like `inputs` and `outputs`);
 // every call then copies `inputs` into the staging buffers, replays the graph and copies the staged
-// results into `outputs`. A graph holds the addresses of `arena` and `scratch`: when they change, it
-// is captured again. Returns false, having run nothing, when the plan cannot be captured (an
-// operation that is not capturable, or a kernel that failed during the capture): the caller then
-// runs the kernels itself, which also reports any real error.
+// results into `outputs`. A graph holds the address of `arena` (activations and kernel scratch):
+// when it changes, it is captured again. Returns false, having run nothing, when the plan cannot
+// be captured (an operation that is not capturable, or a kernel that failed during the capture):
+// the caller then runs the kernels itself, which also reports any real error.
 using RunNodesFn = std::function<void(const std::vector<NDArray>&, const std::vector<NDArray>&)>;
 bool RunAsGraph(ExecContext& exec, uint64_t plan_id, const std::vector<NDArray>& inputs,
-                const std::vector<NDArray>& outputs, const void* arena, const void* scratch,
-                const RunNodesFn& run_nodes);
+                const std::vector<NDArray>& outputs, const void* arena, const RunNodesFn& run_nodes);
 
 }  // namespace tandem::cuda

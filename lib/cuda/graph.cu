@@ -48,11 +48,10 @@ bool Capture(CudaState& state, CapturedGraph& g, const RunNodesFn& run_nodes) {
 
 CapturedGraph* GraphFor(CudaState& state, Context ctx, uint64_t plan_id,
                         const std::vector<NDArray>& inputs, const std::vector<NDArray>& outputs,
-                        const void* arena, const void* scratch, const RunNodesFn& run_nodes) {
+                        const void* arena, const RunNodesFn& run_nodes) {
   auto& graphs = state.graphs();
   auto it = graphs.find(plan_id);
-  if (it != graphs.end() && it->second.exec &&
-      (it->second.arena != arena || it->second.scratch != scratch)) {
+  if (it != graphs.end() && it->second.exec && it->second.arena != arena) {
     cudaGraphExecDestroy(it->second.exec);  // the arena moved (a bigger plan ran here)
     graphs.erase(it);
     it = graphs.end();
@@ -61,7 +60,6 @@ CapturedGraph* GraphFor(CudaState& state, Context ctx, uint64_t plan_id,
     if (graphs.size() >= kMaxGraphsPerContext) state.DropGraphs();
     CapturedGraph g;
     g.arena = arena;
-    g.scratch = scratch;
     for (const NDArray& x : inputs) g.staged_inputs.emplace_back(x.shape(), ctx, x.dtype());
     for (const NDArray& y : outputs) g.staged_outputs.emplace_back(y.shape(), ctx, y.dtype());
     Capture(state, g, run_nodes);  // on failure g.exec stays null: remembered, never retried
@@ -79,11 +77,10 @@ void CudaState::DropGraphs() noexcept {
 }
 
 bool RunAsGraph(ExecContext& exec, uint64_t plan_id, const std::vector<NDArray>& inputs,
-                const std::vector<NDArray>& outputs, const void* arena, const void* scratch,
-                const RunNodesFn& run_nodes) {
+                const std::vector<NDArray>& outputs, const void* arena, const RunNodesFn& run_nodes) {
   CudaState& state = StateFor(&exec);
   CapturedGraph* g =
-      GraphFor(state, exec.ctx(), plan_id, inputs, outputs, arena, scratch, run_nodes);
+      GraphFor(state, exec.ctx(), plan_id, inputs, outputs, arena, run_nodes);
   if (!g) return false;
   const cudaStream_t stream = state.stream();
   for (size_t i = 0; i < inputs.size(); ++i) {

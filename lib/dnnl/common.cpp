@@ -4,10 +4,13 @@
 #include <cstdint>
 #include <cstring>
 #include <iterator>
+#include <mutex>
 #include <new>
 #include <unordered_map>
 
+#include "lib/core/host_memory.hpp"
 #include "lib/exec/exec_context.hpp"
+#include "lib/exec/planning.hpp"
 
 namespace tandem::dnnl_backend {
 namespace {
@@ -92,8 +95,11 @@ dnnl::primitive_attr UserScratchpadAttr() {
   return attr;
 }
 
+void AlignedDelete::operator()(void* p) const noexcept { detail::FreeHost(p, bytes); }
+
 AlignedBuffer AllocateAligned(size_t bytes) {
-  return AlignedBuffer(::operator new(AlignUp(bytes ? bytes : 1), std::align_val_t(kAlignment)));
+  const size_t rounded = AlignUp(bytes ? bytes : 1);
+  return AlignedBuffer(detail::AllocateHost(rounded), AlignedDelete{rounded});
 }
 
 AlignedBuffer CopyToBuffer(const float* values, size_t count) {
@@ -115,7 +121,59 @@ AlignedBuffer ReorderToBuffer(const void* src, const dnnl::memory::desc& from,
   return buffer;
 }
 
+namespace {
+
+// One repacked parameter. It keeps the parameter's storage alive, so while the copy is in use no
+// other array can take the parameter's address (which is part of the cache key).
+struct Packed {
+  NDArray param;
+  AlignedBuffer data;
+};
+struct PackedEntry {
+  const void* model;
+  const void* param;
+  dnnl::memory::desc from, to;
+  std::weak_ptr<const Packed> packed;
+};
+std::mutex packed_mutex;
+std::vector<PackedEntry> packed_entries;  // guarded by packed_mutex; only touched while planning
+
+std::shared_ptr<const void> FindPacked(const void* model, const void* param,
+                                       const dnnl::memory::desc& from,
+                                       const dnnl::memory::desc& to) {
+  for (const PackedEntry& e : packed_entries) {
+    if (e.model != model || e.param != param || e.from != from || e.to != to) continue;
+    if (auto packed = e.packed.lock()) return std::shared_ptr<const void>(packed, packed->data.get());
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::shared_ptr<const void> SharedReorder(const NDArray& param, const dnnl::memory::desc& from,
+                                          const dnnl::memory::desc& to) {
+  const void* model = detail::PlanningModel();
+  const void* source = param.raw_data();
+  if (!model) return std::shared_ptr<const void>(ReorderToBuffer(source, from, to));
+  {
+    std::lock_guard lock(packed_mutex);
+    if (auto hit = FindPacked(model, source, from, to)) return hit;
+  }
+  // Reordered outside the lock (planners of other models go on); if another thread packed the
+  // same parameter meanwhile, its copy wins and this one is dropped.
+  auto packed = std::make_shared<const Packed>(Packed{param, ReorderToBuffer(source, from, to)});
+  std::lock_guard lock(packed_mutex);
+  if (auto hit = FindPacked(model, source, from, to)) return hit;
+  std::erase_if(packed_entries, [](const PackedEntry& e) { return e.packed.expired(); });
+  packed_entries.push_back({model, source, from, to, packed});
+  return std::shared_ptr<const void>(packed, packed->data.get());
+}
+
 PrimitiveKernel::Source PrimitiveKernel::Own(AlignedBuffer buffer) {
+  return Own(std::shared_ptr<const void>(std::move(buffer)));
+}
+
+PrimitiveKernel::Source PrimitiveKernel::Own(std::shared_ptr<const void> buffer) {
   owned_.push_back(std::move(buffer));
   return {Source::kOwned, owned_.size() - 1};
 }
@@ -150,7 +208,7 @@ void* PrimitiveKernel::Resolve(const Source& source, const KernelCall& call,
         return call.outputs[source.index].data;
       break;
     case Source::kOwned:
-      return owned_[source.index].get();
+      return const_cast<void*>(owned_[source.index].get());  // kernels only read constants
     case Source::kTemp:
       return scratch + AlignUp(scratchpad_bytes_) + temp_offsets_[source.index];
   }

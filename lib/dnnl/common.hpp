@@ -76,8 +76,11 @@ dnnl::primitive_attr UserScratchpadAttr();
 // ---- kernel-owned constant buffers ----
 
 inline constexpr size_t kAlignment = 64;
+// Host memory from detail::AllocateHost (large buffers, such as repacked weights, are mapped
+// directly and go back to the OS when the kernel is destroyed).
 struct AlignedDelete {
-  void operator()(void* p) const { ::operator delete(p, std::align_val_t(kAlignment)); }
+  size_t bytes = 0;
+  void operator()(void* p) const noexcept;
 };
 using AlignedBuffer = std::unique_ptr<void, AlignedDelete>;
 AlignedBuffer AllocateAligned(size_t bytes);
@@ -85,6 +88,12 @@ AlignedBuffer CopyToBuffer(const float* values, size_t count);
 // Reorders `src` (laid out as `from`) once into a new buffer laid out as `to`.
 AlignedBuffer ReorderToBuffer(const void* src, const dnnl::memory::desc& from,
                               const dnnl::memory::desc& to);
+// The same for a bound parameter, shared: while a model is being planned, every kernel of that
+// model that reorders the same parameter into the same layout (the plans of other input shapes)
+// gets the same buffer, so repacked weights are held once per model, not once per plan. The
+// buffer lives as long as a kernel uses it. Outside planning (no model), a private copy.
+std::shared_ptr<const void> SharedReorder(const NDArray& param, const dnnl::memory::desc& from,
+                                          const dnnl::memory::desc& to);
 
 // ---- the kernel ----
 
@@ -106,6 +115,7 @@ class PrimitiveKernel : public Kernel {
   static Source Input(size_t i) { return {Source::kInput, i}; }
   static Source Output(size_t i) { return {Source::kOutput, i}; }
   Source Own(AlignedBuffer buffer);
+  Source Own(std::shared_ptr<const void> buffer);  // shared with other kernels; never written
   Source Temp(size_t bytes);  // a region of the call's scratch
   // Appends a step; `scratchpad` is pd.scratchpad_desc() of the primitive.
   void AddStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
@@ -124,7 +134,7 @@ class PrimitiveKernel : public Kernel {
 
   std::string node_;
   std::vector<Step> steps_;
-  std::vector<AlignedBuffer> owned_;
+  std::vector<std::shared_ptr<const void>> owned_;
   std::vector<size_t> temp_offsets_;  // into the aligned scratch, after the scratchpad region
   size_t scratchpad_bytes_ = 0;       // the largest step's scratchpad (steps run in order)
   size_t temp_bytes_ = 0;

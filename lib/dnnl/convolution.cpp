@@ -1,7 +1,8 @@
 // oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias,
 // and a fused ReLU (a post-op) when the graph rewrite asked for one.
-// Source and destination stay in the user's plain NC(D)HW layout; the weights are reordered once,
-// at kernel creation, into whatever layout the chosen implementation prefers.
+// Source and destination stay in the user's plain NC(D)HW layout; the weights are reordered once
+// per model (shared by the plans of every input shape), into whatever layout the chosen
+// implementation prefers.
 #include <memory>
 
 #include "lib/dnnl/common.hpp"
@@ -75,8 +76,8 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
-    auto packed = kernel->Own(ReorderToBuffer(weight_values->data<float>(),
-                                              PlainDesc(weight_dims), pd.weights_desc()));
+    auto packed =
+        kernel->Own(SharedReorder(*weight_values, PlainDesc(weight_dims), pd.weights_desc()));
     std::vector<PrimitiveKernel::Binding> args = {
         {DNNL_ARG_SRC, PrimitiveKernel::Input(0), src},
         {DNNL_ARG_WEIGHTS, packed, pd.weights_desc()},

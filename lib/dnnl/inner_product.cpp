@@ -91,8 +91,8 @@ std::unique_ptr<Kernel> MakeInnerProduct(const KernelSpec& spec, const ops::Full
     dnnl::inner_product_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
-    auto packed = kernel->Own(ReorderToBuffer(weight_values->data<float>(),
-                                              PlainDesc({hidden, features}), pd.weights_desc()));
+    auto packed = kernel->Own(
+        SharedReorder(*weight_values, PlainDesc({hidden, features}), pd.weights_desc()));
     std::vector<PrimitiveKernel::Binding> args = {
         {DNNL_ARG_SRC, PrimitiveKernel::Input(0), src},
         {DNNL_ARG_WEIGHTS, packed, pd.weights_desc()},

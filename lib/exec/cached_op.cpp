@@ -3,7 +3,9 @@
 #include "tandem/cached_op.hpp"
 
 #include <algorithm>
+#include <future>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <tuple>
@@ -196,6 +198,10 @@ struct CachedOp::Impl {
   mutable std::mutex plan_mutex;
   mutable std::list<std::pair<PlanKey, std::shared_ptr<const PlanT>>> plans;  // most recent first
   mutable std::optional<PlanKey> static_key;
+  // Shapes being planned right now. The first caller to miss a key plans it; concurrent callers
+  // with the same key wait for that plan instead of building their own (a plan holds every
+  // repacked weight: N first callers planning at once would briefly hold N copies of them).
+  mutable std::map<PlanKey, std::shared_future<std::shared_ptr<const PlanT>>> planning;
 
   // Pool of per-call contexts. Held only to borrow / return one.
   mutable std::mutex pool_mutex;
@@ -225,8 +231,9 @@ void CachedOp::Impl::CheckStaticShape(const PlanKey& key) const {
 }
 
 std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
+  std::promise<std::shared_ptr<const PlanT>> promise;
   {
-    std::lock_guard lock(plan_mutex);
+    std::unique_lock lock(plan_mutex);
     CheckStaticShape(key);
     for (auto it = plans.begin(); it != plans.end(); ++it) {
       if (it->first == key) {
@@ -234,19 +241,36 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
         return it->second;
       }
     }
+    if (auto it = planning.find(key); it != planning.end()) {
+      auto pending = it->second;  // another thread is planning this shape: wait for its plan
+      lock.unlock();
+      return pending.get();       // (or its error, rethrown here too)
+    }
+    planning.emplace(key, promise.get_future().share());
   }
-  std::vector<TensorDesc> descs;
-  for (size_t i = 0; i < key.shapes.size(); ++i) descs.push_back({key.shapes[i], key.dtypes[i]});
-  std::shared_ptr<const PlanT> plan = detail::BuildPlan(*model, descs);
-  std::lock_guard lock(plan_mutex);
-  for (const auto& [k, existing] : plans)
-    if (k == key) return existing;  // another thread planned the same shape meanwhile
-  // static_shape pins the first shape that planned successfully (a failed first call pins nothing);
-  // checked again here because two first calls with different shapes may plan concurrently.
-  CheckStaticShape(key);
-  if (model->flags.static_shape && !static_key) static_key = key;
-  plans.emplace_front(key, plan);
-  if (plans.size() > PlanCacheCapacity()) plans.pop_back();
+  // Planned outside the lock: callers of other (planned) shapes never wait for this.
+  std::shared_ptr<const PlanT> plan;
+  try {
+    std::vector<TensorDesc> descs;
+    for (size_t i = 0; i < key.shapes.size(); ++i) descs.push_back({key.shapes[i], key.dtypes[i]});
+    plan = detail::BuildPlan(*model, descs);
+    std::lock_guard lock(plan_mutex);
+    planning.erase(key);
+    // static_shape pins the first shape that planned successfully (a failed first call pins
+    // nothing); checked again here because first calls with different shapes plan concurrently.
+    CheckStaticShape(key);
+    if (model->flags.static_shape && !static_key) static_key = key;
+    plans.emplace_front(key, plan);
+    if (plans.size() > PlanCacheCapacity()) plans.pop_back();
+  } catch (...) {
+    {
+      std::lock_guard lock(plan_mutex);
+      planning.erase(key);  // a later call with this key plans again
+    }
+    promise.set_exception(std::current_exception());
+    throw;
+  }
+  promise.set_value(plan);
   return plan;
 }
 

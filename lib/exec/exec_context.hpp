@@ -28,14 +28,11 @@ class ExecContext {
   }
   Context ctx() const { return ctx_; }
 
-  // Device buffers that grow to the largest plan run on this context and are kept between calls
-  // when the model uses static_alloc.
+  // The call's one device buffer: activations and kernel scratch, both placed in it by the
+  // planner. It grows to the largest plan run on this context and is kept between calls when the
+  // model uses static_alloc.
   void* Arena(size_t bytes) { return Reserve(arena_, bytes); }
-  void* Scratch(size_t bytes) { return Reserve(scratch_, bytes); }
-  void ReleaseBuffers() {
-    arena_.reset();
-    scratch_.reset();
-  }
+  void ReleaseBuffers() { arena_.reset(); }
   // Reused per call to avoid allocating argument lists on the hot path.
   std::vector<TensorArg>& args() { return args_; }
 
@@ -51,7 +48,7 @@ class ExecContext {
 
   Context ctx_;
   std::array<std::shared_ptr<void>, 4> backend_state_;
-  std::unique_ptr<detail::Storage> arena_, scratch_;
+  std::unique_ptr<detail::Storage> arena_;
   std::vector<TensorArg> args_;
 };
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "lib/exec/plan.hpp"
+#include "lib/exec/planning.hpp"
 
 #if TANDEM_HAVE_CUDA
 #include "lib/cuda/device_api.hpp"
@@ -32,6 +33,7 @@ constexpr size_t kMaxPlanBytes = SIZE_MAX / 16;
 class ArenaAllocator {
  public:
   size_t Allocate(size_t bytes) {
+    if (bytes > kMaxPlanBytes) ArenaTooLarge();  // AlignUp would wrap
     bytes = AlignUp(std::max<size_t>(bytes, 1));
     auto best = free_.end();
     for (auto it = free_.begin(); it != free_.end(); ++it)
@@ -115,6 +117,21 @@ void InferPlanShapes(const ModelGraph& m, const std::vector<TensorDesc>& inputs,
   }
 }
 
+void CheckEntrySizes(const ModelGraph& m, Plan& p) {
+  const IndexedGraph& g = m.graph;
+  for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
+    const Node& n = *g.nodes[nid];
+    if (n.is_variable()) continue;
+    for (int k = 0; k < n.num_outputs(); ++k) {
+      try {
+        (void)EntryBytes(p, g.row_ptr[nid] + k);
+      } catch (const Error& err) {
+        RethrowWithContext(err, "node '" + n.name + "' (" + n.op->name + "): ");
+      }
+    }
+  }
+}
+
 void AssignSlots(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   p.slots.assign(g.num_entries(), Slot{});
@@ -137,9 +154,11 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
   for (uint32_t nid = 0; nid < g.nodes.size(); ++nid)
     for (uint32_t e : g.input_entries[nid]) last_use[e] = nid;
   ArenaAllocator arena;
+  size_t next_planned = 0;  // p.nodes holds the operator nodes in the same (topological) order
   for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
     const Node& n = *g.nodes[nid];
     if (n.is_variable()) continue;
+    PlannedNode& planned = p.nodes[next_planned++];
     std::vector<uint32_t> dead;
     for (int k = 0; k < n.num_outputs(); ++k) {
       uint32_t e = g.row_ptr[nid] + k;
@@ -152,6 +171,16 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
       p.naive_bytes = std::min(kMaxPlanBytes, p.naive_bytes + AlignUp(EntryBytes(p, e)));
       if (last_use[e] < 0) dead.push_back(e);  // an output nobody reads (e.g. one split piece)
     }
+    // The kernel's scratch lives in the arena too, only while this node runs: it takes room that
+    // dead activations left, never that of this node's inputs or outputs (all still placed), and
+    // is free again for the next node. So a context needs one buffer, not arena + largest scratch.
+    if (planned.scratch_bytes > 0) {
+      try {
+        planned.scratch_offset = arena.Allocate(planned.scratch_bytes);
+      } catch (const Error& err) {
+        RethrowWithContext(err, "node '" + n.name + "' (" + n.op->name + ") scratch: ");
+      }
+    }
     // Inputs are released only after the outputs are placed: a kernel never sees its output
     // overlap its input.
     for (uint32_t e : g.input_entries[nid])
@@ -159,8 +188,14 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
     std::sort(dead.begin(), dead.end());
     dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
     for (uint32_t e : dead) arena.Free(p.slots[e].offset, EntryBytes(p, e));
+    if (planned.scratch_bytes > 0) arena.Free(planned.scratch_offset, planned.scratch_bytes);
   }
   p.arena_bytes = arena.size();
+  // Without reuse: one buffer per intermediate result, and one scratch buffer for all kernels.
+  size_t largest_scratch = 0;
+  for (const PlannedNode& pn : p.nodes) largest_scratch = std::max(largest_scratch, pn.scratch_bytes);
+  // (Both terms are at most kMaxPlanBytes: the sum cannot wrap.)
+  p.naive_bytes = std::min(kMaxPlanBytes, p.naive_bytes + AlignUp(largest_scratch));
 }
 
 std::vector<Backend> BackendOrder(const ModelGraph& m) {
@@ -176,13 +211,16 @@ std::vector<Backend> BackendOrder(const ModelGraph& m) {
   return order;
 }
 
+thread_local const void* planning_model = nullptr;
+
 void ChooseKernels(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   const std::vector<Backend> order = BackendOrder(m);
+  const PlanningScope scope(&m);  // factories may share parameter-derived data within the model
   for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
     const Node& n = *g.nodes[nid];
     if (n.is_variable()) continue;
-    PlannedNode planned{nid, nullptr, Backend::kReference, g.input_entries[nid], {}};
+    PlannedNode planned{nid, nullptr, Backend::kReference, g.input_entries[nid], {}, 0, 0};
     for (int k = 0; k < n.num_outputs(); ++k) planned.outputs.push_back(g.row_ptr[nid] + k);
     KernelSpec spec{*n.op, n.params, n.name, {}, {}, m.ctx, {}};
     spec.allow_tf32 = m.flags.allow_tf32;
@@ -211,7 +249,8 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
     if (!planned.kernel)
       Throw<Unsupported>("node '", n.name, "': no kernel for operator ", n.op->name, " on ",
                          m.ctx.ToString(), " (register one with tandem::RegisterKernel)");
-    p.scratch_bytes = std::max(p.scratch_bytes, planned.kernel->ScratchBytes());
+    planned.scratch_bytes = planned.kernel->ScratchBytes();
+    p.scratch_bytes = std::max(p.scratch_bytes, planned.scratch_bytes);
     p.report.kernels_by_backend[BackendName(planned.backend)]++;
     p.report.node_kernels.push_back(n.name + ": " + n.op->name + " [" + BackendName(planned.backend) + "]");
     p.nodes.push_back(std::move(planned));
@@ -220,13 +259,18 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
 
 }  // namespace
 
+const void* PlanningModel() { return planning_model; }
+PlanningScope::PlanningScope(const void* model) : previous_(planning_model) { planning_model = model; }
+PlanningScope::~PlanningScope() { planning_model = previous_; }
+
 std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<TensorDesc>& inputs) {
   static std::atomic<uint64_t> next_plan_id{1};
   auto p = std::make_shared<Plan>();
   p->id = next_plan_id++;
   InferPlanShapes(m, inputs, *p);
-  AssignSlots(m, *p);
+  CheckEntrySizes(m, *p);  // sizes that cannot be allocated fail before any kernel is made
   ChooseKernels(m, *p);
+  AssignSlots(m, *p);  // after the kernels: each node's scratch is planned into the arena
   p->output_entries = m.graph.output_entries;
   for (const TensorDesc& d : inputs) p->report.input_shapes.push_back(d.shape);
   for (uint32_t e : p->output_entries) p->report.output_shapes.push_back(p->entry_shapes[e]);
@@ -258,8 +302,7 @@ void* EntryAddress(const Plan& p, uint32_t e, const std::vector<NDArray>& inputs
 // Runs every node's kernel in order on `exec`, reading the caller's `inputs` and writing `outputs`
 // (or the staging arrays a captured CUDA graph uses in their place).
 void RunNodes(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inputs,
-              const std::vector<NDArray>& outputs, ExecContext& exec, char* arena,
-              void* scratch) {
+              const std::vector<NDArray>& outputs, ExecContext& exec, char* arena) {
   auto address = [&](uint32_t e) { return EntryAddress(p, e, inputs, outputs, arena); };
   std::vector<TensorArg>& args = exec.args();
   for (const PlannedNode& pn : p.nodes) {
@@ -269,7 +312,7 @@ void RunNodes(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& in
     KernelCall call;
     call.inputs = std::span<const TensorArg>(args.data(), pn.inputs.size());
     call.outputs = std::span<const TensorArg>(args.data() + pn.inputs.size(), pn.outputs.size());
-    call.scratch = scratch;
+    call.scratch = pn.scratch_bytes ? arena + pn.scratch_offset : nullptr;
     call.exec = &exec;
     const Node& n = *m.graph.nodes[pn.node_id];
     try {
@@ -288,21 +331,21 @@ void RunNodes(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& in
 
 void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inputs,
              const std::vector<NDArray>& outputs, ExecContext& exec) {
+  // One buffer per context: activations and every node's scratch (planned into the arena).
   char* arena = static_cast<char*>(exec.Arena(p.arena_bytes));
-  void* scratch = exec.Scratch(p.scratch_bytes);
 #if TANDEM_HAVE_CUDA
   // A graph bakes in the arena's addresses: only worth it when the arena outlives the call.
   if (m.ctx.is_gpu() && m.flags.cuda_graphs && m.flags.static_alloc && p.output_copies.empty()) {
     auto run_nodes = [&](const std::vector<NDArray>& in, const std::vector<NDArray>& out) {
-      RunNodes(m, p, in, out, exec, arena, scratch);
+      RunNodes(m, p, in, out, exec, arena);
     };
-    if (cuda::RunAsGraph(exec, p.id, inputs, outputs, arena, scratch, run_nodes)) {
+    if (cuda::RunAsGraph(exec, p.id, inputs, outputs, arena, run_nodes)) {
       FinishDeviceWork(m, exec);
       return;
     }
   }
 #endif
-  RunNodes(m, p, inputs, outputs, exec, arena, scratch);
+  RunNodes(m, p, inputs, outputs, exec, arena);
   // Kernels ran on the call's own stream: wait for it before heads are copied and outputs returned.
   FinishDeviceWork(m, exec);
   for (const auto& [j, e] : p.output_copies)

@@ -44,6 +44,9 @@ struct PlannedNode {
   std::unique_ptr<Kernel> kernel;
   Backend backend;
   std::vector<uint32_t> inputs, outputs;  // entry ids
+  // The kernel's ScratchBytes(), planned into the arena: [scratch_offset, + scratch_bytes) is
+  // this node's alone while it runs (no live entry overlaps it), and others' before and after.
+  size_t scratch_bytes = 0, scratch_offset = 0;
 };
 
 struct Plan {
@@ -58,6 +61,10 @@ struct Plan {
   // twice as an output) are copied at the end: (output index, source entry).
   std::vector<std::pair<size_t, uint32_t>> output_copies;
   std::vector<uint32_t> output_entries;
+  // arena_bytes: the one per-context buffer (activations and every node's scratch, after
+  // reuse); naive_bytes: without reuse (one buffer per intermediate result, plus one scratch
+  // buffer as large as the largest kernel's); scratch_bytes: the largest kernel scratch (its room
+  // is part of arena_bytes).
   size_t arena_bytes = 0, naive_bytes = 0, scratch_bytes = 0;
   PlanReport report;
 };

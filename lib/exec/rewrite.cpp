@@ -92,20 +92,27 @@ NodePtr FoldBatchNorm(const Node& bn, const Node& conv, const NodePtr& conv_new,
   if (bias && bias->shape().Size() != filters) return nullptr;
 
   // y = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta, per output channel f.
-  std::vector<float> w = weight->ToVector<float>();
+  // The folded weights are written straight into their new array: a weight-sized temporary
+  // would be freed at once, and malloc raises its mmap threshold after such a free (see
+  // lib/core/host_memory.hpp), so later per-thread buffers would stay in per-thread heaps.
+  NDArray folded(weight->shape());
+  std::vector<float> device_copy;  // only for weights that are not in host memory
+  if (!weight->ctx().is_cpu()) device_copy = weight->ToVector<float>();
+  const float* w = weight->ctx().is_cpu() ? weight->data<float>() : device_copy.data();
+  float* out = folded.data<float>();
   const std::vector<float> g = gamma->ToVector<float>(), be = beta->ToVector<float>(),
                            mu = mean->ToVector<float>(), v = var->ToVector<float>();
   const std::vector<float> b = bias ? bias->ToVector<float>() : std::vector<float>(filters, 0.f);
-  const int64_t per_filter = static_cast<int64_t>(w.size()) / filters;
+  const int64_t per_filter = weight->shape().Size() / filters;
   std::vector<float> folded_bias(filters);
   for (int64_t f = 0; f < filters; ++f) {
     const double scale = (bp.fix_gamma ? 1.0 : g[f]) / std::sqrt(static_cast<double>(v[f]) + bp.eps);
     for (int64_t i = 0; i < per_filter; ++i)
-      w[f * per_filter + i] = static_cast<float>(w[f * per_filter + i] * scale);
+      out[f * per_filter + i] = static_cast<float>(w[f * per_filter + i] * scale);
     folded_bias[f] = static_cast<float>((static_cast<double>(b[f]) - mu[f]) * scale + be[f]);
   }
   const std::string w_name = FreshName(conv.name + "_weight_bn_folded", params);
-  params[w_name] = NDArray(w, weight->shape());
+  params[w_name] = folded;
   const std::string b_name = FreshName(conv.name + "_bias_bn_folded", params);
   params[b_name] = NDArray(folded_bias, Shape{filters});
 
