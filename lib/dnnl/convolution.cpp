@@ -1,5 +1,6 @@
 // oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias,
-// and a fused ReLU (a post-op) when the graph rewrite asked for one.
+// and, when the graph rewrite asked for them, a fused residual add (a binary post-op) and a fused
+// ReLU (an eltwise post-op after it).
 // Source and destination stay in the user's plain NC(D)HW layout; the weights are reordered once,
 // at kernel creation, into whatever layout the chosen implementation prefers.
 #include <memory>
@@ -35,12 +36,20 @@ dnnl::memory::dims WeightDims(const Shape& weight, int64_t groups) {
   return dims;
 }
 
+// The rewrite's epilogue as post-ops, in the order the reference applies it: + residual, ReLU.
+dnnl::post_ops FusedPostOps(const ops::ConvParams& p, const dnnl::memory::desc& dst) {
+  dnnl::post_ops ops;
+  if (p.fused_sum) ops.append_binary(dnnl::algorithm::binary_add, dst);
+  if (p.fused_relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  return ops;
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
-  const size_t num_inputs = p.no_bias ? 2 : 3;
-  if (!IsPlainF32(spec, num_inputs) || spec.outputs.size() != 1) return nullptr;
+  if (!IsPlainF32(spec, p.num_inputs()) || spec.outputs.size() != 1) return nullptr;
+  if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape) return nullptr;
   const Shape& data = spec.inputs[0].shape;
   const Shape& weight = spec.inputs[1].shape;
   const int rank = data.ndim() - 2;
@@ -67,11 +76,7 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
                     ? Desc(kind, direct, src, weights, dst, strides, dilates, pads, pads)
                     : Desc(kind, direct, src, weights, bias, dst, strides, dilates, pads, pads);
     dnnl::primitive_attr attr = UserScratchpadAttr();
-    if (p.fused_relu) {
-      dnnl::post_ops relu;
-      relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attr.set_post_ops(relu);
-    }
+    if (p.fused_sum || p.fused_relu) attr.set_post_ops(FusedPostOps(p, dst));
     dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
@@ -84,6 +89,10 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     if (!p.no_bias) {
       auto bias_copy = kernel->Own(CopyToBuffer(bias_values->data<float>(), weight[0]));
       args.push_back({DNNL_ARG_BIAS, bias_copy, bias});
+    }
+    if (p.fused_sum) {  // the binary post-op is post-op 0; it reads the residual in place
+      args.push_back({DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                      PrimitiveKernel::Input(p.residual_input()), dst});
     }
     kernel->AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
     return kernel;
