@@ -363,3 +363,15 @@ TEST_CASE("an identity around a label keeps the label out of Forward's inputs", 
   CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
   CHECK(rewritten.input_names() == as_written.input_names());
 }
+
+TEST_CASE("an add that is a graph output still fuses (the fused node computes its value) and keeps "
+          "its output name", "[rewrite][residual]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol conv = op::Convolution("conv", data, {.kernel = {3, 3}, .num_filter = 3, .pad = {1, 1}});
+  Symbol net = op::elemwise_add("sum", data, conv);  // the shortcut is the data input itself
+  auto params = testing::random_params(net, {{"data", Shape{1, 3, 5, 5}}}, 21);
+  const PlanReport plan = CheckRewrittenMatches(net, params, testing::random_input({1, 3, 5, 5}, 22));
+  CHECK(plan.fused_residual_adds == 1);
+  CHECK(plan.node_kernels == std::vector<std::string>{"conv: Convolution [dnnl]"});
+  CHECK(CachedOp(net, params, Context::cpu()).output_names() == std::vector<std::string>{"sum_output"});
+}

@@ -65,7 +65,8 @@ NodePtr Rebuilt(const Node& base, AttrMap attrs, std::vector<NodeEntry> inputs) 
 }
 
 // A copy of `base` reading other inputs. Its attributes did not change, so its parsed parameters
-// are kept: parsing again would only repeat work (and the schema may have been replaced since).
+// are kept as they are: parsing them again would only repeat the work (user code, for a custom
+// operator) for every node downstream of a rewrite.
 NodePtr WithInputs(const Node& base, std::vector<NodeEntry> inputs) {
   auto n = std::make_shared<Node>(base);
   n->inputs = std::move(inputs);
