@@ -263,7 +263,7 @@ TEST_CASE("residual adds fuse into the convolution (either operand, with and wit
   CHECK(plan.fused_activations == 3);   // relu0, and relu1 / relu3 after their fused adds
   // conv0, conv1 (+add1+relu1), conv2 (+add2), conv3s, conv3 (+add3+relu3), gap, flat, fc, softmax.
   CHECK(plan.node_kernels.size() == 9);
-  // oneDNN runs every fused convolution itself (binary and eltwise post-ops), not the fallback.
+  // oneDNN runs every fused convolution itself (conv, then add + ReLU), not the reference fallback.
   for (const char* conv : {"conv1", "conv2", "conv3"}) CHECK(KernelOf(plan, conv) == std::string(conv) + ": Convolution [dnnl]");
   CHECK(KernelOf(plan, "add1").empty());
   CHECK(KernelOf(plan, "conv3s") == "conv3s: Convolution [dnnl]");  // the rhs stays a plain conv
