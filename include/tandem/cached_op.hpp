@@ -57,9 +57,10 @@ struct CachedOpFlags {
   // a plan that cannot be captured runs kernel by kernel.
   bool cuda_graphs = true;
   // Graph rewrites at construction (never with reference_only, nor with explicit data_indices /
-  // param_indices): fold inference BatchNorm into the preceding Convolution's weights and bias,
-  // and fuse a following ReLU into the Convolution (see docs/design.md, "Inference rewrites"). The caller's params are not modified: the
-  // CachedOp owns the folded weights (the original arrays they replace are not bound).
+  // param_indices; docs/design.md, "Inference rewrites"): fold inference BatchNorm into the
+  // preceding Convolution's weights and bias, and fuse a following ReLU into the Convolution. The
+  // caller's params are not modified: the CachedOp owns the folded weights (the original arrays
+  // they replace are not bound).
   bool fold_batch_norm = true;
   bool fuse_activations = true;
   // Fuse a residual add (elemwise_add / _Plus, broadcast_add of equal shapes) that reads a
