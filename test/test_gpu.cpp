@@ -41,6 +41,26 @@ Symbol SmallNet() {
   return op::SoftmaxOutput("softmax", x);
 }
 
+// Residual blocks covering every cuDNN path of a fused add: bias + ReLU (one
+// cudnnConvolutionBiasActivationForward with the shortcut as z), no bias + ReLU, bias without
+// ReLU, neither (separate cuDNN calls).
+Symbol ResidualNet() {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}});
+  x = op::Activation("relu0", x);
+  auto block = [&x](const std::string& name, bool bias, bool relu) {
+    Symbol conv = op::Convolution(name, x, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}, .no_bias = !bias});
+    Symbol sum = op::elemwise_add(name + "_add", conv, x);
+    x = relu ? op::Activation(name + "_relu", sum) : sum;
+  };
+  block("conv1", true, true);
+  block("conv2", false, true);
+  block("conv3", true, false);
+  block("conv4", false, false);
+  x = op::Pooling("gap", x, {.pool_type = "avg", .global_pool = true});
+  return op::SoftmaxOutput("softmax", op::FullyConnected("fc", op::Flatten(x, "flat"), {.num_hidden = 10}));
+}
+
 std::map<std::string, NDArray> SmallParams(const Symbol& net) {
   return testing::random_params(net, {{"data", Shape{1, 3, 16, 16}}});
 }
@@ -87,6 +107,32 @@ TEST_CASE("cuDNN and plain CUDA agree with the reference on a small CNN", "[gpu]
   // The plain-CUDA variant must not have used cuDNN, and the default one must have.
   CHECK(report.kernels.at("cuda").count("cudnn") == 0);
   CHECK(report.kernels.at("cudnn").count("cudnn") == 1);
+}
+
+TEST_CASE("residual adds fused into convolutions run on cuDNN and plain CUDA and agree with the "
+          "unrewritten reference", "[gpu][rewrite]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = ResidualNet();
+  const NDArray x = testing::random_input({2, 3, 12, 12}, 9);
+  auto params = testing::random_params(net, {{"data", x.shape()}}, 10);
+  const NDArray want = CachedOp(net, params, Context::cpu(), {.reference_only = true}).Forward({x})[0];
+  for (bool cudnn : {true, false}) {
+    INFO((cudnn ? "cuDNN" : "plain CUDA"));
+    CachedOp op(net, params, Context::gpu(0), {.use_cudnn = cudnn});
+    const PlanReport plan = op.Plan({x.shape()});
+    CHECK(plan.fused_residual_adds == 4);
+    CHECK(plan.fused_activations == 3);  // relu0, conv1_relu, conv2_relu
+    const std::string backend = cudnn ? "[cudnn]" : "[cuda]";
+    for (const std::string& line : plan.node_kernels) {
+      INFO(line);
+      CHECK(line.find("_add") == std::string::npos);  // no add runs on its own
+      if (line.find("Convolution") != std::string::npos) CHECK(line.find(backend) != std::string::npos);
+    }
+    const NDArray got = op.Forward({x.Copy(Context::gpu(0))})[0].Copy(Context::cpu());
+    const auto c = testing::compare_arrays(got, want, {.rtol = 1e-3, .atol = 1e-4});
+    INFO("max abs error " << c.max_abs_error);
+    CHECK(c.ok());
+  }
 }
 
 TEST_CASE("every shared MXNet model runs on the GPU and agrees with the reference", "[gpu][models]") {

@@ -1,6 +1,7 @@
 // The inference rewrites a CachedOp applies at construction (BatchNorm folded into convolutions,
-// ReLU fused into them) compute what the graph as written computes, apply only where that holds,
-// never touch the caller's parameters, and can be switched off.
+// ReLU and residual adds fused into them, identity nodes dropped) compute what the graph as written
+// computes, apply only where that holds, never touch the caller's parameters, and can be switched
+// off one by one.
 #include <catch2/catch.hpp>
 
 #include "samples/mnist_idx.hpp"
@@ -13,8 +14,89 @@ using namespace tandem;
 
 namespace {
 
-constexpr CachedOpFlags kNoRewrites{.fold_batch_norm = false, .fuse_activations = false};
+constexpr CachedOpFlags kNoRewrites{.fold_batch_norm = false,
+                                    .fuse_activations = false,
+                                    .fuse_residual_add = false,
+                                    .drop_identity = false};
 constexpr testing::Tolerance kClose{.rtol = 1e-4, .atol = 1e-5};
+// Rewritten against unrewritten on the same backend: the same arithmetic up to rounding.
+constexpr testing::Tolerance kSame{.rtol = 1e-5, .atol = 1e-6};
+
+// The two CPU backends a rewritten graph runs on (reference_only would switch rewrites off).
+struct CpuBackend {
+  const char* name;
+  CachedOpFlags rewritten, as_written;
+};
+CachedOpFlags ReferenceKernels(CachedOpFlags f) {
+  f.use_dnnl = false;
+  return f;
+}
+const CpuBackend kCpuBackends[] = {
+    {"dnnl", {}, kNoRewrites},
+    {"reference", ReferenceKernels({}), ReferenceKernels(kNoRewrites)},
+};
+
+// "conv1: Convolution [dnnl]" for node `name`, or "" when there is no such node.
+std::string KernelOf(const PlanReport& plan, const std::string& name) {
+  for (const std::string& line : plan.node_kernels)
+    if (line.rfind(name + ":", 0) == 0) return line;
+  return "";
+}
+
+Symbol Binary(const char* op, const std::string& name, const Symbol& lhs, const Symbol& rhs) {
+  return Operator(op)(lhs)(rhs).CreateSymbol(name);
+}
+
+// Rewritten vs as written, on oneDNN and the reference, for one input; returns the rewritten plan
+// of the oneDNN run.
+PlanReport CheckRewrittenMatches(const Symbol& net, const std::map<std::string, NDArray>& params,
+                                 const NDArray& x) {
+  PlanReport dnnl_plan;
+  for (const CpuBackend& b : kCpuBackends) {
+    INFO("backend " << b.name);
+    CachedOp rewritten(net, params, Context::cpu(), b.rewritten);
+    CachedOp as_written(net, params, Context::cpu(), b.as_written);
+    const auto got = rewritten.Forward({x}), want = as_written.Forward({x});
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      const auto c = testing::compare_arrays(got[i], want[i], kSame);
+      INFO("output " << i << ": max abs error " << c.max_abs_error << ", " << c.mismatches << " mismatches");
+      CHECK(c.ok());
+    }
+    CHECK(rewritten.output_names() == net.ListOutputs());
+    if (std::string(b.name) == "dnnl") dnnl_plan = rewritten.Plan({x.shape()});
+  }
+  return dnnl_plan;
+}
+
+// Three residual blocks: conv-BN + identity shortcut + ReLU (elemwise_add, conv on the left);
+// shortcut + conv without bias or BN, no ReLU (_Plus, conv on the right); and a projection block
+// where both operands are conv-BN (the left one absorbs the add).
+Symbol ResidualNet() {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Activation("relu0", op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}}));
+  Symbol body = op::BatchNorm("bn1", op::Convolution("conv1", x, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}}),
+                              {.fix_gamma = false});
+  x = op::Activation("relu1", op::elemwise_add("add1", body, x));
+  body = op::Convolution("conv2", x, {.kernel = {1, 1}, .num_filter = 8, .no_bias = true});
+  x = Binary("_Plus", "add2", x, body);
+  Symbol left = op::BatchNorm("bn3", op::Convolution("conv3", x, {.kernel = {3, 3}, .num_filter = 16, .stride = {2, 2}, .pad = {1, 1}}),
+                              {.fix_gamma = false});
+  Symbol right = op::BatchNorm("bn3s", op::Convolution("conv3s", x, {.kernel = {1, 1}, .num_filter = 16, .stride = {2, 2}}),
+                               {.fix_gamma = false});
+  x = op::Activation("relu3", op::elemwise_add("add3", left, right));
+  x = op::Pooling("gap", x, {.pool_type = "avg", .global_pool = true});
+  return op::SoftmaxOutput("softmax", op::FullyConnected("fc", op::Flatten(x, "flat"), {.num_hidden = 5}));
+}
+
+// top-5 class indices of row 0 of a (1, classes) probability array.
+std::vector<int64_t> Top5(const std::vector<float>& p) {
+  std::vector<int64_t> idx(p.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  std::partial_sort(idx.begin(), idx.begin() + 5, idx.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+  idx.resize(5);
+  return idx;
+}
 
 // conv-BN-relu, conv-relu, then a conv-BN whose output is also read by a second branch.
 Symbol Net(bool fix_gamma) {
@@ -71,12 +153,16 @@ TEST_CASE("rewrites fold foldable BatchNorms and fuse ReLUs, and compute the unr
 }
 
 TEST_CASE("rewritten models run the same on every backend", "[rewrite]") {
-  Symbol net = Net(false);
-  auto params = Params(net);
-  // compare_backends runs the reference without rewrites and every other backend with them.
-  auto report = testing::compare_backends(net, params, {{"data", testing::random_input({2, 3, 9, 7}, 5)}}, kClose);
-  INFO(report.ToString());
-  CHECK(report.all_within_tolerance());
+  // compare_backends runs the reference without rewrites and every other backend (the GPU ones
+  // too, on a GPU machine) with them.
+  for (bool residual : {false, true}) {
+    INFO((residual ? "ResidualNet" : "Net"));
+    Symbol net = residual ? ResidualNet() : Net(false);
+    auto params = Params(net);
+    auto report = testing::compare_backends(net, params, {{"data", testing::random_input({2, 3, 9, 7}, 5)}}, kClose);
+    INFO(report.ToString());
+    CHECK(report.all_within_tolerance());
+  }
 }
 
 TEST_CASE("a graph output is never rewritten away", "[rewrite]") {
@@ -101,7 +187,8 @@ TEST_CASE("wrong input shapes still name the convolution the user wrote", "[rewr
   CHECK_THROWS_WITH(op.Forward({testing::random_input({2, 4, 9, 7})}), Catch::Contains("conv0"));
 }
 
-TEST_CASE("zoo resnet18-v1 and resnet18-v2 agree with rewrites on and off", "[rewrite][zoo]") {
+TEST_CASE("zoo resnet18-v1 and resnet18-v2: one fused residual add per block, the same top-5 and "
+          "probabilities within 1e-5 as with all rewrites off", "[rewrite][zoo]") {
   for (const char* name : {"resnet18-v1", "resnet18-v2"}) {
     INFO(name);
     Symbol net = zoo::ByName(name, 10);
@@ -110,11 +197,24 @@ TEST_CASE("zoo resnet18-v1 and resnet18-v2 agree with rewrites on and off", "[re
     CachedOp rewritten(net, params, Context::cpu());
     CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
     const PlanReport plan = rewritten.Plan({x.shape()});
+    CHECK(plan.fused_residual_adds == 8);  // 8 basic blocks, each `conv + shortcut`
+    CHECK(plan.dropped_identities == 0);
     if (std::string(name) == "resnet18-v1") {
       CHECK(plan.folded_batch_norms == 20);  // every BatchNorm of torchvision's layout follows a conv
-      CHECK(plan.fused_activations == 9);    // the stem's and each block's first ReLU
+      // The stem's ReLU, each block's first one and each block's last one (after the fused add).
+      CHECK(plan.fused_activations == 17);
+    } else {
+      // Pre-activation: only the stem's BatchNorm and each block's middle one follow a conv; the
+      // blocks' adds have no ReLU after them.
+      CHECK(plan.folded_batch_norms == 9);
+      CHECK(plan.fused_activations == 9);
     }
-    CHECK(testing::compare_arrays(rewritten.Forward({x})[0], as_written.Forward({x})[0], kClose).ok());
+    const auto got = rewritten.Forward({x})[0].ToVector<float>();
+    const auto want = as_written.Forward({x})[0].ToVector<float>();
+    CHECK(Top5(got) == Top5(want));
+    const auto c = testing::compare_arrays(NDArray(got, Shape{1, 10}), NDArray(want, Shape{1, 10}), kSame);
+    INFO("max |p - p_ref| " << c.max_abs_error);
+    CHECK(c.ok());
   }
 }
 
@@ -124,9 +224,16 @@ TEST_CASE("MNIST CNN: rewrites on and off give identical predictions on all 10k 
   Symbol net = Symbol::Load(json);
   auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
   auto images = samples::ReadIdx(images_path);
-  CachedOp rewritten(net, params, Context::cpu());
+  // The model has no Dropout of its own: one after its head checks that a dropped head keeps its
+  // name and that predictions stay identical.
+  Symbol with_dropout = op::Dropout("dropout", net);
+  CachedOp rewritten(with_dropout, params, Context::cpu());
   CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
-  CHECK(rewritten.Plan({Shape{100, 1, 28, 28}}).folded_batch_norms == 2);
+  const PlanReport plan = rewritten.Plan({Shape{100, 1, 28, 28}});
+  CHECK(plan.folded_batch_norms == 2);
+  CHECK(plan.dropped_identities == 1);
+  CHECK(plan.fused_residual_adds == 0);
+  CHECK(rewritten.output_names() == std::vector<std::string>{"dropout_output"});
   const int64_t batch = 100, pixels = 28 * 28;
   int64_t differ = 0;
   for (int64_t start = 0; start < images.dims[0]; start += batch) {
@@ -143,4 +250,128 @@ TEST_CASE("MNIST CNN: rewrites on and off give identical predictions on all 10k 
     }
   }
   CHECK(differ == 0);
+}
+
+TEST_CASE("residual adds fuse into the convolution (either operand, with and without ReLU) and "
+          "compute the unrewritten result on oneDNN and the reference", "[rewrite][residual]") {
+  Symbol net = ResidualNet();
+  auto params = testing::random_params(net, {{"data", Shape{2, 3, 8, 8}}}, 11);
+  const NDArray x = testing::random_input({2, 3, 8, 8}, 12);
+  const PlanReport plan = CheckRewrittenMatches(net, params, x);
+  CHECK(plan.fused_residual_adds == 3);
+  CHECK(plan.folded_batch_norms == 3);  // bn1, bn3, bn3s
+  CHECK(plan.fused_activations == 3);   // relu0, and relu1 / relu3 after their fused adds
+  // conv0, conv1 (+add1+relu1), conv2 (+add2), conv3s, conv3 (+add3+relu3), gap, flat, fc, softmax.
+  CHECK(plan.node_kernels.size() == 9);
+  // oneDNN runs every fused convolution itself (conv, then add + ReLU), not the reference fallback.
+  for (const char* conv : {"conv1", "conv2", "conv3"}) CHECK(KernelOf(plan, conv) == std::string(conv) + ": Convolution [dnnl]");
+  CHECK(KernelOf(plan, "add1").empty());
+  CHECK(KernelOf(plan, "conv3s") == "conv3s: Convolution [dnnl]");  // the rhs stays a plain conv
+  // Each flag alone: only its own rewrite happens.
+  CachedOp only_residual(net, params, Context::cpu(), [] {
+    CachedOpFlags f = kNoRewrites;
+    f.fuse_residual_add = true;
+    return f;
+  }());
+  const PlanReport alone = only_residual.Plan({x.shape()});
+  CHECK(alone.fused_residual_adds == 1);  // add2: the other adds read BatchNorms, not convs
+  CHECK(alone.fused_activations == 0);
+  CHECK(testing::compare_arrays(only_residual.Forward({x})[0],
+                                CachedOp(net, params, Context::cpu(), kNoRewrites).Forward({x})[0], kSame).ok());
+  CachedOp none(net, params, Context::cpu(), {.fuse_residual_add = false});
+  CHECK(none.Plan({x.shape()}).fused_residual_adds == 0);
+}
+
+TEST_CASE("a convolution whose output has a second reader, or that a ReLU follows, does not absorb "
+          "the add", "[rewrite][residual]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 4, .pad = {1, 1}});
+  Symbol conv = op::Convolution("conv1", x, {.kernel = {3, 3}, .num_filter = 4, .pad = {1, 1}});
+  Symbol side = op::Activation("side", conv, {.act_type = "tanh"});  // conv1's second reader
+  Symbol sum = op::elemwise_add("add1", conv, x);
+  // relu(conv2) + sum is not relu(conv2 + sum): the ReLU fuses, the add must not.
+  Symbol relu = op::Activation("relu2", op::Convolution("conv2", sum, {.kernel = {1, 1}, .num_filter = 4}));
+  Symbol out = op::elemwise_add("add2", op::elemwise_add("add3", relu, sum), side);
+  auto params = testing::random_params(out, {{"data", Shape{1, 4, 6, 6}}}, 13);
+  const NDArray input = testing::random_input({1, 4, 6, 6}, 14);
+  const PlanReport plan = CheckRewrittenMatches(out, params, input);
+  // add1: its lhs conv1 has two readers, its rhs conv0 is also read by conv1. add3: conv2 has a
+  // fused ReLU. add2: neither operand is a convolution.
+  CHECK(plan.fused_residual_adds == 0);
+  CHECK(plan.fused_activations == 1);
+  CHECK(KernelOf(plan, "add1") == "add1: elemwise_add [dnnl]");
+}
+
+TEST_CASE("broadcast_add fuses only where its operands' shapes are known to be equal",
+          "[rewrite][residual]") {
+  auto build = [](const Symbol& data) {
+    Symbol x = op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 4, .pad = {1, 1}});
+    Symbol conv = op::Convolution("conv1", x, {.kernel = {3, 3}, .num_filter = 4, .pad = {1, 1}});
+    Symbol sum = Binary("broadcast_add", "add1", conv, x);
+    // A per-channel parameter is broadcast, never fused.
+    Symbol conv2 = op::Convolution("conv2", sum, {.kernel = {1, 1}, .num_filter = 4});
+    return Binary("broadcast_add", "add2", conv2, Symbol::Variable("scale"));
+  };
+  const NDArray input = testing::random_input({1, 4, 6, 6}, 15);
+  auto params = testing::random_params(build(Symbol::Variable("data")), {{"data", input.shape()}}, 16);
+  params["scale"] = testing::random_input({1, 4, 1, 1}, 17);
+  // Without a shape hint, nothing proves conv1 and conv0 have the same shape at construction.
+  Symbol unknown = build(Symbol::Variable("data"));
+  CHECK(CheckRewrittenMatches(unknown, params, input).fused_residual_adds == 0);
+  // With the data's __shape__, both are known: (1, 4, 6, 6).
+  Symbol hinted = build(Symbol::Variable("data", {{"__shape__", "(1, 4, 6, 6)"}}));
+  CHECK(CheckRewrittenMatches(hinted, params, input).fused_residual_adds == 1);
+}
+
+TEST_CASE("identity nodes are dropped at inference; output names, Flatten and identities of "
+          "variables stay", "[rewrite][identity]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Dropout("drop_in", data);  // reads a variable: kept
+  x = op::Convolution("conv0", x, {.kernel = {3, 3}, .num_filter = 6, .pad = {1, 1}});
+  x = op::Dropout("drop0", x);
+  x = op::BatchNorm("bn0", x, {.fix_gamma = false});  // folds through the dropped Dropout
+  x = Operator("BlockGrad")(x).CreateSymbol("grad0");
+  x = op::Activation("relu0", x);
+  Symbol feature = Operator("_copy")(x).CreateSymbol("copy0");  // a head, and read further on
+  Symbol y = op::Flatten(op::Pooling("gap", feature, {.pool_type = "avg", .global_pool = true}), "flat");
+  y = Operator("stop_gradient")(op::FullyConnected("fc", y, {.num_hidden = 3})).CreateSymbol("sg");
+  Symbol net = Symbol::Group({feature, y, Operator("identity")(y).CreateSymbol("again")});
+  auto params = testing::random_params(net, {{"data", Shape{2, 3, 5, 5}}}, 18);
+  const NDArray input = testing::random_input({2, 3, 5, 5}, 19);
+  const PlanReport plan = CheckRewrittenMatches(net, params, input);
+  CHECK(plan.dropped_identities == 5);  // drop0, grad0, copy0, sg, again
+  CHECK(plan.folded_batch_norms == 1);
+  // relu0 became a head (copy0's place): like every head, it is not fused away.
+  CHECK(plan.fused_activations == 0);
+  for (const char* gone : {"drop0", "grad0", "copy0", "sg", "again", "bn0"}) CHECK(KernelOf(plan, gone).empty());
+  CHECK(KernelOf(plan, "drop_in") == "drop_in: Dropout [reference]");
+  CHECK(KernelOf(plan, "flat") == "flat: Flatten [reference]");
+  CachedOp op(net, params, Context::cpu());
+  CHECK(op.output_names() == std::vector<std::string>{"copy0_output", "sg_output", "again_output"});
+  CHECK(op.input_names() == std::vector<std::string>{"data"});
+  CachedOp kept(net, params, Context::cpu(), {.drop_identity = false});
+  CHECK(kept.Plan({input.shape()}).dropped_identities == 0);
+}
+
+TEST_CASE("an identity around a label keeps the label out of Forward's inputs", "[rewrite][identity]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol fc = op::FullyConnected("fc", data, {.num_hidden = 3});
+  Symbol label = Operator("BlockGrad")(Symbol::Variable("label")).CreateSymbol("label_grad");
+  Symbol net = Operator("SoftmaxOutput")(fc)(label).CreateSymbol("softmax");
+  auto params = testing::random_params(net, {{"data", Shape{2, 4}}, {"label", Shape{2}}}, 20);
+  CachedOp rewritten(net, params, Context::cpu());
+  CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
+  CHECK(rewritten.input_names() == as_written.input_names());
+}
+
+TEST_CASE("an add that is a graph output still fuses (the fused node computes its value) and keeps "
+          "its output name", "[rewrite][residual]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol conv = op::Convolution("conv", data, {.kernel = {3, 3}, .num_filter = 3, .pad = {1, 1}});
+  Symbol net = op::elemwise_add("sum", data, conv);  // the shortcut is the data input itself
+  auto params = testing::random_params(net, {{"data", Shape{1, 3, 5, 5}}}, 21);
+  const PlanReport plan = CheckRewrittenMatches(net, params, testing::random_input({1, 3, 5, 5}, 22));
+  CHECK(plan.fused_residual_adds == 1);
+  CHECK(plan.node_kernels == std::vector<std::string>{"conv: Convolution [dnnl]"});
+  CHECK(CachedOp(net, params, Context::cpu()).output_names() == std::vector<std::string>{"sum_output"});
 }

@@ -57,11 +57,20 @@ struct CachedOpFlags {
   // a plan that cannot be captured runs kernel by kernel.
   bool cuda_graphs = true;
   // Graph rewrites at construction (never with reference_only, nor with explicit data_indices /
-  // param_indices): fold inference BatchNorm into the preceding Convolution's weights and bias,
-  // and fuse a following ReLU into the Convolution. The caller's params are not modified: the
-  // CachedOp owns the folded weights (the original arrays they replace are not bound).
+  // param_indices; docs/design.md, "Inference rewrites"): fold inference BatchNorm into the
+  // preceding Convolution's weights and bias, and fuse a following ReLU into the Convolution. The
+  // caller's params are not modified: the CachedOp owns the folded weights (the original arrays
+  // they replace are not bound).
   bool fold_batch_norm = true;
   bool fuse_activations = true;
+  // Fuse a residual add (elemwise_add / _Plus, broadcast_add of equal shapes) that reads a
+  // Convolution into it: the ResNet shortcut is added in the convolution's epilogue (before a
+  // fused ReLU), which saves a pass over the activations and a buffer per block.
+  bool fuse_residual_add = true;
+  // Drop inference no-ops (Dropout, BlockGrad / stop_gradient, identity / _copy): their readers
+  // read the input directly, so they cost no copy and do not hide patterns from the fusions.
+  // Output names are kept. Flatten and Reshape are not dropped.
+  bool drop_identity = true;
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
@@ -98,6 +107,8 @@ struct PlanReport {
   size_t param_bytes = 0;         // shared weights (counted once for all threads)
   int folded_batch_norms = 0;     // BatchNorms folded into convolutions at construction
   int fused_activations = 0;      // ReLUs fused into convolutions at construction
+  int fused_residual_adds = 0;    // residual adds fused into convolutions at construction
+  int dropped_identities = 0;     // Dropout / BlockGrad / identity nodes removed at construction
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

@@ -46,8 +46,9 @@ __device__ float ConvolvePoint(const ConvGeometry& g, const float* x_group, cons
   return acc;
 }
 
+// `residual` (the rewrite's fused add, laid out like y) is added after the bias, before the ReLU.
 __global__ void ConvolutionKernel(ConvGeometry g, const float* x, const float* w,
-                                  const float* bias, float* y) {
+                                  const float* bias, const float* residual, float* y) {
   const int64_t out_plane = g.out.Prod();
   const int64_t total = g.batch * g.filters * out_plane;
   const int64_t channels = g.in_channels / g.groups;
@@ -64,6 +65,7 @@ __global__ void ConvolutionKernel(ConvGeometry g, const float* x, const float* w
     const float* x_group = x + (n * g.in_channels + group * channels) * g.in.Prod();
     float v = ConvolvePoint(g, x_group, w + f * filter_size, o0, o1, o2);
     if (bias) v += bias[f];
+    if (residual) v += residual[idx];
     if (g.relu) v = fmaxf(v, 0.0f);
     y[idx] = v;
   }
@@ -114,18 +116,24 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
-  ref::RequireArity(spec, p.no_bias ? 2 : 3, 1);
+  ref::RequireArity(spec, p.num_inputs(), 1);
   if (!AllFloat32(spec)) return nullptr;
   ConvGeometry g = MakeGeometry(spec, p);
   g.relu = p.fused_relu;
+  if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape) {
+    ShapeMismatch(spec, "the fused residual " + spec.inputs[p.residual_input()].shape.ToString() +
+                            " does not have the output's shape " + spec.outputs[0].shape.ToString());
+  }
   const bool has_bias = !p.no_bias;
+  const size_t residual = p.fused_sum ? p.residual_input() : 0;  // 0: none
   const int64_t total = spec.outputs[0].shape.Size();
-  return MakeKernel([g, has_bias, total](const KernelCall& call) {
+  return MakeKernel([g, has_bias, residual, total](const KernelCall& call) {
     if (total == 0) return;
     CudaState& state = StateFor(call);
     const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
+    const float* sum = residual ? call.inputs[residual].as<const float>() : nullptr;
     ConvolutionKernel<<<BlocksFor(total), kBlockSize, 0, state.stream()>>>(
-        g, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(), bias,
+        g, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(), bias, sum,
         call.outputs[0].as<float>());
     TANDEM_CUDA_CHECK_LAUNCH();
   });

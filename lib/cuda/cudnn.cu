@@ -1,4 +1,5 @@
-// cuDNN kernels (Backend::kCudnn): Convolution (+ bias, groups, dilation), Pooling, Activation
+// cuDNN kernels (Backend::kCudnn): Convolution (+ bias, groups, dilation, the rewrite's fused
+// residual add and ReLU), Pooling, Activation
 // and softmax, for the specs where cuDNN computes exactly what lib/ref does; nullptr otherwise
 // (the plain CUDA kernel runs instead).
 //
@@ -168,7 +169,10 @@ class CudnnConvolution final : public Kernel {
  public:
   // Throws NotCovered when cuDNN cannot run this spec.
   CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p)
-      : has_bias_(!p.no_bias), relu_(p.fused_relu), allow_tf32_(spec.allow_tf32) {
+      : has_bias_(!p.no_bias),
+        relu_(p.fused_relu),
+        residual_(p.fused_sum ? p.residual_input() : 0),
+        allow_tf32_(spec.allow_tf32) {
     const int spatial = static_cast<int>(p.kernel.size());
     const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
     x_.Set(ToInt(Widen1D(spec.inputs[0].shape)));
@@ -201,20 +205,30 @@ class CudnnConvolution final : public Kernel {
   void Run(const KernelCall& call) const override {
     CudaState& state = StateFor(call);
     cudnnHandle_t handle = state.Cudnn();
+    // The fused residual (same shape as y, its own buffer) or, without one, y itself.
+    const void* z = residual_ ? call.inputs[residual_].data : call.outputs[0].data;
     if (relu_ && has_bias_) {
-      // One kernel for conv + bias + ReLU: y = relu(conv(x) + 0 * z + bias), z aliasing y.
+      // One kernel for conv + bias (+ residual) + ReLU: y = relu(conv(x) + alpha2 * z + bias),
+      // alpha2 = 1 with a residual, else 0 (z aliasing y is then never read).
       TANDEM_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
           handle, &kOne, x_.get(), call.inputs[0].data, w_.get(), call.inputs[1].data,
-          conv_.get(), algo_, call.scratch, workspace_, &kZero, y_.get(), call.outputs[0].data,
+          conv_.get(), algo_, call.scratch, workspace_, residual_ ? &kOne : &kZero, y_.get(), z,
           bias_.get(), call.inputs[2].data, relu_desc_.get(), y_.get(), call.outputs[0].data));
       return;
     }
+    // Without a ReLU the fused call would need CUDNN_ACTIVATION_IDENTITY, which cuDNN only runs
+    // with CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, not the measured algorithm: separate
+    // steps, in the reference's order.
     TANDEM_CUDNN_CHECK(cudnnConvolutionForward(
         handle, &kOne, x_.get(), call.inputs[0].data, w_.get(), call.inputs[1].data, conv_.get(),
         algo_, call.scratch, workspace_, &kZero, y_.get(), call.outputs[0].data));
     if (has_bias_) {
       TANDEM_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, bias_.get(), call.inputs[2].data, &kOne,
                                         y_.get(), call.outputs[0].data));
+    }
+    if (residual_) {
+      TANDEM_CUDNN_CHECK(
+          cudnnAddTensor(handle, &kOne, y_.get(), z, &kOne, y_.get(), call.outputs[0].data));
     }
     if (relu_) {
       TANDEM_CUDNN_CHECK(cudnnActivationForward(handle, relu_desc_.get(), &kOne, flat_.get(),
@@ -272,6 +286,7 @@ class CudnnConvolution final : public Kernel {
 
   bool has_bias_;
   bool relu_;  // fused ReLU (CachedOp's graph rewrite)
+  size_t residual_;  // input index of the fused residual add, 0 for none (same rewrite)
   bool allow_tf32_;
   TensorDescriptor x_, y_, bias_, flat_;
   ActivationDescriptor relu_desc_;
@@ -404,10 +419,12 @@ std::unique_ptr<Kernel> CreateOrFallBack(Make&& make) {
 
 std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
-  ref::RequireArity(spec, p.no_bias ? 2 : 3, 1);
+  ref::RequireArity(spec, p.num_inputs(), 1);
   const int spatial = static_cast<int>(p.kernel.size());
   if (spatial < 1 || spatial > 3 || !AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec))
     return nullptr;
+  if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape)
+    return nullptr;  // the plain CUDA factory reports the shape error
   if (spec.inputs[0].shape.ndim() != spatial + 2 || spec.inputs[1].shape.ndim() != spatial + 2 ||
       spec.outputs[0].shape.ndim() != spatial + 2)
     return nullptr;  // the plain CUDA factory reports the shape error

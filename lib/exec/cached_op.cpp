@@ -111,13 +111,16 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   auto params = StripPrefixes(raw_params);
   const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
                        flags.param_indices.empty() &&
-                       (flags.fold_batch_norm || flags.fuse_activations);
+                       (flags.fold_batch_norm || flags.fuse_activations ||
+                        flags.fuse_residual_add || flags.drop_identity);
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
     m->graph = detail::IndexGraph(r.symbol);
     params = std::move(r.params);
     m->folded_batch_norms = r.folded_batch_norms;
     m->fused_activations = r.fused_activations;
+    m->fused_residual_adds = r.fused_residual_adds;
+    m->dropped_identities = r.dropped_identities;
   } else {
     m->graph = detail::IndexGraph(symbol);
   }

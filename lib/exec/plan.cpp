@@ -280,6 +280,8 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.param_bytes = m.param_bytes;
   p->report.folded_batch_norms = m.folded_batch_norms;
   p->report.fused_activations = m.fused_activations;
+  p->report.fused_residual_adds = m.fused_residual_adds;
+  p->report.dropped_identities = m.dropped_identities;
   return p;
 }
 

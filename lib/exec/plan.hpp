@@ -30,6 +30,8 @@ struct ModelGraph {
   size_t param_bytes = 0;
   int folded_batch_norms = 0;  // what the inference rewrites did (lib/exec/rewrite.hpp)
   int fused_activations = 0;
+  int fused_residual_adds = 0;
+  int dropped_identities = 0;
 };
 
 enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };

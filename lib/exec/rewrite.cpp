@@ -1,12 +1,17 @@
-// Inference rewrites: BatchNorm folding and ReLU fusion into Convolution (see rewrite.hpp).
+// Inference rewrites: identity dropping, then BatchNorm folding, ReLU and residual-add fusion into
+// Convolution (see rewrite.hpp).
 #include "lib/exec/rewrite.hpp"
 
 #include <cmath>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
+#include "lib/core/graph.hpp"
 #include "lib/ops/params.hpp"
+#include "tandem/error.hpp"
 #include "tandem/registry.hpp"
 
 namespace tandem::detail {
@@ -59,6 +64,69 @@ NodePtr Rebuilt(const Node& base, AttrMap attrs, std::vector<NodeEntry> inputs) 
   return n;
 }
 
+// A copy of `base` reading other inputs. Its attributes did not change, so its parsed parameters
+// are kept as they are: parsing them again would only repeat the work (user code, for a custom
+// operator) for every node downstream of a rewrite.
+NodePtr WithInputs(const Node& base, std::vector<NodeEntry> inputs) {
+  auto n = std::make_shared<Node>(base);
+  n->inputs = std::move(inputs);
+  return n;
+}
+
+// Original node -> what replaces it while a pass copies the graph: another node (same outputs),
+// or, for a dropped node, the entry it forwarded.
+class Remap {
+ public:
+  NodeEntry operator()(const NodeEntry& e) const {
+    if (auto it = forwarded_.find(e.node.get()); it != forwarded_.end()) return it->second;
+    return {replaced_.at(e.node.get()), e.index};
+  }
+  void Replace(const Node* n, NodePtr with) { replaced_[n] = std::move(with); }
+  void Forward(const Node* n, NodeEntry to) { forwarded_[n] = std::move(to); }
+  // `n` reading the replacements of its inputs: `n` itself when none changed.
+  NodePtr Inputs(const NodePtr& n) const {
+    std::vector<NodeEntry> inputs;
+    bool changed = false;
+    for (const NodeEntry& e : n->inputs) {
+      inputs.push_back((*this)(e));
+      changed |= inputs.back().node != e.node || inputs.back().index != e.index;
+    }
+    return changed ? WithInputs(*n, std::move(inputs)) : n;
+  }
+  Symbol Heads(const Symbol& symbol) const {
+    std::vector<NodeEntry> heads;
+    for (const NodeEntry& e : symbol.outputs()) heads.push_back((*this)(e));
+    return Symbol(std::move(heads));
+  }
+
+ private:
+  std::unordered_map<const Node*, NodePtr> replaced_;
+  std::unordered_map<const Node*, NodeEntry> forwarded_;
+};
+
+// Copies at inference: Dropout (tandem never drops at inference), BlockGrad / stop_gradient,
+// identity / _copy. Flatten and Reshape change the shape, so they stay.
+bool IsIdentity(const Node& n) {
+  return (IsOp(n, "Dropout") || IsOp(n, "BlockGrad") || IsOp(n, "identity")) && n.inputs.size() == 1;
+}
+
+// The graph without identity nodes: each reader (a head included) reads the node's input. The
+// CachedOp takes output names from the original symbol, so they do not change. An identity that
+// reads a variable stays: the variable's role (data, ignored label) depends on who reads it, and
+// Forward's inputs must not change.
+Symbol DropIdentities(const Symbol& symbol, int* dropped) {
+  Remap remap;
+  for (const NodePtr& n : symbol.TopoNodes()) {
+    if (!n->is_variable() && IsIdentity(*n) && !n->inputs[0].node->is_variable()) {
+      remap.Forward(n.get(), remap(n->inputs[0]));
+      ++*dropped;
+    } else {
+      remap.Replace(n.get(), n->is_variable() ? n : remap.Inputs(n));
+    }
+  }
+  return remap.Heads(symbol);
+}
+
 // A name no variable of the graph has, for a folded array.
 std::string FreshName(const std::string& wanted, const std::map<std::string, NDArray>& params) {
   std::string name = wanted;
@@ -77,7 +145,7 @@ NodePtr FoldBatchNorm(const Node& bn, const Node& conv, const NodePtr& conv_new,
   const auto& bp = ParamsAs<ops::BatchNormParams>(bn.params);
   const int rank = static_cast<int>(cp.kernel.size()) + 2;
   if (bp.axis != 1 && bp.axis != 1 - rank) return nullptr;
-  if (cp.fused_relu) return nullptr;  // a ReLU between them: not an affine chain
+  if (cp.fused_relu || cp.fused_sum) return nullptr;  // a ReLU or an add between: not affine
   const NDArray* weight = ParamOf(conv_new->inputs[1], params);
   const NDArray* bias = cp.no_bias ? nullptr : ParamOf(conv_new->inputs.at(2), params);
   const NDArray* gamma = ParamOf(bn.inputs[1], params);
@@ -133,32 +201,89 @@ NodePtr FuseRelu(const Node& act, const Node& producer, const NodePtr& conv_new,
   return Rebuilt(*conv_new, std::move(attrs), conv_new->inputs);
 }
 
-}  // namespace
+// Entry shapes the graph fixes before any data shape is seen (from parameters and `__shape__`
+// hints); unknown where they depend on data. Proves broadcast_add operands equal.
+class KnownShapes {
+ public:
+  KnownShapes(const Symbol& symbol, const std::map<std::string, NDArray>& params)
+      : graph_(IndexGraph(symbol)) {
+    shapes_.resize(graph_.num_entries());
+    for (uint32_t nid = 0; nid < graph_.nodes.size(); ++nid) {
+      auto it = params.find(graph_.nodes[nid]->name);
+      if (graph_.nodes[nid]->is_variable() && it != params.end() && !it->second.is_none())
+        shapes_[graph_.row_ptr[nid]] = it->second.shape();
+    }
+    try {
+      InferEntryShapes(graph_, shapes_);
+    } catch (const Error&) {  // an inconsistent graph fails at planning, with its own message
+      shapes_.assign(graph_.num_entries(), Shape());
+    }
+  }
+  bool Equal(const NodeEntry& a, const NodeEntry& b) const {
+    const Shape& sa = shapes_[graph_.EntryId(a)];
+    return sa.known() && sa == shapes_[graph_.EntryId(b)];
+  }
 
-RewrittenGraph RewriteForInference(const Symbol& symbol,
-                                   const std::map<std::string, NDArray>& params,
-                                   const CachedOpFlags& flags) {
-  RewrittenGraph out;
-  out.params = params;
+ private:
+  IndexedGraph graph_;
+  std::vector<Shape> shapes_;
+};
+
+bool IsResidualAdd(const Node& n) {
+  return (IsOp(n, "elemwise_add") || IsOp(n, "broadcast_add")) && n.inputs.size() == 2;
+}
+
+// The operand of a residual add that can absorb it: a Convolution (after the rewrites so far)
+// without a fused epilogue, whose original producer only the add reads. lhs is tried first, so
+// the choice is deterministic when both qualify. -1: none.
+int AbsorbingOperand(const Node& add, const Remap& remap, const Usage& usage) {
+  for (int i : {0, 1}) {
+    const NodeEntry& e = add.inputs[i];
+    const NodeEntry now = remap(e);
+    if (now.index != 0 || !IsOp(*now.node, "Convolution")) continue;
+    if (usage.pinned.count(e.node.get()) || usage.readers.at(e.node.get()) != 1) continue;
+    const auto& cp = ParamsAs<ops::ConvParams>(now.node->params);
+    if (cp.fused_relu || cp.fused_sum) continue;  // relu(conv) + r is not relu(conv + r)
+    if (now.node->inputs.size() != cp.residual_input()) continue;  // extra inputs: leave it
+    return i;
+  }
+  return -1;
+}
+
+// add(conv, residual) (either order) as one Convolution that adds `residual` in its epilogue, or
+// nullptr when the add does not qualify. `shapes` is built on first need.
+NodePtr FuseResidualAdd(const Node& add, const Remap& remap, const Usage& usage,
+                        const std::function<const KnownShapes&()>& shapes) {
+  const int i = AbsorbingOperand(add, remap, usage);
+  if (i < 0) return nullptr;
+  // elemwise_add has equal operand shapes by definition; broadcast_add only when proven.
+  if (IsOp(add, "broadcast_add") && !shapes().Equal(add.inputs[0], add.inputs[1])) return nullptr;
+  const NodePtr conv = remap(add.inputs[i]).node;
+  AttrMap attrs = conv->attrs;
+  attrs[ops::kFusedSumAttr] = "add";
+  std::vector<NodeEntry> inputs = conv->inputs;
+  inputs.push_back(remap(add.inputs[1 - i]));
+  return Rebuilt(*conv, std::move(attrs), std::move(inputs));
+}
+
+// Folds, fuses: one pass in topological order over a graph without identity nodes.
+Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, RewrittenGraph& out) {
   const std::vector<NodePtr> nodes = symbol.TopoNodes();
   const Usage usage = CountUsage(symbol, nodes);
-  std::unordered_map<const Node*, NodePtr> mapped;  // original node -> node that replaces it
-  auto map_entry = [&](const NodeEntry& e) { return NodeEntry{mapped.at(e.node.get()), e.index}; };
-
+  std::optional<KnownShapes> known;
+  const std::function<const KnownShapes&()> shapes = [&]() -> const KnownShapes& {
+    if (!known) known.emplace(symbol, out.params);
+    return *known;
+  };
+  Remap remap;
   for (const NodePtr& n : nodes) {
     if (n->is_variable()) {
-      mapped[n.get()] = n;
+      remap.Replace(n.get(), n);
       continue;
-    }
-    std::vector<NodeEntry> inputs;
-    bool changed = false;
-    for (const NodeEntry& e : n->inputs) {
-      inputs.push_back(map_entry(e));
-      changed |= inputs.back().node != e.node;
     }
     NodePtr replacement;
     const Node* producer = n->inputs.empty() ? nullptr : n->inputs[0].node.get();
-    const NodePtr producer_new = producer ? mapped.at(producer) : nullptr;
+    const NodePtr producer_new = producer ? remap(n->inputs[0]).node : nullptr;
     const bool after_conv = producer_new && IsOp(*producer_new, "Convolution") && n->inputs[0].index == 0;
     if (flags.fold_batch_norm && after_conv && IsOp(*n, "BatchNorm") && IsOp(*producer, "Convolution")) {
       replacement = FoldBatchNorm(*n, *producer, producer_new, usage, out.params);
@@ -168,12 +293,25 @@ RewrittenGraph RewriteForInference(const Symbol& symbol,
       replacement = FuseRelu(*n, *producer, producer_new, usage);
       if (replacement) ++out.fused_activations;
     }
-    if (!replacement) replacement = changed ? Rebuilt(*n, n->attrs, std::move(inputs)) : n;
-    mapped[n.get()] = replacement;
+    if (!replacement && flags.fuse_residual_add && IsResidualAdd(*n)) {
+      replacement = FuseResidualAdd(*n, remap, usage, shapes);
+      if (replacement) ++out.fused_residual_adds;
+    }
+    remap.Replace(n.get(), replacement ? replacement : remap.Inputs(n));
   }
-  std::vector<NodeEntry> heads;
-  for (const NodeEntry& e : symbol.outputs()) heads.push_back(map_entry(e));
-  out.symbol = Symbol(std::move(heads));
+  return remap.Heads(symbol);
+}
+
+}  // namespace
+
+RewrittenGraph RewriteForInference(const Symbol& symbol,
+                                   const std::map<std::string, NDArray>& params,
+                                   const CachedOpFlags& flags) {
+  RewrittenGraph out;
+  out.params = params;
+  // Identities go first, so that conv -> Dropout -> BatchNorm folds like conv -> BatchNorm.
+  const Symbol pruned = flags.drop_identity ? DropIdentities(symbol, &out.dropped_identities) : symbol;
+  out.symbol = Fuse(pruned, flags, out);
   // Parameters only the removed nodes read are dropped, so they are not bound (nor counted).
   std::set<std::string> used;
   for (const NodePtr& n : out.symbol.TopoNodes())

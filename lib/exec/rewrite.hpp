@@ -2,9 +2,14 @@
 // switched off in CachedOpFlags):
 //   fold_batch_norm   Convolution -> BatchNorm becomes one Convolution with folded weights and bias
 //                     (inference BatchNorm is a per-channel affine map of the moving statistics);
-//   fuse_activations  Convolution -> Activation(relu) becomes one Convolution with a ReLU epilogue.
+//   fuse_activations  Convolution -> Activation(relu) becomes one Convolution with a ReLU epilogue;
+//   fuse_residual_add Convolution -> elemwise_add / broadcast_add (equal shapes) with another tensor
+//                     becomes one Convolution that takes that tensor as an extra input and adds it
+//                     before its ReLU epilogue (the ResNet shortcut);
+//   drop_identity     Dropout, BlockGrad and identity nodes disappear (first, so that they hide no
+//                     pattern from the others); their readers read their input.
 // A rewrite applies only where the result is the same function: the intermediate output has no
-// other reader and is not a graph output, and every array involved is a float32 parameter.
+// other reader and is not a graph output, and every array folded is a float32 parameter.
 // Rewritten nodes keep the Convolution's name (errors still name the node the user wrote).
 // The caller's parameters are never modified: folded weights are new arrays, owned by the result.
 #pragma once
@@ -22,6 +27,8 @@ struct RewrittenGraph {
   std::map<std::string, NDArray> params;  // `params` of the input, plus the folded arrays
   int folded_batch_norms = 0;
   int fused_activations = 0;
+  int fused_residual_adds = 0;
+  int dropped_identities = 0;
 };
 
 // `params` are keyed by variable name (no "arg:" / "aux:" prefix).

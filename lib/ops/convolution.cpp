@@ -25,6 +25,9 @@ std::any ParseConvolution(const AttrReader& r) {
   const std::string fused = r.Str(kFusedActAttr, "");
   if (!fused.empty() && fused != "relu") r.Fail(kFusedActAttr, "only 'relu' can be fused");
   p.fused_relu = fused == "relu";
+  const std::string sum = r.Str(kFusedSumAttr, "");
+  if (!sum.empty() && sum != "add") r.Fail(kFusedSumAttr, "only 'add' can be fused");
+  p.fused_sum = sum == "add";
   // workspace, cudnn_tune and cudnn_off only steer MXNet's algorithm choice.
   CheckChannelFirstLayout(r, rank);
   return p;
@@ -60,6 +63,8 @@ void InferConvolution(ShapeInferenceArgs& a) {
   }
   AssignShape(a.in, 1, Shape(weight), a.node, "weight");
   if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");
+  // A fused residual is added element by element: it has the output's shape, never broadcast.
+  if (p.fused_sum) AssignShape(a.in, p.residual_input(), Shape(out), a.node, "residual");
   AssignShape(a.out, 0, Shape(out), a.node, "output");
 }
 
@@ -71,8 +76,10 @@ OpSchema ConvolutionSchema() {
   s.parse = ParseConvolution;
   s.arguments = [](const std::any& params) {
     const auto& p = ParamsAs<ConvParams>(params);
-    return p.no_bias ? std::vector<std::string>{"data", "weight"}
-                     : std::vector<std::string>{"data", "weight", "bias"};
+    std::vector<std::string> names = {"data", "weight"};
+    if (!p.no_bias) names.push_back("bias");
+    if (p.fused_sum) names.push_back("residual");  // only in graphs CachedOp rewrote
+    return names;
   };
   s.aux_states = FixedNames({});
   s.outputs = FixedNames({"output"});

@@ -3,6 +3,7 @@
 // Each struct is what OpSchema::parse returns (inside std::any) for that operator.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,6 +14,9 @@ namespace tandem::ops {
 // The hidden attribute through which the graph rewrite (lib/exec/rewrite.cpp) fuses a ReLU into a
 // Convolution.
 inline constexpr const char* kFusedActAttr = "__tandem_fused_act__";
+// ... and through which it fuses a following residual add (value "add"): the Convolution then takes
+// the other operand as one more input, after its bias, and adds it before the fused activation.
+inline constexpr const char* kFusedSumAttr = "__tandem_fused_sum__";
 
 struct ConvParams {
   std::vector<int64_t> kernel, stride, pad, dilate;
@@ -22,6 +26,12 @@ struct ConvParams {
   // Set only by CachedOp's graph rewrite (hidden attribute __tandem_fused_act__="relu"): the
   // convolution applies max(0, .) to its output, replacing a following Activation(relu).
   bool fused_relu = false;
+  // Set only by the rewrite (hidden attribute __tandem_fused_sum__="add"): one more input, the
+  // residual, of the output's shape: output = act(conv(data) + bias + residual).
+  bool fused_sum = false;
+  // Inputs in schema order: data, weight, [bias], [residual].
+  size_t residual_input() const { return no_bias ? 2 : 3; }
+  size_t num_inputs() const { return residual_input() + (fused_sum ? 1 : 0); }
 };
 
 struct BatchNormParams {

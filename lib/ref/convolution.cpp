@@ -98,8 +98,15 @@ double ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w
   return acc;
 }
 
-void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                    bool relu, float* y) {
+// The epilogue: + bias[f], + residual (same layout as y) when fused, then the fused ReLU.
+struct Epilogue {
+  const float* bias = nullptr;
+  const float* residual = nullptr;
+  bool relu = false;
+};
+
+void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const Epilogue& e,
+                    float* y) {
   const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
   const int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
   const int64_t channels = g.in_channels / g.groups;
@@ -115,10 +122,12 @@ void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const
       for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
         for (o[1] = 0; o[1] < g.out[1]; ++o[1]) {
           for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
+            const int64_t at = (o[0] * g.out[1] + o[1]) * g.out[2] + o[2];
             double v = ConvolvePoint(g, x_group, w_filter, o);
-            if (bias) v += bias[f];
-            if (relu && v < 0) v = 0;
-            y_plane[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]] = static_cast<float>(v);
+            if (e.bias) v += e.bias[f];
+            if (e.residual) v += e.residual[(n * g.filters + f) * out_plane + at];
+            if (e.relu && v < 0) v = 0;
+            y_plane[at] = static_cast<float>(v);
           }
         }
       }
@@ -130,15 +139,22 @@ void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
-  RequireArity(spec, p.no_bias ? 2 : 3, 1);
+  RequireArity(spec, p.num_inputs(), 1);
   RequireFloat32(spec);
   const ConvGeometry geometry = MakeGeometry(spec, p);
-  const bool has_bias = !p.no_bias;
-  const bool relu = p.fused_relu;
-  return MakeKernel([geometry, has_bias, relu](const KernelCall& call) {
-    const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
+  if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape) {
+    ShapeMismatch(spec, "the fused residual " + spec.inputs[p.residual_input()].shape.ToString() +
+                            " does not have the output's shape " + spec.outputs[0].shape.ToString());
+  }
+  const bool has_bias = !p.no_bias, relu = p.fused_relu;
+  const size_t residual = p.fused_sum ? p.residual_input() : 0;  // 0: none
+  return MakeKernel([geometry, has_bias, relu, residual](const KernelCall& call) {
+    Epilogue e;
+    e.bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
+    e.residual = residual ? call.inputs[residual].as<const float>() : nullptr;
+    e.relu = relu;
     RunConvolution(geometry, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
-                   bias, relu, call.outputs[0].as<float>());
+                   e, call.outputs[0].as<float>());
   });
 }
 
