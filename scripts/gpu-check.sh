@@ -7,7 +7,8 @@
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
 # Every step has its own time limit and writes its log to LOG_DIR; LOG_DIR/summary.txt collects
-# the headlines, so a run cut short still says how far it got.
+# the headlines, so a run cut short still says how far it got. Shorter runs: BATCH_DELAYS="0 1000"
+# (max_delay_us values of the batching rows), TORCH_THREADS=16,64 (libtorch thread counts).
 set -uo pipefail
 log=${1:?usage: scripts/gpu-check.sh LOG_DIR [build,gputest,tests,bench,batching,profile,torch]}
 steps=${2:-build,gputest,tests,bench,batching}
@@ -85,7 +86,7 @@ if want batching && [ -x build-gpu/bench/tandem-bench ]; then
     timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 8,16,64 \
       --batch 1 --seconds 2 --warmup 1 --math $mm --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
     echo "bench rc=$?" >> "$log/summary.txt"
-    for delay in 0 200 1000; do
+    for delay in ${BATCH_DELAYS:-0 200 1000}; do
       timeout 200 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 8,16,64 \
         --batch 1 --seconds 2 --warmup 3 --math $mm --max-batch 32 --max-delay-us $delay \
         --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
@@ -106,7 +107,7 @@ fi
 
 if want torch; then
   step "benchmark: libtorch peer, same weights, same run"
-  timeout 300 bash bench/run_gpu.sh --tandem-build build-gpu --threads 1,8,16,64 --seconds 3 --warmup 1 \
+  timeout 300 bash bench/run_gpu.sh --tandem-build build-gpu --threads "${TORCH_THREADS:-1,8,16,64}" --seconds 3 --warmup 1 \
     --out "$aux/results-gpu.jsonl" > "$log/torch_peer.txt" 2>&1
   echo "run_gpu rc=$?" >> "$log/summary.txt"
   cat "$aux/results-gpu.jsonl" >> "$log/bench.jsonl" 2>/dev/null
