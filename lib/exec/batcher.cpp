@@ -39,8 +39,7 @@ void Batcher::Run(const SampleKey& key, int64_t rows, const std::vector<NDArray>
   me.arrival = Clock::now();
   std::unique_lock lock(mutex_);
   ++counters_.requests;
-  auto it = queues_.try_emplace(key).first;
-  Queue& queue = it->second;
+  Queue& queue = queues_[key];
   queue.waiting.push_back(&me);
   queue.waiting_rows += rows;
   if (queue.waiting.size() == 1) me.leader = true;
@@ -48,7 +47,7 @@ void Batcher::Run(const SampleKey& key, int64_t rows, const std::vector<NDArray>
   while (!me.done) {
     if (me.leader) {
       me.leader = false;
-      Lead(lock, queue, me);  // takes a batch that includes `me`, runs it, marks it done
+      Lead(lock, key, queue, me);  // takes a batch that includes `me`, runs it, marks it done
       // `queue` may be gone now (erased when it emptied); `me.done` is set.
     } else {
       me.wake.wait(lock);
@@ -58,7 +57,8 @@ void Batcher::Run(const SampleKey& key, int64_t rows, const std::vector<NDArray>
   if (me.error) std::rethrow_exception(me.error);
 }
 
-void Batcher::Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me) {
+void Batcher::Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Queue& queue,
+                   Request& me) {
   // Company is worth waiting for only until the oldest request (this one) has waited max_delay.
   const Clock::time_point deadline = me.arrival + max_delay_;
   while (queue.waiting_rows < max_batch_ && Clock::now() < deadline) me.wake.wait_until(lock, deadline);
@@ -73,11 +73,7 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me
     queue.waiting.front()->leader = true;
     queue.waiting.front()->wake.notify_one();
   } else {
-    for (auto it = queues_.begin(); it != queues_.end(); ++it)
-      if (&it->second == &queue) {
-        queues_.erase(it);
-        break;
-      }
+    queues_.erase(key);
   }
   lock.unlock();
   Execute(batch);

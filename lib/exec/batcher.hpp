@@ -85,7 +85,7 @@ class Batcher {
     int64_t waiting_rows = 0;
   };
 
-  void Lead(std::unique_lock<std::mutex>& lock, Queue& queue, Request& me);
+  void Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Queue& queue, Request& me);
   std::vector<Request*> TakeBatch(Queue& queue);
   int64_t SizeAtLeast(int64_t rows) const;
   int64_t SizeAtMost(int64_t rows) const;

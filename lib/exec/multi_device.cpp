@@ -9,22 +9,6 @@
 
 namespace tandem {
 
-struct MultiDeviceCachedOp::Impl {
-  struct Replica {
-    Replica(CachedOp o, Context c) : op(std::move(o)), ctx(c) {}
-    CachedOp op;
-    Context ctx;
-    mutable std::atomic<int> in_flight{0};
-    mutable std::atomic<uint64_t> calls{0};
-  };
-  std::vector<std::unique_ptr<Replica>> replicas;
-  mutable std::atomic<uint64_t> next{0};  // where the least-loaded scan starts (round-robin ties)
-
-  // The replica with the fewest calls in flight among those on `only` (any when none).
-  const Replica& Choose(const Context* only) const;
-  const Replica* OnContext(Context ctx) const;
-};
-
 namespace {
 
 // Counts a call in flight on a replica for as long as it runs, also when it throws.
@@ -38,6 +22,34 @@ class InFlight {
  private:
   std::atomic<int>& n_;
 };
+
+}  // namespace
+
+struct MultiDeviceCachedOp::Impl {
+  struct Replica {
+    Replica(CachedOp o, Context c) : op(std::move(o)), ctx(c) {}
+    CachedOp op;
+    Context ctx;
+    mutable std::atomic<int> in_flight{0};
+    mutable std::atomic<uint64_t> calls{0};
+  };
+  std::vector<std::unique_ptr<Replica>> replicas;
+  mutable std::atomic<uint64_t> next{0};  // where the least-loaded scan starts (round-robin ties)
+
+  // The replica with the fewest calls in flight among those on `only` (any when none).
+  const Replica& Choose(const Context* only) const;
+  // Runs `call(replica)` on the chosen replica, counted in flight and in its calls.
+  template <class Call>
+  std::vector<NDArray> RunOnChosen(const Context* only, Call&& call) const {
+    const Replica& r = Choose(only);
+    InFlight guard(r.in_flight);
+    ++r.calls;
+    return call(r);
+  }
+  const Replica* OnContext(Context ctx) const;
+};
+
+namespace {
 
 // The context every input lives on, when they agree.
 std::optional<Context> CommonContext(const std::vector<NDArray>& inputs) {
@@ -98,10 +110,9 @@ MultiDeviceCachedOp& MultiDeviceCachedOp::operator=(MultiDeviceCachedOp&&) noexc
 std::vector<NDArray> MultiDeviceCachedOp::Forward(const std::vector<NDArray>& inputs) const {
   std::optional<Context> where = CommonContext(inputs);
   if (where && !impl_->OnContext(*where)) where.reset();  // not a model device: any replica
-  const Impl::Replica& r = impl_->Choose(where ? &*where : nullptr);
-  InFlight guard(r.in_flight);
-  ++r.calls;
-  return r.op.Forward(OnDevice(inputs, r.ctx));
+  return impl_->RunOnChosen(where ? &*where : nullptr, [&](const Impl::Replica& r) {
+    return r.op.Forward(OnDevice(inputs, r.ctx));
+  });
 }
 
 std::vector<NDArray> MultiDeviceCachedOp::Forward(const std::map<std::string, NDArray>& inputs) const {
@@ -109,13 +120,12 @@ std::vector<NDArray> MultiDeviceCachedOp::Forward(const std::map<std::string, ND
   for (const auto& [name, array] : inputs) values.push_back(array);
   std::optional<Context> where = CommonContext(values);
   if (where && !impl_->OnContext(*where)) where.reset();
-  const Impl::Replica& r = impl_->Choose(where ? &*where : nullptr);
-  InFlight guard(r.in_flight);
-  ++r.calls;
-  std::map<std::string, NDArray> moved;
-  for (const auto& [name, array] : inputs)
-    moved[name] = array.is_none() || array.ctx() == r.ctx ? array : array.Copy(r.ctx);
-  return r.op.Forward(moved);
+  return impl_->RunOnChosen(where ? &*where : nullptr, [&](const Impl::Replica& r) {
+    std::map<std::string, NDArray> moved;
+    for (const auto& [name, array] : inputs)
+      moved[name] = array.is_none() || array.ctx() == r.ctx ? array : array.Copy(r.ctx);
+    return r.op.Forward(moved);
+  });
 }
 
 std::vector<NDArray> MultiDeviceCachedOp::ForwardOn(Context ctx, const std::vector<NDArray>& inputs) const {
@@ -125,10 +135,9 @@ std::vector<NDArray> MultiDeviceCachedOp::ForwardOn(Context ctx, const std::vect
     Throw<DeviceError>("MultiDeviceCachedOp::ForwardOn: no replica on ", ctx.ToString(),
                        " (the model runs on ", list, ")");
   }
-  const Impl::Replica& r = impl_->Choose(&ctx);
-  InFlight guard(r.in_flight);
-  ++r.calls;
-  return r.op.Forward(OnDevice(inputs, r.ctx));
+  return impl_->RunOnChosen(&ctx, [&](const Impl::Replica& r) {
+    return r.op.Forward(OnDevice(inputs, r.ctx));
+  });
 }
 
 size_t MultiDeviceCachedOp::replica_count() const { return impl_->replicas.size(); }
