@@ -74,6 +74,16 @@ struct CachedOpFlags {
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
+  // The precision the plan computes in: float32 (default), float16 or bfloat16. In a reduced
+  // precision the CachedOp casts float32 weights once at construction (the caller's arrays are
+  // not modified; the plan owns the cast copies) and runs convolutions, fully-connected layers,
+  // pooling, activations and element-wise ops in it (GPU: tensor cores through cuDNN, with float32
+  // accumulation); softmax, BatchNorm statistics and reductions stay float32, with casts between.
+  // Inputs and outputs stay float32. Ops without a kernel of their own in that precision run in
+  // float32 between casts (PlanReport::emulated_kernels counts them). CPU: the oneDNN kernels are
+  // float32 only, so a reduced precision needs use_dnnl = false or reference_only (the reference
+  // kernels: slow, for checking accuracy) and is an Unsupported error otherwise. See docs/precision.md.
+  DType compute_dtype = DType::f32;
   // Cross-thread dynamic batching, off unless max_batch > 1. Concurrent Forward calls whose
   // inputs have the same shape except the leading (batch) dimension are gathered into one run of
   // up to max_batch rows and scattered back: each caller still blocks in its own Forward and gets
@@ -109,6 +119,8 @@ struct PlanReport {
   int fused_activations = 0;      // ReLUs fused into convolutions at construction
   int fused_residual_adds = 0;    // residual adds fused into convolutions at construction
   int dropped_identities = 0;     // Dropout / BlockGrad / identity nodes removed at construction
+  int precision_casts = 0;        // Cast nodes inserted for CachedOpFlags::compute_dtype
+  int emulated_kernels = 0;       // nodes in a reduced precision run in float32 between casts
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

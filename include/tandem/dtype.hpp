@@ -7,6 +7,7 @@
 // Thread safety: pure functions and constants; safe everywhere.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -20,6 +21,47 @@ enum class DType : uint8_t { f32, f64, f16, bf16, u8, i8, i32, i64, boolean };
 
 struct f16 { uint16_t bits; };
 struct bf16 { uint16_t bits; };
+
+// Conversions between float and the 16-bit formats, as the hardware does them: round to nearest
+// even, overflow to infinity, subnormals kept, NaN stays a (quiet) NaN. Widening is exact.
+inline float ToFloat(bf16 x) { return std::bit_cast<float>(static_cast<uint32_t>(x.bits) << 16); }
+
+inline bf16 ToBFloat16(float v) {
+  const uint32_t bits = std::bit_cast<uint32_t>(v);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return {static_cast<uint16_t>((bits >> 16) | 0x40)};
+  // Adding 0x7fff plus the lowest kept bit rounds half to even; a carry into the exponent is the
+  // correct rounding up (to the next binade, or to infinity).
+  const uint32_t rounded = bits + 0x7fffu + ((bits >> 16) & 1u);
+  return {static_cast<uint16_t>(rounded >> 16)};
+}
+
+inline float ToFloat(f16 x) {
+  const uint32_t sign = static_cast<uint32_t>(x.bits & 0x8000u) << 16;
+  const uint32_t exponent = (x.bits >> 10) & 0x1fu;
+  const uint32_t mantissa = x.bits & 0x3ffu;
+  if (exponent == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+  // Zero or subnormal: mantissa x 2^-24, exact in float.
+  const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+  return sign ? -magnitude : magnitude;
+}
+
+inline f16 ToFloat16(float v) {
+  const uint32_t bits = std::bit_cast<uint32_t>(v);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return {static_cast<uint16_t>(sign | 0x7e00u)};  // NaN
+  if (magnitude >= 0x477ff000u) return {static_cast<uint16_t>(sign | 0x7c00u)};  // rounds to inf
+  if (magnitude < 0x38800000u) {
+    // Below the smallest normal half (2^-14): a subnormal, in units of 2^-24. Adding 0.5 in
+    // float (exponent 2^-1) makes the FPU round the low bits away to nearest even for us.
+    const float shifted = std::bit_cast<float>(magnitude) + 0.5f;
+    return {static_cast<uint16_t>(sign | (std::bit_cast<uint32_t>(shifted) - 0x3f000000u))};
+  }
+  // Normal: rebias the exponent (127 -> 15) and round 13 mantissa bits away, half to even.
+  const uint32_t rounded = magnitude + ((15u - 127u) << 23) + 0xfffu + ((magnitude >> 13) & 1u);
+  return {static_cast<uint16_t>(sign | (rounded >> 13))};
+}
 
 inline size_t DTypeSize(DType t) {
   switch (t) {

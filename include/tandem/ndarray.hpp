@@ -106,6 +106,10 @@ class NDArray {
   // Deep copies.
   NDArray Copy(Context ctx) const;
   NDArray to(Context ctx) const { return Copy(ctx); }
+  // A new array of the same shape and Context holding the values converted to `dtype` (MXNet's
+  // astype), with the conversion rules of the Cast operator (float16 / bfloat16: round to nearest
+  // even). Converts on the host, so device arrays make a round trip.
+  NDArray AsType(DType dtype) const;
   void CopyTo(NDArray* dst) const;  // shapes and dtypes must match
   template <class T>
   void SyncCopyFromCPU(const T* src, size_t count) {

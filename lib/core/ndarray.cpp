@@ -1,5 +1,9 @@
 #include "tandem/ndarray.hpp"
 
+#include "lib/ops/params.hpp"
+#include "lib/ref/kernels.hpp"
+#include "tandem/registry.hpp"
+
 namespace tandem {
 
 NDArray::NDArray(Shape shape, Context ctx, DType dtype)
@@ -15,6 +19,26 @@ NDArray NDArray::Copy(Context ctx) const {
   NDArray out(shape_, ctx, dtype_);
   detail::CopyBytes(out.raw_data(), ctx, raw_data(), ctx_, nbytes());
   return out;
+}
+
+NDArray NDArray::AsType(DType dtype) const {
+  if (is_none()) return {};
+  if (dtype == dtype_) return Copy(ctx_);
+  const NDArray host = ctx_.is_cpu() ? *this : Copy(Context::cpu());
+  NDArray converted(shape_, Context::cpu(), dtype);
+  // The reference Cast kernel is the one definition of every conversion.
+  const OpSchema* cast = FindOp("Cast");
+  if (!cast) Throw<InternalError>("NDArray::AsType: the Cast operator is not registered");
+  const std::any params = ops::CastParams{static_cast<int>(dtype)};
+  const std::string node = "NDArray::AsType";
+  const KernelSpec spec{*cast, params, node, {{shape_, dtype_}}, {{shape_, dtype}}, Context::cpu(), {nullptr}};
+  const std::unique_ptr<Kernel> kernel = ref::MakeCast(spec);
+  const TensorArg in{host.raw_data(), &shape_, dtype_}, out{converted.raw_data(), &shape_, dtype};
+  KernelCall call;
+  call.inputs = std::span<const TensorArg>(&in, 1);
+  call.outputs = std::span<const TensorArg>(&out, 1);
+  kernel->Run(call);
+  return ctx_.is_cpu() ? converted : converted.Copy(ctx_);
 }
 
 void NDArray::CopyTo(NDArray* dst) const {

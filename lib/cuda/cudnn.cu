@@ -1,7 +1,10 @@
 // cuDNN kernels (Backend::kCudnn): Convolution (+ bias, groups, dilation, the rewrite's fused
 // residual add and ReLU), Pooling, Activation
 // and softmax, for the specs where cuDNN computes exactly what lib/ref does; nullptr otherwise
-// (the plain CUDA kernel runs instead).
+// (the plain CUDA kernel runs instead). Convolution, pooling and activation also take float16 /
+// bfloat16 tensors (float32 accumulation, tensor cores) and channels-last (NHWC) layouts
+// (ConvParams / PoolingParams::channels_last: the tensors are stored (N, H, W, C), weights
+// (O, kh, kw, I)).
 //
 // Descriptors and the convolution algorithm are chosen once, when the kernel is created, and are
 // only read afterwards, so one kernel serves every thread; each call brings its own cuDNN handle
@@ -57,14 +60,25 @@ class TensorDescriptor {
   ~TensorDescriptor() { cudnnDestroyTensorDescriptor(d_); }
   TensorDescriptor(const TensorDescriptor&) = delete;
   TensorDescriptor& operator=(const TensorDescriptor&) = delete;
-  // Dense float32 tensor of `dims` (cuDNN wants at least 4).
-  void Set(const std::vector<int>& dims) {
+  // Dense tensor of `dims` as stored (cuDNN wants at least 4). channels_last: stored as
+  // (N, spatial..., C); cuDNN is told the logical (N, C, spatial...) dims with matching strides.
+  void Set(const std::vector<int>& dims, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+           bool channels_last = false) {
     std::vector<int> strides(dims.size(), 1);
     for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
       strides[i] = strides[i + 1] * dims[i + 1];
-    TANDEM_CUDNN_OR_FALLBACK(cudnnSetTensorNdDescriptor(d_, CUDNN_DATA_FLOAT,
-                                                        static_cast<int>(dims.size()),
-                                                        dims.data(), strides.data()));
+    std::vector<int> logical = dims, logical_strides = strides;
+    if (channels_last) {
+      const size_t last = dims.size() - 1;
+      logical = {dims[0], dims[last]};
+      logical_strides = {strides[0], strides[last]};
+      for (size_t i = 1; i < last; ++i) {
+        logical.push_back(dims[i]);
+        logical_strides.push_back(strides[i]);
+      }
+    }
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetTensorNdDescriptor(d_, type, static_cast<int>(logical.size()),
+                                                        logical.data(), logical_strides.data()));
   }
   cudnnTensorDescriptor_t get() const { return d_; }
 
@@ -78,9 +92,18 @@ class FilterDescriptor {
   ~FilterDescriptor() { cudnnDestroyFilterDescriptor(d_); }
   FilterDescriptor(const FilterDescriptor&) = delete;
   FilterDescriptor& operator=(const FilterDescriptor&) = delete;
-  void Set(const std::vector<int>& dims) {
+  // `dims` as stored: (O, I, spatial...), or (O, spatial..., I) for channels_last (MXNet's NHWC
+  // weight layout, cuDNN's NHWC filter format, given to cuDNN as logical (O, I, spatial...)).
+  void Set(const std::vector<int>& dims, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+           bool channels_last = false) {
+    std::vector<int> logical = dims;
+    if (channels_last) {
+      logical = {dims[0], dims.back()};
+      logical.insert(logical.end(), dims.begin() + 1, dims.end() - 1);
+    }
     TANDEM_CUDNN_OR_FALLBACK(cudnnSetFilterNdDescriptor(
-        d_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(dims.size()), dims.data()));
+        d_, type, channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+        static_cast<int>(logical.size()), logical.data()));
   }
   cudnnFilterDescriptor_t get() const { return d_; }
 
@@ -143,6 +166,31 @@ std::vector<int> SpatialParam(const std::vector<int64_t>& values, int spatial, i
   return out;
 }
 
+// cuDNN's name for a tensor type it computes on, or false. float16 and bfloat16 tensors compute
+// with float32 accumulation (cuDNN's pseudo-half configurations) on tensor cores.
+bool CudnnType(DType t, cudnnDataType_t* out) {
+  switch (t) {
+    case DType::f32: *out = CUDNN_DATA_FLOAT; return true;
+    case DType::f16: *out = CUDNN_DATA_HALF; return true;
+    case DType::bf16: *out = CUDNN_DATA_BFLOAT16; return true;
+    default: return false;
+  }
+}
+
+// The one type of every tensor of `spec` (the first `num_inputs` inputs and the outputs), if
+// they share one cuDNN computes on.
+bool UniformCudnnType(const KernelSpec& spec, size_t num_inputs, cudnnDataType_t* out) {
+  const DType t = spec.outputs[0].dtype;
+  for (size_t i = 0; i < num_inputs && i < spec.inputs.size(); ++i)
+    if (spec.inputs[i].dtype != t) return false;
+  for (const TensorDesc& o : spec.outputs)
+    if (o.dtype != t) return false;
+  return CudnnType(t, out);
+}
+bool UniformCudnnType(const KernelSpec& spec, cudnnDataType_t* out) {
+  return UniformCudnnType(spec, spec.inputs.size(), out);
+}
+
 bool AnyEmpty(const KernelSpec& spec) {
   for (const TensorDesc& t : spec.inputs)
     if (t.shape.Size() == 0) return true;
@@ -168,16 +216,18 @@ constexpr size_t kMaxWorkspace = size_t{1} << 30;
 class CudnnConvolution final : public Kernel {
  public:
   // Throws NotCovered when cuDNN cannot run this spec.
-  CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p)
+  CudnnConvolution(const KernelSpec& spec, const ops::ConvParams& p, cudnnDataType_t type)
       : has_bias_(!p.no_bias),
         relu_(p.fused_relu),
         residual_(p.fused_sum ? p.residual_input() : 0),
-        allow_tf32_(spec.allow_tf32) {
+        // float16 / bfloat16 exist to run on tensor cores; float32 only with allow_tf32.
+        tensor_ops_(spec.allow_tf32 || type != CUDNN_DATA_FLOAT) {
     const int spatial = static_cast<int>(p.kernel.size());
-    const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
-    x_.Set(ToInt(Widen1D(spec.inputs[0].shape)));
-    y_.Set(ToInt(y_dims));
-    w_.Set(ToInt(Widen1D(spec.inputs[1].shape)));
+    const bool nhwc = p.channels_last;
+    const std::vector<int64_t> y_dims = nhwc ? spec.outputs[0].shape.dims() : Widen1D(spec.outputs[0].shape);
+    x_.Set(ToInt(nhwc ? spec.inputs[0].shape.dims() : Widen1D(spec.inputs[0].shape)), type, nhwc);
+    y_.Set(ToInt(y_dims), type, nhwc);
+    w_.Set(ToInt(nhwc ? spec.inputs[1].shape.dims() : Widen1D(spec.inputs[1].shape)), type, nhwc);
     const std::vector<int> pad = SpatialParam(p.pad, spatial, 0, 0);
     const std::vector<int> stride = SpatialParam(p.stride, spatial, 1, 1);
     const std::vector<int> dilate = SpatialParam(p.dilate, spatial, 1, 1);
@@ -187,19 +237,21 @@ class CudnnConvolution final : public Kernel {
     TANDEM_CUDNN_OR_FALLBACK(
         cudnnSetConvolutionGroupCount(conv_.get(), static_cast<int>(p.num_group)));
     TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionMathType(
-        conv_.get(), allow_tf32_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
-    CheckOutputShape(y_dims);
+        conv_.get(), tensor_ops_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    CheckOutputShape(nhwc ? LogicalDims(y_dims) : y_dims);
+    const int channels = static_cast<int>(nhwc ? y_dims.back() : y_dims[1]);
     if (has_bias_) {
       std::vector<int> bias_dims(y_dims.size(), 1);
-      bias_dims[1] = static_cast<int>(y_dims[1]);
-      bias_.Set(bias_dims);
+      bias_dims[1] = channels;
+      bias_.Set(bias_dims, type);
     }
-    if (relu_) {
-      TANDEM_CUDNN_OR_FALLBACK(cudnnSetActivationDescriptor(relu_desc_.get(), CUDNN_ACTIVATION_RELU,
-                                                            CUDNN_PROPAGATE_NAN, 0.0));
-      flat_.Set({1, 1, 1, static_cast<int>(spec.outputs[0].shape.Size())});
-    }
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetActivationDescriptor(
+        relu_desc_.get(), relu_ ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+        CUDNN_PROPAGATE_NAN, 0.0));
+    if (relu_) flat_.Set({1, 1, 1, static_cast<int>(spec.outputs[0].shape.Size())}, type);
     WithPlanningHandle(spec.ctx.id, [&](cudnnHandle_t handle) { ChooseAlgorithm(handle); });
+    // cuDNN runs the fused call with an identity activation only on this algorithm.
+    fused_ = has_bias_ && (relu_ || algo_ == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
   }
 
   void Run(const KernelCall& call) const override {
@@ -207,8 +259,8 @@ class CudnnConvolution final : public Kernel {
     cudnnHandle_t handle = state.Cudnn();
     // The fused residual (same shape as y, its own buffer) or, without one, y itself.
     const void* z = residual_ ? call.inputs[residual_].data : call.outputs[0].data;
-    if (relu_ && has_bias_) {
-      // One kernel for conv + bias (+ residual) + ReLU: y = relu(conv(x) + alpha2 * z + bias),
+    if (fused_) {
+      // One kernel for conv + bias (+ residual) + ReLU: y = act(conv(x) + alpha2 * z + bias),
       // alpha2 = 1 with a residual, else 0 (z aliasing y is then never read).
       TANDEM_CUDNN_CHECK(cudnnConvolutionBiasActivationForward(
           handle, &kOne, x_.get(), call.inputs[0].data, w_.get(), call.inputs[1].data,
@@ -240,6 +292,13 @@ class CudnnConvolution final : public Kernel {
   size_t ScratchBytes() const override { return workspace_; }
 
  private:
+  // (N, spatial..., C) as (N, C, spatial...).
+  static std::vector<int64_t> LogicalDims(const std::vector<int64_t>& nhwc) {
+    std::vector<int64_t> dims = {nhwc[0], nhwc.back()};
+    dims.insert(dims.end(), nhwc.begin() + 1, nhwc.end() - 1);
+    return dims;
+  }
+
   void CheckOutputShape(const std::vector<int64_t>& expected) {
     std::vector<int> dims(expected.size());
     TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionNdForwardOutputDim(
@@ -265,7 +324,7 @@ class CudnnConvolution final : public Kernel {
     for (int i = 0; i < returned; ++i) {
       const cudnnConvolutionFwdAlgoPerf_t& candidate = perf[i];
       if (candidate.status != CUDNN_STATUS_SUCCESS) continue;
-      if (!allow_tf32_ && (candidate.mathType == CUDNN_TENSOR_OP_MATH ||
+      if (!tensor_ops_ && (candidate.mathType == CUDNN_TENSOR_OP_MATH ||
                            candidate.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
         continue;
       if (candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT ||
@@ -287,7 +346,8 @@ class CudnnConvolution final : public Kernel {
   bool has_bias_;
   bool relu_;  // fused ReLU (CachedOp's graph rewrite)
   size_t residual_;  // input index of the fused residual add, 0 for none (same rewrite)
-  bool allow_tf32_;
+  bool tensor_ops_;  // TF32 for float32 with allow_tf32; always for float16 / bfloat16
+  bool fused_ = false;  // one cudnnConvolutionBiasActivationForward call
   TensorDescriptor x_, y_, bias_, flat_;
   ActivationDescriptor relu_desc_;
   FilterDescriptor w_;
@@ -302,10 +362,18 @@ class CudnnConvolution final : public Kernel {
 // size, no window lies wholly in the padding, and sum pooling (which cuDNN lacks) is not asked for.
 // Then every window ends inside [0, x + pad), so the avg divisor is the kernel size (or the valid
 // count) in both.
+// (N, spatial..., C) as (N, C, spatial...): the window checks read channel-first shapes.
+Shape ChannelFirst(const Shape& s, bool channels_last) {
+  if (!channels_last) return s;
+  std::vector<int64_t> dims = {s[0], s[s.ndim() - 1]};
+  for (int i = 1; i < s.ndim() - 1; ++i) dims.push_back(s[i]);
+  return Shape(dims);
+}
+
 bool PoolingMatchesCudnn(const KernelSpec& spec, const ops::PoolingParams& p) {
   if (p.pool == ops::PoolType::kSum) return false;
-  const Shape& x = spec.inputs[0].shape;
-  const Shape& y = spec.outputs[0].shape;
+  const Shape x = ChannelFirst(spec.inputs[0].shape, p.channels_last);
+  const Shape y = ChannelFirst(spec.outputs[0].shape, p.channels_last);
   const int spatial = x.ndim() - 2;
   if (static_cast<int>(p.kernel.size()) != spatial) return false;
   for (int i = 0; i < spatial; ++i) {
@@ -320,8 +388,9 @@ bool PoolingMatchesCudnn(const KernelSpec& spec, const ops::PoolingParams& p) {
 
 class CudnnPooling final : public Kernel {
  public:
-  CudnnPooling(const KernelSpec& spec, const ops::PoolingParams& p) {
-    const Shape& x = spec.inputs[0].shape;
+  CudnnPooling(const KernelSpec& spec, const ops::PoolingParams& p, cudnnDataType_t type) {
+    const bool nhwc = p.channels_last;
+    const Shape x = ChannelFirst(spec.inputs[0].shape, nhwc);
     const int spatial = x.ndim() - 2;
     std::vector<int64_t> kernel = p.kernel, stride = p.stride, pad = p.pad;
     if (p.global_pool) {
@@ -340,9 +409,9 @@ class CudnnPooling final : public Kernel {
     TANDEM_CUDNN_OR_FALLBACK(cudnnSetPoolingNdDescriptor(
         pool_.get(), mode, CUDNN_NOT_PROPAGATE_NAN, static_cast<int>(window.size()),
         window.data(), pads.data(), strides.data()));
-    const std::vector<int64_t> y_dims = Widen1D(spec.outputs[0].shape);
-    x_.Set(ToInt(Widen1D(x)));
-    y_.Set(ToInt(y_dims));
+    const std::vector<int64_t> y_dims = Widen1D(ChannelFirst(spec.outputs[0].shape, nhwc));
+    x_.Set(ToInt(nhwc ? spec.inputs[0].shape.dims() : Widen1D(x)), type, nhwc);
+    y_.Set(ToInt(nhwc ? spec.outputs[0].shape.dims() : y_dims), type, nhwc);
     std::vector<int> dims(y_dims.size());
     TANDEM_CUDNN_OR_FALLBACK(cudnnGetPoolingNdForwardOutputDim(
         pool_.get(), x_.get(), static_cast<int>(dims.size()), dims.data()));
@@ -365,10 +434,10 @@ class CudnnPooling final : public Kernel {
 
 class CudnnActivation final : public Kernel {
  public:
-  CudnnActivation(int64_t size, cudnnActivationMode_t mode) {
+  CudnnActivation(int64_t size, cudnnActivationMode_t mode, cudnnDataType_t type) {
     TANDEM_CUDNN_OR_FALLBACK(
         cudnnSetActivationDescriptor(act_.get(), mode, CUDNN_PROPAGATE_NAN, 0.0));
-    x_.Set({1, 1, 1, static_cast<int>(size)});
+    x_.Set({1, 1, 1, static_cast<int>(size)}, type);
   }
 
   void Run(const KernelCall& call) const override {
@@ -421,8 +490,11 @@ std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
   ref::RequireArity(spec, p.num_inputs(), 1);
   const int spatial = static_cast<int>(p.kernel.size());
-  if (spatial < 1 || spatial > 3 || !AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec))
+  cudnnDataType_t type;
+  if (spatial < 1 || spatial > 3 || !UniformCudnnType(spec, &type) || !FitsInt32(spec) ||
+      AnyEmpty(spec))
     return nullptr;
+  if (p.channels_last && spatial != 2) return nullptr;
   if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape)
     return nullptr;  // the plain CUDA factory reports the shape error
   if (spec.inputs[0].shape.ndim() != spatial + 2 || spec.inputs[1].shape.ndim() != spatial + 2 ||
@@ -431,30 +503,34 @@ std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   if (!ParamsFitInt(p.pad) || !ParamsFitInt(p.stride) || !ParamsFitInt(p.dilate) ||
       p.num_group < 1 || p.num_group > INT_MAX)
     return nullptr;
-  return CreateOrFallBack([&] { return std::make_unique<CudnnConvolution>(spec, p); });
+  return CreateOrFallBack([&] { return std::make_unique<CudnnConvolution>(spec, p, type); });
 }
 
 std::unique_ptr<Kernel> MakeCudnnPooling(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::PoolingParams>(spec.params);
   ref::RequireArity(spec, 1, 1);
-  const Shape& x = spec.inputs[0].shape;
+  const Shape x = ChannelFirst(spec.inputs[0].shape, p.channels_last);
   if (x.ndim() < 3 || x.ndim() > 5 || spec.outputs[0].shape.ndim() != x.ndim()) return nullptr;
-  if (!AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec)) return nullptr;
+  if (p.channels_last && x.ndim() != 4) return nullptr;
+  cudnnDataType_t type;
+  if (!UniformCudnnType(spec, &type) || !FitsInt32(spec) || AnyEmpty(spec)) return nullptr;
   if (!ParamsFitInt(p.kernel) || !ParamsFitInt(p.stride) || !ParamsFitInt(p.pad)) return nullptr;
   if (p.pool == ops::PoolType::kSum) return nullptr;
   if (p.global_pool) {
+    const Shape y = ChannelFirst(spec.outputs[0].shape, p.channels_last);
     for (int i = 2; i < x.ndim(); ++i)
-      if (spec.outputs[0].shape[i] != 1) return nullptr;
+      if (y[i] != 1) return nullptr;
   } else if (!PoolingMatchesCudnn(spec, p)) {
     return nullptr;
   }
-  return CreateOrFallBack([&] { return std::make_unique<CudnnPooling>(spec, p); });
+  return CreateOrFallBack([&] { return std::make_unique<CudnnPooling>(spec, p, type); });
 }
 
 std::unique_ptr<Kernel> MakeCudnnActivation(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ActivationParams>(spec.params);
   ref::RequireArity(spec, 1, 1);
-  if (!AllFloat32(spec) || !FitsInt32(spec) || AnyEmpty(spec)) return nullptr;
+  cudnnDataType_t type;
+  if (!UniformCudnnType(spec, &type) || !FitsInt32(spec) || AnyEmpty(spec)) return nullptr;
   if (spec.outputs[0].shape.Size() != spec.inputs[0].shape.Size()) return nullptr;
   cudnnActivationMode_t mode;
   switch (p.act) {
@@ -464,7 +540,7 @@ std::unique_ptr<Kernel> MakeCudnnActivation(const KernelSpec& spec) {
     default: return nullptr;  // softrelu, softsign: plain CUDA
   }
   const int64_t size = spec.inputs[0].shape.Size();
-  return CreateOrFallBack([&] { return std::make_unique<CudnnActivation>(size, mode); });
+  return CreateOrFallBack([&] { return std::make_unique<CudnnActivation>(size, mode, type); });
 }
 
 std::unique_ptr<Kernel> MakeCudnnSoftmax(const KernelSpec& spec) {

@@ -74,7 +74,9 @@ std::vector<BlockPart> PlanParts(const KernelSpec& spec, const Shape& joined, in
 
 // ---- Transpose ----
 
-__global__ void GatherKernel(Strided src, int64_t n, const float* in, float* out) {
+// A permutation only moves elements: one instantiation per element width serves every dtype.
+template <class Word>
+__global__ void GatherKernel(Strided src, int64_t n, const Word* in, Word* out) {
   TANDEM_GRID_STRIDE_LOOP(i, n) { out[i] = in[src.OffsetOf(i)]; }
 }
 
@@ -322,7 +324,8 @@ std::unique_ptr<Kernel> MakeCopy(const KernelSpec& spec) {
 std::unique_ptr<Kernel> MakeTranspose(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::TransposeParams>(spec.params);
   ref::RequireArity(spec, 1, 1);
-  if (!AllFloat32(spec)) return nullptr;
+  const size_t width = DTypeSize(spec.inputs[0].dtype);
+  if (spec.outputs[0].dtype != spec.inputs[0].dtype || (width != 4 && width != 2)) return nullptr;
   const Shape& in = spec.inputs[0].shape;
   const Shape& out = spec.outputs[0].shape;
   const std::vector<int> axes = ResolveAxes(spec, p, in);
@@ -341,11 +344,16 @@ std::unique_ptr<Kernel> MakeTranspose(const KernelSpec& spec) {
     src.strides[i] = strides[axes[i]];
   }
   const int64_t size = out.Size();
-  return MakeKernel([src, size](const KernelCall& call) {
+  return MakeKernel([src, size, width](const KernelCall& call) {
     if (size == 0) return;
     CudaState& state = StateFor(call);
-    GatherKernel<<<BlocksFor(size), kBlockSize, 0, state.stream()>>>(
-        src, size, call.inputs[0].as<const float>(), call.outputs[0].as<float>());
+    if (width == 4) {
+      GatherKernel<<<BlocksFor(size), kBlockSize, 0, state.stream()>>>(
+          src, size, call.inputs[0].as<const uint32_t>(), call.outputs[0].as<uint32_t>());
+    } else {
+      GatherKernel<<<BlocksFor(size), kBlockSize, 0, state.stream()>>>(
+          src, size, call.inputs[0].as<const uint16_t>(), call.outputs[0].as<uint16_t>());
+    }
     TANDEM_CUDA_CHECK_LAUNCH();
   });
 }

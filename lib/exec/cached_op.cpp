@@ -13,6 +13,7 @@
 
 #include "lib/exec/batcher.hpp"
 #include "lib/exec/plan.hpp"
+#include "lib/exec/precision.hpp"
 #include "lib/exec/rewrite.hpp"
 
 #if TANDEM_HAVE_OPENMP
@@ -104,6 +105,19 @@ void AssignRolesByIndex(ModelGraph& m, const std::map<std::string, NDArray>& par
       Throw<InvalidArgument>("CachedOp: parameter '", m.graph.nodes[nid]->name, "' missing from the params map");
 }
 
+// A reduced precision needs kernels that have it: cuDNN / cuBLAS on a GPU, or the reference
+// (float32 between exact casts) when asked for. tandem's oneDNN kernels are float32 only.
+void CheckComputeDType(Context ctx, const CachedOpFlags& flags) {
+  if (!detail::IsComputeDType(flags.compute_dtype))
+    Throw<InvalidArgument>("CachedOp: compute_dtype ", DTypeName(flags.compute_dtype),
+                           " is not one of float32, float16, bfloat16");
+  if (ctx.is_cpu() && flags.use_dnnl && !flags.reference_only)
+    Throw<Unsupported>("CachedOp: compute_dtype ", DTypeName(flags.compute_dtype), " on ",
+                       ctx.ToString(), ": tandem's oneDNN kernels compute in float32 only; use a "
+                       "GPU context, or use_dnnl = false (the reference kernels) for a slow "
+                       "accuracy check of the reduced precision on the CPU");
+}
+
 std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                                             const std::map<std::string, NDArray>& raw_params,
                                             Context ctx, const CachedOpFlags& flags) {
@@ -113,17 +127,24 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                        flags.param_indices.empty() &&
                        (flags.fold_batch_norm || flags.fuse_activations ||
                         flags.fuse_residual_add || flags.drop_identity);
+  Symbol planned = symbol;
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
-    m->graph = detail::IndexGraph(r.symbol);
+    planned = r.symbol;
     params = std::move(r.params);
     m->folded_batch_norms = r.folded_batch_norms;
     m->fused_activations = r.fused_activations;
     m->fused_residual_adds = r.fused_residual_adds;
     m->dropped_identities = r.dropped_identities;
-  } else {
-    m->graph = detail::IndexGraph(symbol);
   }
+  if (flags.compute_dtype != DType::f32) {
+    CheckComputeDType(ctx, flags);
+    detail::LoweredGraph lowered = detail::LowerPrecision(planned, params, flags.compute_dtype);
+    planned = lowered.symbol;
+    params = std::move(lowered.params);
+    m->precision_casts = lowered.inserted_casts;
+  }
+  m->graph = detail::IndexGraph(planned);
   m->ctx = ctx;
   m->flags = flags;
   const size_t n = m->graph.nodes.size();

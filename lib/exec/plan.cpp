@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 
+#include "lib/exec/emulation.hpp"
 #include "lib/exec/plan.hpp"
 #include "lib/exec/planning.hpp"
 
@@ -213,6 +214,29 @@ std::vector<Backend> BackendOrder(const ModelGraph& m) {
 
 thread_local const void* planning_model = nullptr;
 
+// The first backend in `order` with a kernel for `spec`. A factory that rejects a float16 /
+// bfloat16 spec with TypeError (the reference kernels name the float32 they need) only declines:
+// the plan then runs the node in float32 between casts.
+std::unique_ptr<Kernel> FirstKernel(const std::vector<Backend>& order, const std::string& op,
+                                    const KernelSpec& spec, Backend* chosen) {
+  const bool reduced = HasReducedFloat(spec);
+  for (Backend b : order) {
+    KernelFactory factory = FindKernel(op, b);
+    if (!factory) continue;
+    std::unique_ptr<Kernel> kernel;
+    try {
+      kernel = factory(spec);
+    } catch (const TypeError&) {
+      if (!reduced) throw;
+    }
+    if (kernel) {
+      *chosen = b;
+      return kernel;
+    }
+  }
+  return nullptr;
+}
+
 void ChooseKernels(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   const std::vector<Backend> order = BackendOrder(m);
@@ -232,15 +256,18 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
       spec.constants.push_back(param.is_none() ? nullptr : &param);
     }
     for (uint32_t e : planned.outputs) spec.outputs.push_back({p.entry_shapes[e], p.entry_types[e]});
+    bool emulated = false;
     try {
-      for (Backend b : order) {
-        KernelFactory factory = FindKernel(n.op->name, b);
-        if (!factory) continue;
-        planned.kernel = factory(spec);
-        if (planned.kernel) {
-          planned.backend = b;
-          break;
-        }
+      planned.kernel = FirstKernel(order, n.op->name, spec, &planned.backend);
+      if (!planned.kernel && HasReducedFloat(spec)) {
+        planned.kernel = EmulateInFloat32(
+            spec,
+            [&](const KernelSpec& f32) { return FirstKernel(order, n.op->name, f32, &planned.backend); },
+            [&](const KernelSpec& cast) {
+              Backend unused;
+              return FirstKernel(order, "Cast", cast, &unused);
+            });
+        emulated = planned.kernel != nullptr;
       }
     } catch (const Error& e) {
       if (std::string(e.what()).find(n.name) != std::string::npos) throw;
@@ -252,7 +279,9 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
     planned.scratch_bytes = planned.kernel->ScratchBytes();
     p.scratch_bytes = std::max(p.scratch_bytes, planned.scratch_bytes);
     p.report.kernels_by_backend[BackendName(planned.backend)]++;
-    p.report.node_kernels.push_back(n.name + ": " + n.op->name + " [" + BackendName(planned.backend) + "]");
+    p.report.emulated_kernels += emulated;
+    p.report.node_kernels.push_back(n.name + ": " + n.op->name + " [" + BackendName(planned.backend) +
+                                    (emulated ? ", float32 between casts]" : "]"));
     p.nodes.push_back(std::move(planned));
   }
 }
@@ -282,6 +311,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.fused_activations = m.fused_activations;
   p->report.fused_residual_adds = m.fused_residual_adds;
   p->report.dropped_identities = m.dropped_identities;
+  p->report.precision_casts = m.precision_casts;
   return p;
 }
 

@@ -29,6 +29,8 @@ struct ConvParams {
   // Set only by the rewrite (hidden attribute __tandem_fused_sum__="add"): one more input, the
   // residual, of the output's shape: output = act(conv(data) + bias + residual).
   bool fused_sum = false;
+  // layout "NHWC": data (N, H, W, C), weight (O, kh, kw, I), output (N, H', W', O).
+  bool channels_last = false;
   // Inputs in schema order: data, weight, [bias], [residual].
   size_t residual_input() const { return no_bias ? 2 : 3; }
   size_t num_inputs() const { return residual_input() + (fused_sum ? 1 : 0); }
@@ -59,6 +61,7 @@ struct PoolingParams {
   PoolConvention convention = PoolConvention::kValid;
   std::vector<int64_t> kernel, stride, pad;
   bool count_include_pad = true;
+  bool channels_last = false;  // layout "NHWC": data and output (N, H, W, C)
 };
 
 struct FullyConnectedParams {

@@ -107,7 +107,16 @@ Dst SaturatingTruncate(long double v) {
 
 template <class Src, class Dst>
 Dst Convert(Src x) {
-  if constexpr (std::is_same_v<Dst, Bool8>) {
+  // float <-> float16 / bfloat16 is the hot path of reduced-precision plans: the bit-level
+  // conversions of tandem/dtype.hpp round the same way (test_precision checks every value).
+  if constexpr (std::is_same_v<Src, float> && std::is_same_v<Dst, f16>) {
+    return ToFloat16(x);
+  } else if constexpr (std::is_same_v<Src, float> && std::is_same_v<Dst, bf16>) {
+    return ToBFloat16(x);
+  } else if constexpr ((std::is_same_v<Src, f16> || std::is_same_v<Src, bf16>) &&
+                       std::is_same_v<Dst, float>) {
+    return ToFloat(x);
+  } else if constexpr (std::is_same_v<Dst, Bool8>) {
     return Bool8{static_cast<uint8_t>(ToLongDouble(x) != 0)};
   } else if constexpr (std::is_same_v<Dst, f16>) {
     return f16{EncodeSmallFloat(ToLongDouble(x), kHalf)};
