@@ -13,6 +13,7 @@
 
 #include "tandem/tandem.hpp"
 #include "samples/mnist_idx.hpp"
+#include "test/mnist_eval.hpp"
 #include "tandem/testing.hpp"
 #include "tandem/zoo.hpp"
 #include "test/test_util.hpp"
@@ -321,34 +322,50 @@ TEST_CASE("the MNIST CNN on the GPU reaches the CPU's accuracy with identical pr
   auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
   auto images = samples::ReadIdx(images_path);
   auto labels = samples::ReadIdx(labels_path);
-  const int64_t count = images.dims[0], pixels = 28 * 28, batch = 100;
-  auto predict = [&](const CachedOp& op, Context ctx) {
-    std::vector<int> predictions;
-    for (int64_t start = 0; start < count; start += batch) {
-      std::vector<float> x(static_cast<size_t>(batch * pixels));
-      for (size_t i = 0; i < x.size(); ++i) x[i] = images.data[start * pixels + i] / 255.0f;
-      auto p = op.Forward({NDArray(x, Shape{batch, 1, 28, 28}).Copy(ctx)})[0].ToVector<float>();
-      for (int64_t b = 0; b < batch; ++b)
-        predictions.push_back(static_cast<int>(
-            std::max_element(p.begin() + b * 10, p.begin() + b * 10 + 10) - (p.begin() + b * 10)));
-    }
-    return predictions;
-  };
-  auto accuracy = [&](const std::vector<int>& pred) {
-    int64_t correct = 0;
-    for (int64_t i = 0; i < count; ++i) correct += pred[i] == labels.data[i];
-    return static_cast<double>(correct) / count;
-  };
-  const std::vector<int> cpu = predict(CachedOp(net, params, Context::cpu()), Context::cpu());
+  const test::MnistRun cpu = test::EvaluateMnist(CachedOp(net, params, Context::cpu()), images, &labels);
   for (bool cudnn : {true, false}) {
     INFO((cudnn ? "cuDNN" : "plain CUDA"));
-    const std::vector<int> gpu =
-        predict(CachedOp(net, params, Context::gpu(0), {.use_cudnn = cudnn}), Context::gpu(0));
+    const test::MnistRun gpu = test::EvaluateMnist(CachedOp(net, params, Context::gpu(0), {.use_cudnn = cudnn}),
+                                                   images, &labels, 2, 100, Context::gpu(0));
     std::printf("MNIST on GPU (%s): accuracy %.4f (CPU %.4f)\n", cudnn ? "cuDNN" : "plain CUDA",
-                accuracy(gpu), accuracy(cpu));
-    CHECK(accuracy(gpu) >= 0.9930);
-    CHECK(accuracy(gpu) <= 0.9940);
-    CHECK(gpu == cpu);
+                gpu.accuracy, cpu.accuracy);
+    CHECK(gpu.accuracy >= 0.9930);
+    CHECK(gpu.accuracy <= 0.9940);
+    CHECK(gpu.predictions == cpu.predictions);
+  }
+}
+
+TEST_CASE("the MNIST CNN in float16 and bfloat16 on the GPU agrees with float32 on >= 99.9% of the images", "[gpu][mnist][precision]") {
+  TANDEM_REQUIRE_GPU();
+  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
+  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
+  TANDEM_REQUIRE_MODEL_FILE(labels_path, "mnist-cnn/t10k-labels-idx1-ubyte.gz");
+  Symbol net = Symbol::Load(json);
+  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
+  auto images = samples::ReadIdx(images_path);
+  auto labels = samples::ReadIdx(labels_path);
+  const test::MnistRun full = test::EvaluateMnist(CachedOp(net, params, Context::cpu()), images, &labels);
+  for (bool cudnn : {true, false}) {
+    for (bool nhwc : {false, true}) {
+      for (DType dtype : {DType::f16, DType::bf16}) {
+        if (nhwc && !cudnn) continue;  // channels-last convolutions are cuDNN's
+        CachedOpFlags flags;
+        flags.use_cudnn = cudnn;
+        flags.compute_dtype = dtype;
+        flags.channels_last = nhwc;
+        CachedOp op(net, params, Context::gpu(0), flags);
+        const PlanReport plan = op.Plan({Shape{100, 1, 28, 28}});
+        const test::MnistRun low = test::EvaluateMnist(op, images, &labels, 2, 100, Context::gpu(0));
+        const double agreement = test::Agreement(low, full);
+        std::printf("MNIST %s on GPU (%s%s): accuracy %.4f, agreement with float32 %.4f, "
+                    "%d casts, %d nodes in float32 between casts\n",
+                    DTypeName(dtype), cudnn ? "cuDNN" : "plain CUDA", nhwc ? ", NHWC" : "",
+                    low.accuracy, agreement, plan.precision_casts, plan.emulated_kernels);
+        INFO(DTypeName(dtype) << (cudnn ? " cuDNN" : " plain CUDA") << (nhwc ? " NHWC" : ""));
+        CHECK(agreement >= 0.999);
+        CHECK(low.accuracy >= 0.992);
+      }
+    }
   }
 }
 
