@@ -112,7 +112,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
                        flags.param_indices.empty() &&
                        (flags.fold_batch_norm || flags.fuse_activations ||
-                        flags.fuse_residual_add || flags.drop_identity);
+                        flags.fuse_residual_add || flags.drop_identity || flags.fold_constants);
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
     m->graph = detail::IndexGraph(r.symbol);
@@ -121,6 +121,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
     m->fused_activations = r.fused_activations;
     m->fused_residual_adds = r.fused_residual_adds;
     m->dropped_identities = r.dropped_identities;
+    m->folded_constants = r.folded_constants;
   } else {
     m->graph = detail::IndexGraph(symbol);
   }
