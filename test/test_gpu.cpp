@@ -529,3 +529,32 @@ TEST_CASE("multi-device: one model on every GPU (and gpu(0) twice), 16 threads, 
     CHECK(calls[r] > 0);
   }
 }
+
+TEST_CASE("constant folding with parameters on the GPU: folded on the host, bound on the GPU, "
+          "and then folded with the BatchNorm like a plain weight", "[gpu][rewrite]") {
+  TANDEM_REQUIRE_GPU();
+  // conv's weight is _mul_scalar(transpose(w_t)), computed from parameters alone.
+  Symbol w_t = Symbol::Variable("w_t", {{"__shape__", "(3, 8, 3, 3)"}});
+  Symbol t = Operator("transpose").SetParam("axes", Shape{1, 0, 2, 3})(w_t).CreateSymbol("w_transposed");
+  Symbol w = Operator("_mul_scalar").SetParam("scalar", 0.5)(t).CreateSymbol("w_scaled");
+  Symbol x = Operator("Convolution")
+                 .SetParam("kernel", Shape{3, 3})
+                 .SetParam("num_filter", 8)
+                 .SetParam("pad", Shape{1, 1})(Symbol::Variable("data"))(w)
+                 .CreateSymbol("conv");
+  x = op::Activation("relu", op::BatchNorm("bn", x, {.fix_gamma = false}));
+  x = op::Pooling("gap", x, {.pool_type = "avg", .global_pool = true});
+  Symbol net = op::FullyConnected("fc", op::Flatten(x, "flat"), {.num_hidden = 4});
+  const NDArray input = testing::random_input({2, 3, 10, 10}, 11);
+  const auto host_params = testing::random_params(net, {{"data", input.shape()}}, 12);
+  std::map<std::string, NDArray> gpu_params;
+  for (const auto& [name, array] : host_params) gpu_params[name] = array.Copy(Context::gpu(0));
+  const CachedOp reference(net, host_params, Context::cpu(), {.reference_only = true});
+  const NDArray want = reference.Forward({input})[0];
+  CachedOp op(net, gpu_params, Context::gpu(0));
+  const PlanReport plan = op.Plan({input.shape()});
+  CHECK(plan.folded_constants == 2);
+  CHECK(plan.folded_batch_norms == 1);
+  CHECK(plan.fused_activations == 1);
+  CHECK(CloseToReference(op.Forward({input.Copy(Context::gpu(0))})[0], want));
+}

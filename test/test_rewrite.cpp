@@ -1,8 +1,10 @@
 // The inference rewrites a CachedOp applies at construction (BatchNorm folded into convolutions,
-// ReLU and residual adds fused into them, identity nodes dropped) compute what the graph as written
-// computes, apply only where that holds, never touch the caller's parameters, and can be switched
-// off one by one.
+// ReLU and residual adds fused into them, identity nodes dropped, weight-only subgraphs evaluated
+// once) compute what the graph as written computes, apply only where that holds, never touch the
+// caller's parameters, and can be switched off one by one.
 #include <catch2/catch.hpp>
+
+#include <atomic>
 
 #include "samples/mnist_idx.hpp"
 #include "tandem/tandem.hpp"
@@ -17,7 +19,8 @@ namespace {
 constexpr CachedOpFlags kNoRewrites{.fold_batch_norm = false,
                                     .fuse_activations = false,
                                     .fuse_residual_add = false,
-                                    .drop_identity = false};
+                                    .drop_identity = false,
+                                    .fold_constants = false};
 constexpr testing::Tolerance kClose{.rtol = 1e-4, .atol = 1e-5};
 // Rewritten against unrewritten on the same backend: the same arithmetic up to rounding.
 constexpr testing::Tolerance kSame{.rtol = 1e-5, .atol = 1e-6};
@@ -114,6 +117,29 @@ Symbol Net(bool fix_gamma) {
   return op::SoftmaxOutput("softmax", op::FullyConnected("fc", op::Flatten(y, "flat"), {.num_hidden = 5}));
 }
 
+// transpose(w_t) * 0.5 + w_offset: a convolution weight computed from parameters, as exports of
+// models with weight standardisation or re-parameterised layers write them.
+Symbol ComputedWeight() {
+  Symbol w_t = Symbol::Variable("w_t", {{"__shape__", "(3, 4, 3, 3)"}});
+  Symbol t = Operator("transpose").SetParam("axes", Shape{1, 0, 2, 3})(w_t).CreateSymbol("w_transposed");
+  Symbol scaled = Operator("_mul_scalar").SetParam("scalar", 0.5)(t).CreateSymbol("w_scaled");
+  return op::elemwise_add("w_sum", scaled, Symbol::Variable("w_offset", {{"__shape__", "(4, 3, 3, 3)"}}));
+}
+
+// conv (with the computed weight) [-> BatchNorm -> relu] -> global pooling -> fc, for (2, 3, 6, 6).
+Symbol ComputedWeightNet(bool bn_relu) {
+  Symbol x = Operator("Convolution")
+                 .SetParam("kernel", Shape{3, 3})
+                 .SetParam("num_filter", 4)
+                 .SetParam("pad", Shape{1, 1})(Symbol::Variable("data"))(ComputedWeight())
+                 .CreateSymbol("conv");
+  if (bn_relu) x = op::Activation("relu", op::BatchNorm("bn", x, {.fix_gamma = false}));
+  x = op::Pooling("gap", x, {.pool_type = "avg", .global_pool = true});
+  return op::FullyConnected("fc", op::Flatten(x, "flat"), {.num_hidden = 3});
+}
+
+const Shape kComputedWeightInput{2, 3, 6, 6};
+
 std::map<std::string, NDArray> Params(const Symbol& net) {
   return testing::random_params(net, {{"data", Shape{2, 3, 9, 7}}}, 3);
 }
@@ -199,6 +225,7 @@ TEST_CASE("zoo resnet18-v1 and resnet18-v2: one fused residual add per block, th
     const PlanReport plan = rewritten.Plan({x.shape()});
     CHECK(plan.fused_residual_adds == 8);  // 8 basic blocks, each `conv + shortcut`
     CHECK(plan.dropped_identities == 0);
+    CHECK(plan.folded_constants == 0);  // every weight is a parameter as it is
     if (std::string(name) == "resnet18-v1") {
       CHECK(plan.folded_batch_norms == 20);  // every BatchNorm of torchvision's layout follows a conv
       // The stem's ReLU, each block's first one and each block's last one (after the fused add).
@@ -374,4 +401,163 @@ TEST_CASE("an add that is a graph output still fuses (the fused node computes it
   CHECK(plan.fused_residual_adds == 1);
   CHECK(plan.node_kernels == std::vector<std::string>{"conv: Convolution [dnnl]"});
   CHECK(CachedOp(net, params, Context::cpu()).output_names() == std::vector<std::string>{"sum_output"});
+}
+
+TEST_CASE("constant folding: a weight-only chain (transpose, _mul_scalar, elemwise_add of "
+          "parameters) feeding a Convolution becomes one parameter and computes the unfolded result",
+          "[rewrite][constants]") {
+  Symbol net = ComputedWeightNet(false);
+  auto params = testing::random_params(net, {{"data", kComputedWeightInput}}, 31);
+  const NDArray x = testing::random_input(kComputedWeightInput, 32);
+  const PlanReport plan = CheckRewrittenMatches(net, params, x);
+  CHECK(plan.folded_constants == 3);
+  for (const char* gone : {"w_transposed", "w_scaled", "w_sum"}) CHECK(KernelOf(plan, gone).empty());
+  CHECK(KernelOf(plan, "conv") == "conv: Convolution [dnnl]");
+  // w_t and w_offset (108 floats each) are bound no more; the folded weight (108 floats) is.
+  CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
+  CHECK(plan.param_bytes + 108 * sizeof(float) == as_written.Plan({x.shape()}).param_bytes);
+  // Folding runs the reference kernels, so on the reference backend the result is the oracle's bit
+  // for bit.
+  CachedOp folded(net, params, Context::cpu(), ReferenceKernels({}));
+  CachedOp oracle(net, params, Context::cpu(), {.reference_only = true});
+  CHECK(folded.Plan({x.shape()}).folded_constants == 3);
+  CHECK(folded.Forward({x})[0].ToVector<float>() == oracle.Forward({x})[0].ToVector<float>());
+}
+
+TEST_CASE("constant folding: the caller's parameters keep their values, and the folded weight is "
+          "the model's own copy taken at construction", "[rewrite][constants]") {
+  Symbol net = ComputedWeightNet(false);
+  auto params = testing::random_params(net, {{"data", kComputedWeightInput}}, 33);
+  const auto before = Snapshot(params);
+  const NDArray x = testing::random_input(kComputedWeightInput, 34);
+  CachedOp op(net, params, Context::cpu());
+  CHECK(Snapshot(params) == before);
+  const std::vector<float> first = op.Forward({x})[0].ToVector<float>();
+  params.at("w_t").Fill(0.f);  // shared with the caller: folding read it once, at construction
+  CHECK(op.Forward({x})[0].ToVector<float>() == first);
+}
+
+TEST_CASE("constant folding: nodes that read a data input and graph outputs are not folded, and a "
+          "folded array's name does not collide with a data input's", "[rewrite][constants]") {
+  // The data input has the name folding would give `scale`'s value first.
+  Symbol data = Symbol::Variable("scale_folded");
+  Symbol s = Symbol::Variable("s", {{"__shape__", "(1, 4, 1, 1)"}});
+  Symbol shifted = Operator("_plus_scalar").SetParam("scalar", 1.0)(data).CreateSymbol("shifted");
+  Symbol scale = Operator("_mul_scalar").SetParam("scalar", 2.0)(s).CreateSymbol("scale");
+  Symbol y = Binary("broadcast_mul", "y", shifted, scale);
+  // A head computed from parameters alone keeps its node (and its output name); what it reads folds.
+  Symbol s_flat = op::Reshape("s_flat", s, {4});
+  Symbol twice = Operator("_mul_scalar").SetParam("scalar", 2.0)(s_flat).CreateSymbol("twice");
+  Symbol net = Symbol::Group({y, twice});
+  const NDArray x = testing::random_input({2, 4, 3, 3}, 35);
+  auto params = testing::random_params(net, {{"scale_folded", x.shape()}}, 36);
+  const PlanReport plan = CheckRewrittenMatches(net, params, x);
+  CHECK(plan.folded_constants == 2);  // scale, s_flat
+  CHECK(KernelOf(plan, "scale").empty());
+  CHECK(KernelOf(plan, "s_flat").empty());
+  CHECK(KernelOf(plan, "shifted") == "shifted: _plus_scalar [reference]");
+  CHECK(KernelOf(plan, "twice") == "twice: _mul_scalar [reference]");
+  CachedOp op(net, params, Context::cpu());
+  CHECK(op.input_names() == std::vector<std::string>{"scale_folded"});
+  CHECK(op.output_names() == std::vector<std::string>{"y_output", "twice_output"});
+  const std::vector<float> got = op.Forward({x})[1].ToVector<float>();
+  const std::vector<float> s_values = params.at("s").ToVector<float>();
+  REQUIRE(got.size() == 4);
+  for (size_t c = 0; c < 4; ++c) CHECK(got[c] == 2.f * s_values[c]);
+}
+
+namespace {
+// A custom operator with a side effect: its output is its input plus the number of calls before.
+std::atomic<int> g_count_calls{0};
+void RegisterCountCalls() {
+  static bool done = [] {
+    OpSchema s;
+    s.name = "CountCalls";
+    s.parse = [](const AttrReader&) { return std::any(); };
+    s.arguments = [](const std::any&) { return std::vector<std::string>{"data"}; };
+    s.infer_shape = [](ShapeInferenceArgs& a) { a.out[0] = a.in[0]; };
+    RegisterOp(s);
+    RegisterKernel("CountCalls", Backend::kReference, [](const KernelSpec&) {
+      return MakeKernel([](const KernelCall& c) {
+        const float n = static_cast<float>(g_count_calls++);
+        const float* x = c.inputs[0].as<float>();
+        float* y = c.outputs[0].as<float>();
+        for (int64_t i = 0; i < c.inputs[0].size(); ++i) y[i] = x[i] + n;
+      });
+    });
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
+TEST_CASE("constant folding: a custom operator reading only parameters is not folded (it may have "
+          "side effects)", "[rewrite][constants]") {
+  RegisterCountCalls();
+  Symbol counted = Operator("CountCalls")(Symbol::Variable("p")).CreateSymbol("counted");
+  Symbol net = op::elemwise_add("sum", Symbol::Variable("data"), counted);
+  const std::map<std::string, NDArray> params = {{"p", NDArray({1.f, 2.f, 3.f}, Shape{3})}};
+  CachedOp op(net, params, Context::cpu());
+  const NDArray x({10.f, 20.f, 30.f}, Shape{3});
+  CHECK(op.Plan({x.shape()}).folded_constants == 0);
+  const std::vector<float> first = op.Forward({x})[0].ToVector<float>();
+  const std::vector<float> second = op.Forward({x})[0].ToVector<float>();
+  for (size_t i = 0; i < 3; ++i) CHECK(second[i] - first[i] == 1.f);  // it ran on every call
+}
+
+TEST_CASE("constant folding: switched off, the graph is planned as written", "[rewrite][constants]") {
+  Symbol net = ComputedWeightNet(false);
+  auto params = testing::random_params(net, {{"data", kComputedWeightInput}}, 37);
+  CachedOp off(net, params, Context::cpu(), {.fold_constants = false});
+  CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
+  const PlanReport plan = off.Plan({kComputedWeightInput});
+  const PlanReport want = as_written.Plan({kComputedWeightInput});
+  CHECK(plan.folded_constants == 0);
+  CHECK(plan.node_kernels == want.node_kernels);  // the chain's 3 nodes, conv, gap, flat, fc
+  CHECK(plan.node_kernels.size() == 7);
+  CHECK(plan.param_bytes == want.param_bytes);
+}
+
+TEST_CASE("constant folding then BatchNorm folding: a computed Convolution weight still absorbs "
+          "the BatchNorm and the ReLU", "[rewrite][constants]") {
+  Symbol net = ComputedWeightNet(true);
+  auto params = testing::random_params(net, {{"data", kComputedWeightInput}}, 38);
+  const NDArray x = testing::random_input(kComputedWeightInput, 39);
+  const PlanReport plan = CheckRewrittenMatches(net, params, x);
+  CHECK(plan.folded_constants == 3);
+  CHECK(plan.folded_batch_norms == 1);
+  CHECK(plan.fused_activations == 1);
+  CHECK(plan.node_kernels.size() == 4);  // conv (+bn+relu), gap, flat, fc
+  CHECK(KernelOf(plan, "conv") == "conv: Convolution [dnnl]");
+  // Without constant folding the weight is a node's output, which BatchNorm folding cannot scale.
+  CachedOp unfolded(net, params, Context::cpu(), {.fold_constants = false});
+  CHECK(unfolded.Plan({x.shape()}).folded_batch_norms == 0);
+  CHECK(unfolded.Plan({x.shape()}).fused_activations == 0);  // relu reads the BatchNorm
+}
+
+TEST_CASE("constant folding: Cast, Reshape, elemwise_mul and BatchNorm of parameters fold and "
+          "compute the unfolded result on oneDNN and the reference", "[rewrite][constants]") {
+  // fc's weight is a float64 parameter cast and reshaped, its bias the product of two
+  // parameters, and its output is scaled per class by a BatchNorm applied to a parameter.
+  Symbol w64 = Symbol::Variable("w64", {{"__shape__", "(40,)"}});
+  Symbol cast = Operator("Cast").SetParam("dtype", "float32")(w64).CreateSymbol("w_cast");
+  Symbol w = op::Reshape("w_shaped", cast, {5, 8});
+  Symbol bias = Binary("elemwise_mul", "b_mul", Symbol::Variable("b1", {{"__shape__", "(5,)"}}),
+                       Symbol::Variable("b2", {{"__shape__", "(5,)"}}));
+  Symbol fc = Operator("FullyConnected")
+                  .SetParam("num_hidden", 5)(Symbol::Variable("data"))(w)(bias)
+                  .CreateSymbol("fc");
+  Symbol s = Symbol::Variable("s", {{"__shape__", "(1, 5)"}});
+  Symbol scale = op::BatchNorm("s_bn", s, {.fix_gamma = false});
+  Symbol net = Binary("broadcast_mul", "scaled", fc, scale);
+  const NDArray x = testing::random_input({3, 8}, 40);
+  auto params = testing::random_params(net, {{"data", x.shape()}}, 41);
+  const std::vector<float> w_values = params.at("w64").ToVector<float>();
+  params["w64"] = NDArray(std::vector<double>(w_values.begin(), w_values.end()), Shape{40});
+  const PlanReport plan = CheckRewrittenMatches(net, params, x);
+  CHECK(plan.folded_constants == 4);  // w_cast, w_shaped, b_mul, s_bn
+  CHECK(plan.node_kernels ==
+        std::vector<std::string>{"fc: FullyConnected [dnnl]", "scaled: broadcast_mul [dnnl]"});
+  // The folded weight is float32: 5 x 8 weight, bias, scale, 4 bytes each.
+  CHECK(plan.param_bytes == (40 + 5 + 5) * sizeof(float));
 }

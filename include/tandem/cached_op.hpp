@@ -71,6 +71,11 @@ struct CachedOpFlags {
   // read the input directly, so they cost no copy and do not hide patterns from the fusions.
   // Output names are kept. Flatten and Reshape are not dropped.
   bool drop_identity = true;
+  // Evaluate weight-only subgraphs once at construction (a node whose inputs are all parameters or
+  // such nodes: `_mul_scalar` / `transpose` / `Cast` of a weight, a BatchNorm applied to one),
+  // with the reference kernels on the CPU, and bind the results as new parameters. Runs before
+  // BatchNorm folding, which then sees a plain weight. Graph outputs are not folded.
+  bool fold_constants = true;
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
@@ -121,6 +126,7 @@ struct PlanReport {
   int dropped_identities = 0;     // Dropout / BlockGrad / identity nodes removed at construction
   int precision_casts = 0;        // Cast nodes inserted for CachedOpFlags::compute_dtype
   int emulated_kernels = 0;       // nodes in a reduced precision run in float32 between casts
+  int folded_constants = 0;       // weight-only nodes evaluated at construction
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

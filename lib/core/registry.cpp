@@ -6,7 +6,9 @@
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 
+#include "lib/ops/schemas.hpp"
 #include "tandem/registry.hpp"
 
 namespace tandem {
@@ -24,6 +26,9 @@ struct Registry {
   // Every schema ever registered: nodes hold raw pointers, so a re-registered op must not free
   // the schema that existing graphs still use.
   std::vector<std::shared_ptr<const OpSchema>> all_schemas;
+  // The built-in table's schemas. By pointer, not name: a user may re-register a built-in name
+  // with semantics tandem knows nothing about.
+  std::unordered_set<const OpSchema*> builtin;
 };
 
 Registry& RawRegistry() {
@@ -68,7 +73,9 @@ const char* BackendName(Backend b) {
   return "?";
 }
 
-void RegisterOp(OpSchema schema) {
+namespace {
+
+void AddSchema(OpSchema schema, bool builtin) {
   if (schema.name.empty()) Throw<InvalidArgument>("RegisterOp: operator name is empty");
   if (!schema.parse || !schema.arguments || !schema.infer_shape)
     Throw<InvalidArgument>("RegisterOp(", schema.name, "): parse, arguments and infer_shape are required");
@@ -78,9 +85,26 @@ void RegisterOp(OpSchema schema) {
   Registry& r = RawRegistry();
   std::unique_lock lock(r.mutex);
   r.all_schemas.push_back(shared);
+  if (builtin) r.builtin.insert(shared.get());
   r.by_name[shared->name] = shared;
   for (const std::string& alias : shared->aliases) r.by_name[alias] = shared;
 }
+
+}  // namespace
+
+void RegisterOp(OpSchema schema) { AddSchema(std::move(schema), false); }
+
+namespace detail {
+
+void RegisterBuiltinOp(OpSchema schema) { AddSchema(std::move(schema), true); }
+
+bool IsBuiltinOp(const OpSchema& op) {
+  Registry& r = GetRegistry();
+  std::shared_lock lock(r.mutex);
+  return r.builtin.count(&op) != 0;
+}
+
+}  // namespace detail
 
 void RegisterKernel(const std::string& op, Backend backend, KernelFactory factory) {
   if (!factory) Throw<InvalidArgument>("RegisterKernel(", op, "): empty factory");

@@ -126,7 +126,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
                        flags.param_indices.empty() &&
                        (flags.fold_batch_norm || flags.fuse_activations ||
-                        flags.fuse_residual_add || flags.drop_identity);
+                       flags.fuse_residual_add || flags.drop_identity || flags.fold_constants);
   Symbol planned = symbol;
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
@@ -136,6 +136,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
     m->fused_activations = r.fused_activations;
     m->fused_residual_adds = r.fused_residual_adds;
     m->dropped_identities = r.dropped_identities;
+    m->folded_constants = r.folded_constants;
   }
   if (flags.compute_dtype != DType::f32) {
     CheckComputeDType(ctx, flags);

@@ -312,6 +312,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.fused_residual_adds = m.fused_residual_adds;
   p->report.dropped_identities = m.dropped_identities;
   p->report.precision_casts = m.precision_casts;
+  p->report.folded_constants = m.folded_constants;
   return p;
 }
 

@@ -33,6 +33,7 @@ struct ModelGraph {
   int fused_residual_adds = 0;
   int dropped_identities = 0;
   int precision_casts = 0;  // lib/exec/precision.hpp
+  int folded_constants = 0;
 };
 
 enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };

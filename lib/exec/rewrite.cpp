@@ -1,7 +1,8 @@
-// Inference rewrites: identity dropping, then BatchNorm folding, ReLU and residual-add fusion into
-// Convolution (see rewrite.hpp).
+// Inference rewrites: identity dropping, constant folding, then BatchNorm folding, ReLU and
+// residual-add fusion into Convolution (see rewrite.hpp).
 #include "lib/exec/rewrite.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include "lib/core/graph.hpp"
 #include "lib/ops/params.hpp"
+#include "lib/ops/schemas.hpp"
 #include "tandem/error.hpp"
 #include "tandem/registry.hpp"
 
@@ -74,15 +76,17 @@ NodePtr WithInputs(const Node& base, std::vector<NodeEntry> inputs) {
 }
 
 // Original node -> what replaces it while a pass copies the graph: another node (same outputs),
-// or, for a dropped node, the entry it forwarded.
+// for a dropped node the entry it forwarded, or for a folded node one variable per output read.
 class Remap {
  public:
   NodeEntry operator()(const NodeEntry& e) const {
+    if (auto it = folded_.find({e.node.get(), e.index}); it != folded_.end()) return it->second;
     if (auto it = forwarded_.find(e.node.get()); it != forwarded_.end()) return it->second;
     return {replaced_.at(e.node.get()), e.index};
   }
   void Replace(const Node* n, NodePtr with) { replaced_[n] = std::move(with); }
   void Forward(const Node* n, NodeEntry to) { forwarded_[n] = std::move(to); }
+  void Fold(const NodeEntry& e, NodeEntry to) { folded_[{e.node.get(), e.index}] = std::move(to); }
   // `n` reading the replacements of its inputs: `n` itself when none changed.
   NodePtr Inputs(const NodePtr& n) const {
     std::vector<NodeEntry> inputs;
@@ -102,6 +106,7 @@ class Remap {
  private:
   std::unordered_map<const Node*, NodePtr> replaced_;
   std::unordered_map<const Node*, NodeEntry> forwarded_;
+  std::map<std::pair<const Node*, uint32_t>, NodeEntry> folded_;
 };
 
 // Copies at inference: Dropout (tandem never drops at inference), BlockGrad / stop_gradient,
@@ -127,11 +132,91 @@ Symbol DropIdentities(const Symbol& symbol, int* dropped) {
   return remap.Heads(symbol);
 }
 
-// A name no variable of the graph has, for a folded array.
-std::string FreshName(const std::string& wanted, const std::map<std::string, NDArray>& params) {
+// A name for a folded array that no parameter has, nor any of `variables` (the graph's data
+// inputs are not in `params`, and a parameter by their name would bind them).
+std::string FreshName(const std::string& wanted, const std::map<std::string, NDArray>& params,
+                      const std::set<std::string>& variables = {}) {
   std::string name = wanted;
-  for (int k = 2; params.count(name); ++k) name = wanted + std::to_string(k);
+  for (int k = 2; params.count(name) || variables.count(name); ++k) name = wanted + std::to_string(k);
   return name;
+}
+
+// Nodes that compute from bound parameters alone. Only the built-in operators qualify: a custom
+// one may be random or have side effects, which evaluating it once would change. Heads are not
+// folded: a head computed from parameters alone is rare, and as a parameter it would still be
+// copied out on every call.
+std::set<const Node*> ConstantNodes(const Symbol& symbol, const std::vector<NodePtr>& nodes,
+                                    const std::map<std::string, NDArray>& params) {
+  std::set<const Node*> heads;
+  for (const NodeEntry& e : symbol.outputs()) heads.insert(e.node.get());
+  std::set<const Node*> constant;
+  const auto is_constant = [&](const NodeEntry& e) {
+    if (!e.node->is_variable()) return constant.count(e.node.get()) != 0;
+    auto it = params.find(e.node->name);
+    return it != params.end() && !it->second.is_none();
+  };
+  for (const NodePtr& n : nodes)  // topological: a node's producers are decided before it
+    if (!n->is_variable() && !n->inputs.empty() && !heads.count(n.get()) && IsBuiltinOp(*n->op) &&
+        std::all_of(n->inputs.begin(), n->inputs.end(), is_constant))
+      constant.insert(n.get());
+  return constant;
+}
+
+// The outputs of constant nodes that the rest of the graph reads: the values folding computes.
+std::vector<NodeEntry> ConstantFrontier(const std::vector<NodePtr>& nodes,
+                                        const std::set<const Node*>& constant) {
+  std::vector<NodeEntry> entries;
+  std::set<std::pair<const Node*, uint32_t>> seen;
+  for (const NodePtr& n : nodes) {
+    if (constant.count(n.get())) continue;
+    for (const NodeEntry& e : n->inputs)
+      if (constant.count(e.node.get()) && seen.insert({e.node.get(), e.index}).second)
+        entries.push_back(e);
+  }
+  return entries;
+}
+
+// `entries` computed by the reference kernels on the CPU: the oracle's arithmetic, whatever
+// backend runs the rest. The CachedOp copies parameters from other devices itself, and its
+// outputs are new arrays, so the caller's are never written. Empty when evaluation fails (shapes
+// that do not fit): the graph then stays as written, and planning reports the error.
+std::vector<NDArray> Evaluate(const std::vector<NodeEntry>& entries,
+                              const std::map<std::string, NDArray>& params) {
+  const Symbol constants(entries);
+  std::map<std::string, NDArray> bound;
+  for (const std::string& name : constants.ListInputs()) bound[name] = params.at(name);
+  try {
+    const CachedOp op(constants, bound, Context::cpu(), {.reference_only = true});
+    return op.Forward(std::vector<NDArray>{});
+  } catch (const Error&) {
+    return {};
+  }
+}
+
+// The graph with its constant nodes replaced by parameters holding their values.
+Symbol FoldConstants(const Symbol& symbol, RewrittenGraph& out) {
+  const std::vector<NodePtr> nodes = symbol.TopoNodes();
+  const std::set<const Node*> constant = ConstantNodes(symbol, nodes, out.params);
+  if (constant.empty()) return symbol;
+  const std::vector<NodeEntry> entries = ConstantFrontier(nodes, constant);
+  const std::vector<NDArray> values = Evaluate(entries, out.params);
+  if (values.size() != entries.size()) return symbol;
+  std::set<std::string> variables;
+  for (const NodePtr& n : nodes)
+    if (n->is_variable()) variables.insert(n->name);
+  Remap remap;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Node& n = *entries[i].node;
+    const std::string output =
+        n.num_outputs() > 1 ? "_output" + std::to_string(entries[i].index) : "";
+    const std::string name = FreshName(n.name + output + "_folded", out.params, variables);
+    out.params[name] = values[i];
+    remap.Fold(entries[i], {Variable(name), 0});
+  }
+  for (const NodePtr& n : nodes)
+    if (!constant.count(n.get())) remap.Replace(n.get(), n->is_variable() ? n : remap.Inputs(n));
+  out.folded_constants = static_cast<int>(constant.size());
+  return remap.Heads(symbol);
 }
 
 // conv (original, rewritten as `conv_new`) followed by `bn`: the folded convolution, or nullptr
@@ -311,7 +396,9 @@ RewrittenGraph RewriteForInference(const Symbol& symbol,
   out.params = params;
   // Identities go first, so that conv -> Dropout -> BatchNorm folds like conv -> BatchNorm.
   const Symbol pruned = flags.drop_identity ? DropIdentities(symbol, &out.dropped_identities) : symbol;
-  out.symbol = Fuse(pruned, flags, out);
+  // Before the fusions: a weight computed from parameters is then a plain parameter they can fold.
+  const Symbol folded = flags.fold_constants ? FoldConstants(pruned, out) : pruned;
+  out.symbol = Fuse(folded, flags, out);
   // Parameters only the removed nodes read are dropped, so they are not bound (nor counted).
   std::set<std::string> used;
   for (const NodePtr& n : out.symbol.TopoNodes())

@@ -8,6 +8,9 @@
 //                     before its ReLU epilogue (the ResNet shortcut);
 //   drop_identity     Dropout, BlockGrad and identity nodes disappear (first, so that they hide no
 //                     pattern from the others); their readers read their input.
+//   fold_constants    nodes computed from parameters alone are evaluated once (reference kernels,
+//                     CPU) and become parameters; second, so that a weight computed by a chain of
+//                     nodes is a plain parameter when BatchNorm folding looks for one.
 // A rewrite applies only where the result is the same function: the intermediate output has no
 // other reader and is not a graph output, and every array folded is a float32 parameter.
 // Rewritten nodes keep the Convolution's name (errors still name the node the user wrote).
@@ -29,6 +32,7 @@ struct RewrittenGraph {
   int fused_activations = 0;
   int fused_residual_adds = 0;
   int dropped_identities = 0;
+  int folded_constants = 0;
 };
 
 // `params` are keyed by variable name (no "arg:" / "aux:" prefix).

@@ -43,3 +43,12 @@ OpSchema SumSchema();                // sum, alias sum_axis
 OpSchema MeanSchema();               // mean
 
 }  // namespace tandem::ops
+
+namespace tandem::detail {
+
+// lib/core/registry.cpp. RegisterOp for the table's schemas, which IsBuiltinOp then recognises (a
+// schema a user registers later under the same name is not built in).
+void RegisterBuiltinOp(OpSchema schema);
+bool IsBuiltinOp(const OpSchema& op);
+
+}  // namespace tandem::detail

@@ -76,7 +76,7 @@ void RegisterBuiltinOps() {
   for (const BuiltinOp& op : kBuiltinOps) {
     OpSchema schema = op.schema();
     std::string name = schema.name;
-    RegisterOp(std::move(schema));
+    RegisterBuiltinOp(std::move(schema));
     RegisterKernel(name, Backend::kReference, op.reference);
     if (op.dnnl) RegisterKernel(name, Backend::kDnnl, op.dnnl);
     if (op.cuda) RegisterKernel(name, Backend::kCuda, op.cuda);
