@@ -65,6 +65,8 @@ struct Options {
   double seconds = 5, warmup = 1, profile_ms = 100;
   bool profile = false, reference = false;
   std::string math = "fp32";  // GPU: fp32 (strict) or tf32
+  std::string layout = "nchw";  // nhwc: CachedOpFlags::channels_last
+  bool rewrites = true;  // --no-rewrites: every graph pass off (BN folding, fusions, folding)
   bool graphs = true;         // GPU: replay each context's plan as a CUDA graph
   int max_batch = 0, max_delay_us = 0, concurrent_batches = 2;  // dynamic batching (off: 0)
   int gpus = 1;  // > 1: MultiDeviceCachedOp over gpu(0) .. gpu(gpus - 1)
@@ -72,9 +74,9 @@ struct Options {
 
 const char* kUsage =
     "usage: tandem-bench --model PREFIX|zoo:NAME [--epoch N] [--device cpu|gpu] [--threads 1,2,4]\n"
-    "  [--batch B] [--seconds S] [--warmup S] [--dtype f32] [--intra-op N] [--sample-shape C,H,W]\n"
+    "  [--batch B] [--seconds S] [--warmup S] [--dtype f32|f16|bf16] [--layout nchw|nhwc] [--intra-op N] [--sample-shape C,H,W]\n"
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
-    "  [--dump FILE] [--math fp32|tf32] [--no-graphs]\n"
+    "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
     "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
@@ -120,11 +122,13 @@ Options Parse(int argc, char** argv) {
     else if (a == "--seconds") o.seconds = ParseNumber(a, value(i));
     else if (a == "--warmup") o.warmup = ParseNumber(a, value(i));
     else if (a == "--dtype") o.dtype = value(i);
+    else if (a == "--layout") o.layout = value(i);
     else if (a == "--intra-op") o.intra_op = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--sample-shape") o.sample_shape = ParseList(a, value(i));
     else if (a == "--reference") o.reference = true;
     else if (a == "--math") o.math = value(i);
     else if (a == "--no-graphs") o.graphs = false;
+    else if (a == "--no-rewrites") o.rewrites = false;
     else if (a == "--max-batch") o.max_batch = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--max-delay-us") o.max_delay_us = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--gpus") o.gpus = static_cast<int>(ParseList(a, value(i)).at(0));
@@ -143,9 +147,14 @@ Options Parse(int argc, char** argv) {
   if (o.model.empty()) throw InvalidArgument(std::string("--model is required\n") + kUsage);
   if (o.device != "cpu" && o.device != "gpu")
     throw InvalidArgument("--device must be cpu or gpu, got '" + o.device + "'");
-  if (o.dtype != "f32" && o.dtype != "float32")
-    throw InvalidArgument("--dtype: only f32 is benchmarked (tandem computes in float32), got '" +
+  if (o.dtype == "float32") o.dtype = "f32";
+  if (o.dtype == "float16") o.dtype = "f16";
+  if (o.dtype == "bfloat16") o.dtype = "bf16";
+  if (o.dtype != "f32" && o.dtype != "f16" && o.dtype != "bf16")
+    throw InvalidArgument("--dtype must be f32, f16 or bf16 (the precision the plan computes in), got '" +
                           o.dtype + "'");
+  if (o.layout != "nchw" && o.layout != "nhwc")
+    throw InvalidArgument("--layout must be nchw or nhwc, got '" + o.layout + "'");
   if (o.seconds <= 0) throw InvalidArgument("--seconds must be > 0");
   if (o.math != "fp32" && o.math != "tf32")
     throw InvalidArgument("--math must be fp32 (strict) or tf32, got '" + o.math + "'");
@@ -255,6 +264,12 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   flags.reference_only = o.reference;
   flags.intra_op_threads = ctx.is_cpu() ? IntraOpFor(o, threads) : 0;
   flags.allow_tf32 = o.math == "tf32";
+  flags.compute_dtype = o.dtype == "f16" ? DType::f16 : o.dtype == "bf16" ? DType::bf16 : DType::f32;
+  flags.channels_last = o.layout == "nhwc";
+  if (!o.rewrites) {
+    flags.fold_batch_norm = flags.fuse_activations = flags.fuse_residual_add = false;
+    flags.drop_identity = flags.fold_constants = false;
+  }
   flags.cuda_graphs = o.graphs;
   flags.max_batch = o.max_batch;
   flags.max_delay_us = o.max_delay_us;
@@ -333,6 +348,12 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   return r;
 }
 
+// What a row computes in: strict fp32, TF32, or fp16 / bf16 (tensor cores, fp32 accumulation).
+std::string MathMode(const Options& o) {
+  if (o.dtype != "f32") return o.dtype == "f16" ? "fp16" : "bf16";
+  return o.device == "gpu" ? o.math : "fp32";
+}
+
 std::string JsonLine(const Options& o, const RunResult& r, double extra_per_arena) {
   char buf[1536];
   std::snprintf(
@@ -343,14 +364,14 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
       "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
       "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
-      "\"mean_batch\": %.2f, \"gpus\": %d}",
+      "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
-      r.mean_ms, r.rss_mib, r.peak_rss_mib, o.device == "gpu" ? o.math.c_str() : "fp32",
+      r.mean_ms, r.rss_mib, r.peak_rss_mib, MathMode(o).c_str(),
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
       static_cast<long long>(r.calls), r.seconds, r.intra_op,
       o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
-      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus);
+      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false");
   return buf;
 }
 
@@ -367,7 +388,12 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
               o.name.c_str(), ctx.ToString().c_str(), o.batch, InputShape(o).ToString().c_str(),
               o.seconds, o.warmup, std::thread::hardware_concurrency());
   if (ctx.is_gpu())
-    std::printf("GPU math: %s; %s\n", o.math == "tf32" ? "TF32 (tensor cores)" : "strict fp32 (TF32 off)",
+    std::printf("GPU math: %s, %s activations; %s\n",
+                o.dtype == "f16"    ? "fp16 (tensor cores, fp32 accumulation)"
+                : o.dtype == "bf16" ? "bf16 (tensor cores, fp32 accumulation)"
+                : o.math == "tf32"  ? "TF32 (tensor cores)"
+                                    : "strict fp32 (TF32 off)",
+                o.layout == "nhwc" ? "NHWC" : "NCHW",
                 o.graphs ? "CUDA graph per execution context" : "eager (kernel by kernel)");
   std::printf("RSS before any run: %.1f MiB (parameters loaded)\n\n", ProcStatusMiB("VmRSS"));
   std::printf("%7s %8s %10s %9s %9s %9s %9s %9s %9s %9s %8s %12s\n", "threads", "intra-op",

@@ -2,7 +2,7 @@
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
 #   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of
-#                                             build,gputest,tests,bench,batching,profile,torch
+#                                             build,gputest,tests,bench,batching,half,profile,torch
 #                                             (default build,gputest,tests,bench,batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
@@ -103,6 +103,35 @@ if want profile && [ -x build-gpu/bench/tandem-bench ]; then
   echo "profile rc=$?" >> "$log/summary.txt"
   head -20 "$log/profile.txt" >> "$log/summary.txt"
   tail -15 "$log/profile.txt" >> "$log/summary.txt"
+fi
+
+if want half && [ -x build-gpu/bench/tandem-bench ]; then
+  # Reduced precision (issue 11): ResNet-50 v1 at batch 128 in fp16 / bf16 (tensor cores, fp32
+  # accumulation), channels-last and channel-first activations, against PyTorch eager
+  # channels-last in the same run; and fp32 bs1 with the graph passes off and on.
+  for variant in "f16 --layout nhwc" "f16 --layout nchw" "bf16 --layout nhwc"; do
+    step "benchmark: ResNet-50 v1 bs128 --dtype $variant"
+    # shellcheck disable=SC2086
+    timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 1,2 \
+      --batch 128 --seconds 3 --warmup 2 --dtype $variant --json "$log/bench.jsonl" >> "$log/half.txt" 2>&1
+    echo "bench rc=$?" >> "$log/summary.txt"
+    grep -E "^ +[0-9]+ +[0-9]+ |GPU math|kernels:" "$log/half.txt" | tail -4 >> "$log/summary.txt"
+  done
+  for dt in f16 bf16; do
+    step "benchmark: PyTorch eager channels-last ResNet-50 v1 bs128 $dt (same run)"
+    timeout 120 python3 bench/torch_eager_half.py --dtype $dt --batch 128 --seconds 5 \
+      --out "$log/bench.jsonl" >> "$log/half.txt" 2>&1
+    echo "torch rc=$?" >> "$log/summary.txt"
+    tail -1 "$log/half.txt" >> "$log/summary.txt"
+  done
+  step "benchmark: fp32 bs1 ResNet-50 v1, graph passes off vs on (1 and 8 threads)"
+  for passes in "--no-rewrites" ""; do
+    # shellcheck disable=SC2086
+    timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 1,8 \
+      --batch 1 --seconds 2 --warmup 1 $passes --json "$log/bench.jsonl" >> "$log/half.txt" 2>&1
+    echo "bench rc=$? ${passes:-passes on}" >> "$log/summary.txt"
+    grep -E "^ +[0-9]+ +[0-9]+ " "$log/half.txt" | tail -2 >> "$log/summary.txt"
+  done
 fi
 
 if want torch; then
