@@ -124,6 +124,13 @@ if want half && [ -x build-gpu/bench/tandem-bench ]; then
     echo "torch rc=$?" >> "$log/summary.txt"
     tail -1 "$log/half.txt" >> "$log/summary.txt"
   done
+  for mm in tf32 fp32; do
+    step "benchmark: ResNet-50 v1 bs1 --math $mm --layout nhwc (issue 5 rows, channels-last)"
+    timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 1,8,16 \
+      --batch 1 --seconds 2 --warmup 1 --math $mm --layout nhwc --json "$log/bench.jsonl" >> "$log/half.txt" 2>&1
+    echo "bench rc=$?" >> "$log/summary.txt"
+    grep -E "^ +[0-9]+ +[0-9]+ " "$log/half.txt" | tail -3 >> "$log/summary.txt"
+  done
   step "benchmark: fp32 bs1 ResNet-50 v1, graph passes off vs on (1 and 8 threads)"
   for passes in "--no-rewrites" ""; do
     # shellcheck disable=SC2086
