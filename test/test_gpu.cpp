@@ -425,6 +425,43 @@ TEST_CASE("TF32 is opt-in: strict fp32 by default, TF32 results stay within 1e-2
   CHECK(MaxAbsDiff(tf32, strict) < 1e-2);
 }
 
+TEST_CASE("ResNet-50 v1 in float16 / bfloat16 and channels-last on cuDNN keeps float32's top-1 at "
+          "batch 8; strict fp32 NHWC stays within 1e-4", "[gpu][precision]") {
+  TANDEM_REQUIRE_GPU();
+  Symbol net = zoo::ByName("resnet50-v1", 1000);
+  const Shape shape{8, 3, 224, 224};
+  auto params = zoo::SyntheticParams(net, {1, 3, 224, 224}, 5, {.calibration_batch = 1});
+  const NDArray x = testing::random_input(shape, 4, 0.f, 255.f).Copy(Context::gpu(0));
+  const std::vector<float> want = CachedOp(net, params, Context::gpu(0)).Forward({x})[0].ToVector<float>();
+  auto top1 = [](const std::vector<float>& p, int row) {
+    return std::max_element(p.begin() + row * 1000, p.begin() + (row + 1) * 1000) - (p.begin() + row * 1000);
+  };
+  struct Variant {
+    DType dtype;
+    bool nhwc;
+    double tolerance;  // max |p - p_fp32|
+  };
+  for (const Variant& v : {Variant{DType::f32, true, 1e-4}, Variant{DType::f16, false, 2e-2},
+                           Variant{DType::f16, true, 2e-2}, Variant{DType::bf16, true, 5e-2}}) {
+    CachedOpFlags flags;
+    flags.compute_dtype = v.dtype;
+    flags.channels_last = v.nhwc;
+    CachedOp op(net, params, Context::gpu(0), flags);
+    const PlanReport plan = op.Plan({shape});
+    const std::vector<float> got = op.Forward({x})[0].ToVector<float>();
+    int same_top1 = 0;
+    for (int row = 0; row < 8; ++row) same_top1 += top1(got, row) == top1(want, row);
+    std::printf("ResNet-50 v1 %s %s on cuDNN: max |dp| vs fp32 %.2e, top-1 same %d/8, %d casts, "
+                "%d nodes between casts, params %.1f MiB\n", DTypeName(v.dtype), v.nhwc ? "NHWC" : "NCHW",
+                MaxAbsDiff(got, want), same_top1, plan.precision_casts, plan.emulated_kernels,
+                plan.param_bytes / 1048576.0);
+    INFO(DTypeName(v.dtype) << (v.nhwc ? " NHWC" : " NCHW"));
+    CHECK(MaxAbsDiff(got, want) < v.tolerance);
+    CHECK(same_top1 == 8);
+    if (v.dtype != DType::f32) CHECK(plan.emulated_kernels <= 2);  // FullyConnected (+ flatten copy)
+  }
+}
+
 TEST_CASE("GPU dynamic batching: 64 bs1 callers with mixed bad inputs match unbatched within 1e-5, "
           "cuDNN and plain CUDA, graphs on and off",
           "[gpu][batching]") {
