@@ -67,6 +67,7 @@ void AddResidualStep(PrimitiveKernel& kernel, const dnnl::memory::desc& dst, siz
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
+  if (p.channels_last) return nullptr;  // NHWC runs on the reference
   if (!IsPlainF32(spec, p.num_inputs()) || spec.outputs.size() != 1) return nullptr;
   if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape) return nullptr;
   const Shape& data = spec.inputs[0].shape;

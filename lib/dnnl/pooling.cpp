@@ -55,6 +55,7 @@ bool ComputeGeometry(const ops::PoolingParams& p, const Shape& in, const Shape& 
 
 std::unique_ptr<Kernel> MakePooling(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::PoolingParams>(spec.params);
+  if (p.channels_last) return nullptr;  // NHWC runs on the reference
   if (!IsPlainF32(spec, 1) || spec.outputs.size() != 1) return nullptr;
   const Shape& in = spec.inputs[0].shape;
   const Shape& out = spec.outputs[0].shape;
