@@ -71,6 +71,13 @@ struct CachedOpFlags {
   // read the input directly, so they cost no copy and do not hide patterns from the fusions.
   // Output names are kept. Flatten and Reshape are not dropped.
   bool drop_identity = true;
+  // Keep 2-D convolution activations channels-last (NHWC) inside the plan: Convolution and
+  // Pooling run with layout NHWC (weights transposed once, into arrays the CachedOp owns), the
+  // ops between them follow, and transposes are inserted only where the layout changes. Inputs
+  // and outputs stay in the user's layout. Recommended on a GPU with cuDNN in reduced precision /
+  // TF32 (allow_tf32), where tensor cores prefer NHWC. On the CPU oneDNN runs NHWC too. A rewrite
+  // like the others (not with reference_only). Off by default.
+  bool channels_last = false;
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
@@ -109,6 +116,7 @@ struct PlanReport {
   int fused_activations = 0;      // ReLUs fused into convolutions at construction
   int fused_residual_adds = 0;    // residual adds fused into convolutions at construction
   int dropped_identities = 0;     // Dropout / BlockGrad / identity nodes removed at construction
+  int converted_to_channels_last = 0;  // nodes running NHWC (channels_last), transposes not counted
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "lib/exec/batcher.hpp"
+#include "lib/exec/layout.hpp"
 #include "lib/exec/plan.hpp"
 #include "lib/exec/rewrite.hpp"
 
@@ -112,9 +113,11 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
                        flags.param_indices.empty() &&
                        (flags.fold_batch_norm || flags.fuse_activations ||
-                        flags.fuse_residual_add || flags.drop_identity);
+                        flags.fuse_residual_add || flags.drop_identity || flags.channels_last);
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
+    if (flags.channels_last)
+      r.symbol = detail::ToChannelsLast(r.symbol, r.params, &m->converted_to_channels_last);
     m->graph = detail::IndexGraph(r.symbol);
     params = std::move(r.params);
     m->folded_batch_norms = r.folded_batch_norms;

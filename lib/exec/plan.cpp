@@ -282,6 +282,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.fused_activations = m.fused_activations;
   p->report.fused_residual_adds = m.fused_residual_adds;
   p->report.dropped_identities = m.dropped_identities;
+  p->report.converted_to_channels_last = m.converted_to_channels_last;
   return p;
 }
 

@@ -32,6 +32,7 @@ struct ModelGraph {
   int fused_activations = 0;
   int fused_residual_adds = 0;
   int dropped_identities = 0;
+  int converted_to_channels_last = 0;  // lib/exec/layout.hpp
 };
 
 enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };
