@@ -25,16 +25,17 @@ int NhwcAxis(int64_t axis) {
 }
 
 bool IsUnaryElementwise(const Node& n) {
-  static const char* const kOps[] = {"Activation",    "clip",          "Dropout",
-                                     "identity",      "BlockGrad",     "_plus_scalar",
-                                     "_minus_scalar", "_rminus_scalar", "_mul_scalar",
-                                     "_div_scalar"};
+  static const char* const kOps[] = {
+      "Activation",   "clip",          "Dropout",        "identity",    "BlockGrad",
+      "_plus_scalar", "_minus_scalar", "_rminus_scalar", "_mul_scalar", "_div_scalar"};
   for (const char* op : kOps)
     if (IsOp(n, op)) return true;
-  if (IsOp(n, "LeakyReLU")) return ParamsAs<ops::LeakyReLUParams>(n.params).act != ops::LeakyType::kPrelu;
+  if (IsOp(n, "LeakyReLU"))
+    return ParamsAs<ops::LeakyReLUParams>(n.params).act != ops::LeakyType::kPrelu;
   // Every NHWC tensor is float32 (a Convolution or Pooling made it): a Cast to anything else
   // would make a tensor that the transposes back (float32 only on the CPU) could not take.
-  if (IsOp(n, "Cast")) return ParamsAs<ops::CastParams>(n.params).dtype == static_cast<int>(DType::f32);
+  if (IsOp(n, "Cast"))
+    return ParamsAs<ops::CastParams>(n.params).dtype == static_cast<int>(DType::f32);
   return false;
 }
 
@@ -65,7 +66,8 @@ NDArray ToOhwi(const NDArray& weight) {
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t h = 0; h < height; ++h)
         for (int64_t w = 0; w < width; ++w)
-          dst[((f * height + h) * width + w) * channels + c] = src[((f * channels + c) * height + h) * width + w];
+          dst[((f * height + h) * width + w) * channels + c] =
+              src[((f * channels + c) * height + h) * width + w];
   return out;
 }
 
@@ -115,7 +117,8 @@ class ChannelsLast {
     if (in.empty()) return nullptr;
     bool nhwc = false;
     if (IsUnaryElementwise(n)) nhwc = in.size() == 1 && IsNhwc(in[0]);
-    if (IsElemwise(n) || IsBroadcast(n)) nhwc = in.size() == 2 && BinaryStaysNhwc(in, IsBroadcast(n));
+    if (IsElemwise(n) || IsBroadcast(n))
+      nhwc = in.size() == 2 && BinaryStaysNhwc(in, IsBroadcast(n));
     if (nhwc) return WithInputs(n, std::move(in));
     if (IsOp(n, "BatchNorm")) return BatchNorm(n, in);
     if (IsOp(n, "Concat")) return Concat(n, in);
@@ -130,14 +133,16 @@ class ChannelsLast {
     if (!broadcast) return false;
     for (int i : {0, 1}) {
       const NDArray* other = ParamOf(in[1 - i], params_);
-      if (IsNhwc(in[i]) && other && other->shape().Size() == 1 && other->shape().ndim() <= 4) return true;
+      if (IsNhwc(in[i]) && other && other->shape().Size() == 1 && other->shape().ndim() <= 4)
+        return true;
     }
     return false;
   }
 
   NodePtr Convolution(const Node& n) {
     const auto& p = ParamsAs<ops::ConvParams>(n.params);
-    if (p.kernel.size() != 2 || p.channels_last || n.inputs.size() != p.num_inputs()) return nullptr;
+    if (p.kernel.size() != 2 || p.channels_last || n.inputs.size() != p.num_inputs())
+      return nullptr;
     const NDArray* weight = ParamOf(n.inputs[1], params_);
     // A weight that does not fit stays as written, so that planning names its shape as given.
     if (!weight || weight->shape().ndim() != 4 || weight->shape()[0] != p.num_filter ||
@@ -215,7 +220,8 @@ class ChannelsLast {
   static NodeEntry Transpose(const NodeEntry& e, const char* axes, const char* suffix) {
     std::string name = e.node->name + suffix;
     if (e.index != 0) name += std::to_string(e.index);
-    return Symbol::CreateOp("Transpose", name, {{"axes", axes}}, {Symbol(std::vector<NodeEntry>{e})})
+    return Symbol::CreateOp("Transpose", name, {{"axes", axes}},
+                            {Symbol(std::vector<NodeEntry>{e})})
         .outputs()[0];
   }
 
@@ -224,7 +230,7 @@ class ChannelsLast {
 
   std::map<std::string, NDArray>& params_;
   Remap remap_;
-  std::unordered_set<const Node*> nhwc_;  // new nodes whose output 0 is NHWC
+  std::unordered_set<const Node*> nhwc_;             // new nodes whose output 0 is NHWC
   std::map<EntryKey, NodeEntry> to_nhwc_, to_nchw_;  // entry -> its transpose
   std::unordered_map<const Node*, NodePtr> weights_;
   int converted_ = 0;
