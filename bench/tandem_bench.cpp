@@ -264,7 +264,9 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   flags.reference_only = o.reference;
   flags.intra_op_threads = ctx.is_cpu() ? IntraOpFor(o, threads) : 0;
   flags.allow_tf32 = o.math == "tf32";
-  flags.compute_dtype = o.dtype == "f16" ? DType::f16 : o.dtype == "bf16" ? DType::bf16 : DType::f32;
+  flags.compute_dtype = o.dtype == "f16"    ? tandem::DType::f16
+                        : o.dtype == "bf16" ? tandem::DType::bf16
+                                            : tandem::DType::f32;
   flags.channels_last = o.layout == "nhwc";
   if (!o.rewrites) {
     flags.fold_batch_norm = flags.fuse_activations = flags.fuse_residual_add = false;

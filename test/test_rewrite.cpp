@@ -561,3 +561,277 @@ TEST_CASE("constant folding: Cast, Reshape, elemwise_mul and BatchNorm of parame
   // The folded weight is float32: 5 x 8 weight, bias, scale, 4 bytes each.
   CHECK(plan.param_bytes == (40 + 5 + 5) * sizeof(float));
 }
+
+// ---- channels_last: the layout pass (lib/exec/layout.hpp) ----
+
+namespace {
+
+CachedOpFlags WithChannelsLast(CachedOpFlags f) {
+  f.channels_last = true;
+  return f;
+}
+
+// Nodes of the plan that run operator `op` ("Transpose", "Convolution").
+int CountOp(const PlanReport& plan, const std::string& op) {
+  int count = 0;
+  for (const std::string& line : plan.node_kernels) count += line.find(": " + op + " [") != std::string::npos;
+  return count;
+}
+
+// channels_last against the same flags without it, on the reference (the same sums in the same
+// order: equal up to 1e-5 relative) and on oneDNN (other algorithms in NHWC: kClose); returns the
+// channels_last plan on the reference.
+PlanReport CheckChannelsLastMatches(const Symbol& net, const std::map<std::string, NDArray>& params,
+                                    const NDArray& x) {
+  PlanReport reference_plan;
+  for (const CpuBackend& b : kCpuBackends) {
+    INFO("backend " << b.name);
+    CachedOp nhwc(net, params, Context::cpu(), WithChannelsLast(b.rewritten));
+    CachedOp nchw(net, params, Context::cpu(), b.rewritten);
+    const auto got = nhwc.Forward({x}), want = nchw.Forward({x});
+    REQUIRE(got.size() == want.size());
+    const bool on_reference = std::string(b.name) == "reference";
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].shape() == want[i].shape());  // outputs keep the NCHW shapes
+      const auto c = testing::compare_arrays(got[i], want[i], on_reference ? kSame : kClose);
+      INFO("output " << i << ": max abs error " << c.max_abs_error << ", " << c.mismatches << " mismatches");
+      CHECK(c.ok());
+    }
+    CHECK(nhwc.output_names() == net.ListOutputs());
+    CHECK(nhwc.input_names() == nchw.input_names());
+    if (on_reference) reference_plan = nhwc.Plan({x.shape()});
+  }
+  return reference_plan;
+}
+
+Symbol PoolingOp(const std::string& name, const Symbol& data, AttrMap attrs) {
+  Operator b("Pooling");
+  for (const auto& [k, v] : attrs) b.SetParam(k, v);
+  return b(data).CreateSymbol(name);
+}
+
+}  // namespace
+
+TEST_CASE("channels_last: op-level conv/pool NHWC reference matches NCHW (stride / pad / dilate, "
+          "groups, fused ReLU + residual, global / avg / max pooling, count_include_pad)",
+          "[rewrite][channels_last]") {
+  SECTION("a strided, padded, dilated conv with a fused ReLU, then a grouped conv without bias, as "
+          "graph outputs") {
+    Symbol data = Symbol::Variable("data");
+    Symbol a = op::Activation("relu0", op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 6, .stride = {2, 1}, .pad = {1, 2}, .dilate = {1, 2}}));
+    Symbol b = op::Convolution("conv1", a, {.kernel = {3, 3}, .num_filter = 4, .pad = {1, 1}, .num_group = 2, .no_bias = true});
+    Symbol net = Symbol::Group({a, b});
+    auto params = testing::random_params(net, {{"data", Shape{2, 3, 9, 8}}}, 30);
+    const PlanReport plan = CheckChannelsLastMatches(net, params, testing::random_input({2, 3, 9, 8}, 31));
+    CHECK(plan.fused_activations == 0);  // relu0 is a head
+    CHECK(plan.converted_to_channels_last == 3);  // conv0, relu0, conv1
+    // In: data. Out: both heads; relu0 is read by conv1 in NHWC too.
+    CHECK(CountOp(plan, "Transpose") == 3);
+    CHECK(KernelOf(plan, "conv1") == "conv1: Convolution [reference]");
+  }
+  SECTION("residual blocks: BatchNorm folded, residual adds and ReLUs fused, global avg pool") {
+    Symbol net = ResidualNet();
+    auto params = testing::random_params(net, {{"data", Shape{2, 3, 8, 8}}}, 32);
+    const PlanReport plan = CheckChannelsLastMatches(net, params, testing::random_input({2, 3, 8, 8}, 33));
+    CHECK(plan.fused_residual_adds == 3);
+    CHECK(plan.fused_activations == 3);
+    CHECK(plan.converted_to_channels_last == 6);  // conv0, conv1, conv2, conv3s, conv3, gap
+    // data -> NHWC before conv0, gap -> NCHW before Flatten; the shortcuts stay NHWC.
+    CHECK(CountOp(plan, "Transpose") == 2);
+    CHECK(KernelOf(plan, "data_nhwc") == "data_nhwc: Transpose [reference]");
+    CHECK(KernelOf(plan, "gap_nchw") == "gap_nchw: Transpose [reference]");
+    // oneDNN runs the NHWC convolutions with their fused residual and ReLU itself.
+    const PlanReport dnnl_plan = CachedOp(net, params, Context::cpu(), {.channels_last = true}).Plan({Shape{2, 3, 8, 8}});
+    for (const char* conv : {"conv1", "conv2", "conv3"}) CHECK(KernelOf(dnnl_plan, conv) == std::string(conv) + ": Convolution [dnnl]");
+    CHECK(KernelOf(dnnl_plan, "gap") == "gap: Pooling [dnnl]");
+  }
+  SECTION("pools of every kind reading one conv: one transpose in, one out per head") {
+    Symbol data = Symbol::Variable("data");
+    Symbol c = op::Convolution("conv", data, {.kernel = {3, 3}, .num_filter = 5});
+    Symbol net = Symbol::Group({
+        PoolingOp("max_full", c, {{"kernel", "(3, 3)"}, {"stride", "(2, 2)"}, {"pad", "(1, 1)"}, {"pooling_convention", "full"}}),
+        PoolingOp("avg_excl", c, {{"kernel", "(3, 3)"}, {"pad", "(1, 1)"}, {"pool_type", "avg"}, {"count_include_pad", "False"}}),
+        PoolingOp("avg_incl", c, {{"kernel", "(3, 2)"}, {"stride", "(2, 2)"}, {"pad", "(1, 1)"}, {"pool_type", "avg"}}),
+        PoolingOp("sum_same", c, {{"kernel", "(2, 2)"}, {"stride", "(2, 2)"}, {"pool_type", "sum"}, {"pooling_convention", "same"}}),
+        PoolingOp("global_max", c, {{"global_pool", "True"}}),
+    });
+    auto params = testing::random_params(net, {{"data", Shape{2, 3, 9, 10}}}, 34);
+    const PlanReport plan = CheckChannelsLastMatches(net, params, testing::random_input({2, 3, 9, 10}, 35));
+    CHECK(plan.converted_to_channels_last == 6);
+    CHECK(CountOp(plan, "Transpose") == 6);
+  }
+  SECTION("a pool straight on the data, with nothing NHWC around it") {
+    Symbol net = op::Pooling("pool", Symbol::Variable("data"), {.kernel = {2, 2}, .pool_type = "avg", .stride = {2, 2}});
+    const PlanReport plan = CheckChannelsLastMatches(net, {}, testing::random_input({1, 3, 6, 6}, 36));
+    CHECK(plan.converted_to_channels_last == 1);
+    CHECK(CountOp(plan, "Transpose") == 2);
+  }
+}
+
+TEST_CASE("channels_last: NHWC flows through layout-agnostic ops, stops at the others, and is "
+          "transposed once per tensor and direction", "[rewrite][channels_last]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Convolution("conv0", data, {.kernel = {3, 3}, .num_filter = 8, .pad = {1, 1}});
+  x = op::LeakyReLU("leaky", x, {.slope = 0.1});
+  x = Operator("_mul_scalar").SetParam("scalar", 0.5)(x).CreateSymbol("half");
+  x = Operator("clip").SetParam("a_min", -0.4).SetParam("a_max", 0.4)(x).CreateSymbol("clip");
+  x = op::BatchNorm("bn", x, {.fix_gamma = false});  // after clip: not folded, axis 1 -> 3
+  Symbol a = op::Convolution("conv1", x, {.kernel = {1, 1}, .num_filter = 4});
+  Symbol b = op::Convolution("conv2", x, {.kernel = {3, 3}, .num_filter = 4, .pad = {1, 1}});
+  Symbol cat = op::Concat("cat", {a, b});  // dim 1 -> 3
+  Symbol scaled = Binary("broadcast_mul", "scaled", cat, Symbol::Variable("scale"));  // scale: (1,)
+  Symbol sum = Binary("elemwise_add", "sum", scaled, cat);
+  Symbol cast = Operator("Cast").SetParam("dtype", "float32")(sum).CreateSymbol("cast");
+  // prelu's gamma is per channel: it stays NCHW, and so does the channel softmax.
+  Symbol prelu = Operator("LeakyReLU").SetParam("act_type", "prelu")(cast).CreateSymbol("prelu");
+  Symbol y = op::Convolution("conv3", prelu, {.kernel = {3, 3}, .num_filter = 4});
+  Symbol net = Symbol::Group({op::softmax("softmax", y, 1), sum});
+  auto params = testing::random_params(net, {{"data", Shape{2, 3, 7, 6}}, {"scale", Shape{1}}}, 37);
+  params["scale"] = NDArray({1.5f}, Shape{1});
+  const PlanReport plan = CheckChannelsLastMatches(net, params, testing::random_input({2, 3, 7, 6}, 38));
+  // conv0, leaky, half, clip, bn, conv1, conv2, cat, scaled, sum, cast, conv3.
+  CHECK(plan.converted_to_channels_last == 12);
+  // data -> conv0; cast -> prelu; prelu -> conv3; conv3 -> softmax; sum -> the graph output.
+  CHECK(CountOp(plan, "Transpose") == 5);
+  for (const char* t : {"data_nhwc", "cast_nchw", "prelu_nhwc", "conv3_nchw", "sum_nchw"}) {
+    INFO(t);
+    CHECK(KernelOf(plan, t) == std::string(t) + ": Transpose [reference]");
+  }
+  CHECK(KernelOf(plan, "prelu") == "prelu: LeakyReLU [reference]");
+}
+
+TEST_CASE("channels_last: ResNet-18 v1 on the reference computes the same probabilities within "
+          "1e-5, with one transpose in and one out", "[rewrite][channels_last][zoo]") {
+  Symbol net = zoo::ByName("resnet18-v1", 10);
+  auto params = zoo::SyntheticParams(net, {1, 3, 64, 64}, 5, {.calibration_batch = 1});
+  const NDArray x = testing::random_input({1, 3, 64, 64}, 6, 0.f, 255.f);
+  CachedOp nhwc(net, params, Context::cpu(), ReferenceKernels({.channels_last = true}));
+  CachedOp nchw(net, params, Context::cpu(), ReferenceKernels({}));
+  const PlanReport plan = nhwc.Plan({x.shape()});
+  CHECK(plan.folded_batch_norms == 20);
+  CHECK(plan.fused_residual_adds == 8);
+  CHECK(plan.converted_to_channels_last == 22);  // 20 convolutions, the max pool and the global pool
+  CHECK(CountOp(plan, "Transpose") == 2);
+  CHECK(CountOp(plan, "Convolution") == 20);
+  const auto got = nhwc.Forward({x})[0].ToVector<float>();
+  const auto want = nchw.Forward({x})[0].ToVector<float>();
+  CHECK(Top5(got) == Top5(want));
+  const auto c = testing::compare_arrays(NDArray(got, Shape{1, 10}), NDArray(want, Shape{1, 10}), kSame);
+  INFO("max |p - p_nchw| " << c.max_abs_error);
+  CHECK(c.ok());
+  // The default CPU backends: oneDNN runs the NHWC convolutions and pools; the transposes fall
+  // through to the reference.
+  CachedOp nhwc_default(net, params, Context::cpu(), {.channels_last = true});
+  const PlanReport dplan = nhwc_default.Plan({x.shape()});
+  CHECK(KernelOf(dplan, "conv1") == "conv1: Convolution [dnnl]");
+  CHECK(KernelOf(dplan, "maxpool") == "maxpool: Pooling [dnnl]");
+  CHECK(KernelOf(dplan, "data_nhwc") == "data_nhwc: Transpose [reference]");
+  const auto dgot = nhwc_default.Forward({x})[0].ToVector<float>();
+  const auto dwant = CachedOp(net, params, Context::cpu()).Forward({x})[0].ToVector<float>();
+  CHECK(Top5(dgot) == Top5(dwant));
+  CHECK(testing::compare_arrays(NDArray(dgot, Shape{1, 10}), NDArray(dwant, Shape{1, 10}), kClose).ok());
+}
+
+TEST_CASE("channels_last: inception-bn (concat, avg and max pooling) gives the same top-5 and "
+          "probabilities on the default CPU backends", "[rewrite][channels_last][zoo]") {
+  Symbol net = zoo::ByName("inception-bn", 10);
+  auto params = zoo::SyntheticParams(net, {1, 3, 224, 224}, 7, {.calibration_batch = 1});
+  const NDArray x = testing::random_input({1, 3, 224, 224}, 8, 0.f, 255.f);
+  CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
+  CachedOp nchw(net, params, Context::cpu());
+  const PlanReport plan = nhwc.Plan({x.shape()});
+  CHECK(CountOp(plan, "Transpose") == 2);  // the data in, the last pool out (before Flatten)
+  CHECK(plan.converted_to_channels_last == CountOp(plan, "Convolution") + CountOp(plan, "Pooling") + CountOp(plan, "Concat"));
+  CHECK(CountOp(plan, "Concat") == 10);
+  const auto got = nhwc.Forward({x})[0].ToVector<float>();
+  const auto want = nchw.Forward({x})[0].ToVector<float>();
+  CHECK(Top5(got) == Top5(want));
+  const auto c = testing::compare_arrays(NDArray(got, Shape{1, 10}), NDArray(want, Shape{1, 10}), kClose);
+  INFO("max |p - p_nchw| " << c.max_abs_error);
+  CHECK(c.ok());
+}
+
+TEST_CASE("channels_last: MNIST CNN predictions identical on all 10k images", "[rewrite][channels_last][models]") {
+  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
+  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
+  Symbol net = Symbol::Load(json);
+  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
+  auto images = samples::ReadIdx(images_path);
+  CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
+  CachedOp nchw(net, params, Context::cpu());
+  const PlanReport plan = nhwc.Plan({Shape{100, 1, 28, 28}});
+  CHECK(plan.converted_to_channels_last == 4);  // two convolutions, two pools
+  CHECK(CountOp(plan, "Transpose") == 2);
+  const int64_t batch = 500, pixels = 28 * 28;
+  int64_t differ = 0;
+  for (int64_t start = 0; start < images.dims[0]; start += batch) {
+    std::vector<float> x(static_cast<size_t>(batch * pixels));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = images.data[start * pixels + i] / 255.0f;
+    const NDArray input(x, Shape{batch, 1, 28, 28});
+    const auto a = nhwc.Forward({input})[0].ToVector<float>();
+    const auto b = nchw.Forward({input})[0].ToVector<float>();
+    for (int64_t k = 0; k < batch; ++k) {
+      auto top = [&](const std::vector<float>& p) {
+        return std::max_element(p.begin() + k * 10, p.begin() + k * 10 + 10) - p.begin();
+      };
+      differ += top(a) != top(b);
+    }
+  }
+  CHECK(differ == 0);
+}
+
+TEST_CASE("channels_last: caller's params are not modified; the transposed weights replace the "
+          "originals, once per shared weight", "[rewrite][channels_last]") {
+  Symbol data = Symbol::Variable("data");
+  Symbol w = Symbol::Variable("shared_weight");
+  Symbol a = Operator("Convolution").SetParam("kernel", Shape{3, 3}).SetParam("num_filter", 4).SetParam("pad", Shape{1, 1})
+                 .SetParam("no_bias", true)(data)(w).CreateSymbol("conv_a");
+  Symbol b = Operator("Convolution").SetParam("kernel", Shape{3, 3}).SetParam("num_filter", 4).SetParam("pad", Shape{1, 1})
+                 .SetParam("no_bias", true)(a)(w).CreateSymbol("conv_b");
+  Symbol net = op::BatchNorm("bn", b, {.fix_gamma = false});  // folds: conv_b gets its own weight
+  auto params = testing::random_params(net, {{"data", Shape{1, 4, 5, 5}}}, 39);
+  const auto before = Snapshot(params);
+  const NDArray x = testing::random_input({1, 4, 5, 5}, 40);
+  CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
+  CachedOp nchw(net, params, Context::cpu());
+  CHECK(testing::compare_arrays(nhwc.Forward({x})[0], nchw.Forward({x})[0], kClose).ok());
+  CHECK(Snapshot(params) == before);
+  // The same arrays' worth of weights are bound: transposed instead of as given, none twice.
+  CHECK(nhwc.Plan({x.shape()}).param_bytes == nchw.Plan({x.shape()}).param_bytes);
+  CachedOp shared(Symbol::Group({a, b}), params, Context::cpu(), {.channels_last = true});
+  CHECK(shared.Plan({x.shape()}).param_bytes == 4 * 4 * 3 * 3 * sizeof(float));
+  CHECK(testing::compare_arrays(shared.Forward({x})[1],
+                                CachedOp(Symbol::Group({a, b}), params, Context::cpu()).Forward({x})[1], kClose).ok());
+}
+
+TEST_CASE("channels_last: a convolution whose weight is computed stays NCHW; the flag is off by "
+          "default and not applied with reference_only", "[rewrite][channels_last]") {
+  // The weight is a data input, scaled (a variable read only as a weight would be a missing
+  // parameter).
+  Symbol weight = Operator("_mul_scalar").SetParam("scalar", 2.0)(Symbol::Variable("w")).CreateSymbol("w2");
+  Symbol net = Operator("Convolution").SetParam("kernel", Shape{3, 3}).SetParam("num_filter", 2).SetParam("no_bias", true)
+                   (Symbol::Variable("data"))(weight).CreateSymbol("conv");
+  const NDArray x = testing::random_input({1, 3, 5, 5}, 41), w = testing::random_input({2, 3, 3, 3}, 42);
+  CachedOp fed(net, {}, Context::cpu(), {.channels_last = true});
+  REQUIRE(fed.input_names() == std::vector<std::string>{"data", "w"});
+  const PlanReport plan = fed.Plan({x.shape(), w.shape()});
+  CHECK(plan.converted_to_channels_last == 0);
+  CHECK(CountOp(plan, "Transpose") == 0);
+  const std::vector<NDArray> inputs = {x, w};
+  CHECK(testing::compare_arrays(fed.Forward(inputs)[0],
+                                CachedOp(net, {}, Context::cpu(), {.reference_only = true}).Forward(inputs)[0], kClose).ok());
+  Symbol conv = op::Convolution("conv", Symbol::Variable("data"), {.kernel = {3, 3}, .num_filter = 2});
+  auto params = testing::random_params(conv, {{"data", x.shape()}}, 43);
+  CHECK(CachedOp(conv, params, Context::cpu()).Plan({x.shape()}).converted_to_channels_last == 0);
+  CHECK(CachedOp(conv, params, Context::cpu(), {.reference_only = true, .channels_last = true})
+            .Plan({x.shape()}).converted_to_channels_last == 0);
+  CHECK(CachedOp(conv, params, Context::cpu(), {.channels_last = true}).Plan({x.shape()}).converted_to_channels_last == 1);
+}
+
+TEST_CASE("channels_last: a wrong input shape still names the convolution the user wrote",
+          "[rewrite][channels_last]") {
+  Symbol net = Net(false);
+  CachedOp op(net, Params(net), Context::cpu(), {.channels_last = true});
+  CHECK_THROWS_AS(op.Forward({testing::random_input({2, 4, 9, 7})}), ShapeError);
+  CHECK_THROWS_WITH(op.Forward({testing::random_input({2, 4, 9, 7})}), Catch::Contains("conv0"));
+}

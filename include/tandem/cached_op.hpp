@@ -76,6 +76,13 @@ struct CachedOpFlags {
   // with the reference kernels on the CPU, and bind the results as new parameters. Runs before
   // BatchNorm folding, which then sees a plain weight. Graph outputs are not folded.
   bool fold_constants = true;
+  // Keep 2-D convolution activations channels-last (NHWC) inside the plan: Convolution and
+  // Pooling run with layout NHWC (weights transposed once, into arrays the CachedOp owns), the
+  // ops between them follow, and transposes are inserted only where the layout changes. Inputs
+  // and outputs stay in the user's layout. Recommended on a GPU with cuDNN in reduced precision /
+  // TF32 (allow_tf32), where tensor cores prefer NHWC. On the CPU oneDNN runs NHWC too. A rewrite
+  // like the others (not with reference_only). Off by default.
+  bool channels_last = false;
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
@@ -127,6 +134,7 @@ struct PlanReport {
   int precision_casts = 0;        // Cast nodes inserted for CachedOpFlags::compute_dtype
   int emulated_kernels = 0;       // nodes in a reduced precision run in float32 between casts
   int folded_constants = 0;       // weight-only nodes evaluated at construction
+  int converted_to_channels_last = 0;  // nodes running NHWC (channels_last), transposes not counted
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

@@ -117,7 +117,8 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
   ref::RequireArity(spec, p.num_inputs(), 1);
-  if (!AllFloat32(spec)) return nullptr;
+  // Channel-last is cuDNN's alone: this direct kernel indexes NCHW.
+  if (!AllFloat32(spec) || p.channels_last) return nullptr;
   ConvGeometry g = MakeGeometry(spec, p);
   g.relu = p.fused_relu;
   if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape) {

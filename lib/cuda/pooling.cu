@@ -100,7 +100,8 @@ PoolGeometry MakeGeometry(const KernelSpec& spec, const ops::PoolingParams& p) {
 std::unique_ptr<Kernel> MakePooling(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::PoolingParams>(spec.params);
   ref::RequireArity(spec, 1, 1);
-  if (!AllFloat32(spec)) return nullptr;
+  // Channel-last is cuDNN's alone: this direct kernel indexes NCHW.
+  if (!AllFloat32(spec) || p.channels_last) return nullptr;
   const PoolGeometry g = MakeGeometry(spec, p);
   const int64_t total = spec.outputs[0].shape.Size();
   return MakeKernel([g, total](const KernelCall& call) {

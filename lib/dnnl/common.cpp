@@ -85,6 +85,25 @@ dnnl::memory::desc PlainDesc(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, kTags[dims.size() - 1]);
 }
 
+dnnl::memory::dims ChannelsFirstDims(const Shape& channels_last) {
+  dnnl::memory::dims dims = channels_last.dims();
+  if (dims.size() >= 3) std::rotate(dims.begin() + 1, dims.end() - 1, dims.end());
+  return dims;
+}
+
+dnnl::memory::desc ChannelsLastDesc(const dnnl::memory::dims& dims, bool grouped) {
+  using tag = dnnl::memory::format_tag;
+  // Indexed by the number of spatial dims, 1 to 3.
+  static const tag kPlain[] = {tag::nwc, tag::nhwc, tag::ndhwc};
+  static const tag kGrouped[] = {tag::gowi, tag::gohwi, tag::godhwi};
+  const size_t fixed = grouped ? 3 : 2;  // the dims before the spatial ones
+  const size_t spatial = dims.size() > fixed ? dims.size() - fixed : 0;
+  if (spatial < 1 || spatial > 3)
+    Throw<InternalError>("oneDNN: no channel-last layout for ", dims.size(), " dims");
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32,
+                            (grouped ? kGrouped : kPlain)[spatial - 1]);
+}
+
 dnnl::memory::desc AnyDesc(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
 }

@@ -67,6 +67,14 @@ inline dnnl::memory::desc PlainDesc(const Shape& shape) { return PlainDesc(ToDim
 inline dnnl::memory::desc PlainDesc(std::initializer_list<dnnl::memory::dim> dims) {
   return PlainDesc(dnnl::memory::dims(dims));
 }
+// MXNet's channel-last tensors as oneDNN sees them: the logical dims are always channel-first,
+// (N, C, spatial...), and the memory order says where the channels are. ChannelsFirstDims moves
+// the last dim of a channel-last shape (N, spatial..., C), or of an OHWI weight, to position 1.
+dnnl::memory::dims ChannelsFirstDims(const Shape& channels_last);
+// float32 of logical dims (N, C, spatial...) stored nwc / nhwc / ndhwc, which for a weight
+// (O, I, spatial...) is owi / ohwi / odhwi; `grouped`: a weight of logical dims
+// (G, O/G, I, spatial...) stored gowi / gohwi / godhwi (an OHWI weight's bytes).
+dnnl::memory::desc ChannelsLastDesc(const dnnl::memory::dims& dims, bool grouped = false);
 // float32 with the layout left to the primitive (format_tag::any).
 dnnl::memory::desc AnyDesc(const dnnl::memory::dims& dims);
 

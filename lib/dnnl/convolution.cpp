@@ -1,9 +1,9 @@
 // oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias,
 // and, when the graph rewrite asked for them, a fused ReLU (an eltwise post-op) and a fused
 // residual add (a second, in-place binary step, which then takes the ReLU as its post-op).
-// Source and destination stay in the user's plain NC(D)HW layout; the weights are reordered once
-// per model (shared by the plans of every input shape), into whatever layout the chosen
-// implementation prefers.
+// Source and destination stay in the graph's layout, plain NC(D)HW or, with channels_last,
+// N(D)HWC; the weights (OI(D)HW or O(D)HWI) are reordered once per model (shared by the plans of
+// every input shape), into whatever layout the chosen implementation prefers.
 #include <memory>
 
 #include "lib/dnnl/common.hpp"
@@ -69,8 +69,11 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
   if (!IsPlainF32(spec, p.num_inputs()) || spec.outputs.size() != 1) return nullptr;
   if (p.fused_sum && spec.inputs[p.residual_input()].shape != spec.outputs[0].shape) return nullptr;
-  const Shape& data = spec.inputs[0].shape;
-  const Shape& weight = spec.inputs[1].shape;
+  const bool last = p.channels_last;
+  // oneDNN's logical dims are channel-first whatever the layout.
+  const Shape data = last ? Shape(ChannelsFirstDims(spec.inputs[0].shape)) : spec.inputs[0].shape;
+  const Shape weight = last ? Shape(ChannelsFirstDims(spec.inputs[1].shape)) : spec.inputs[1].shape;
+  const Shape output = last ? Shape(ChannelsFirstDims(spec.outputs[0].shape)) : spec.outputs[0].shape;
   const int rank = data.ndim() - 2;
   if (rank < 1 || rank > 3 || weight.ndim() != data.ndim()) return nullptr;
   const int64_t groups = p.num_group;
@@ -83,9 +86,11 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   if (!weight_values || (!p.no_bias && !bias_values)) return nullptr;
 
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
-    const dnnl::memory::desc src = PlainDesc(data);
-    const dnnl::memory::desc dst = PlainDesc(spec.outputs[0].shape);
+    const dnnl::memory::desc src = last ? ChannelsLastDesc(ToDims(data)) : PlainDesc(data);
+    const dnnl::memory::desc dst = last ? ChannelsLastDesc(ToDims(output)) : PlainDesc(output);
     const dnnl::memory::dims weight_dims = WeightDims(weight, groups);
+    const dnnl::memory::desc weights_given =
+        last ? ChannelsLastDesc(weight_dims, groups != 1) : PlainDesc(weight_dims);
     const dnnl::memory::desc bias = p.no_bias ? dnnl::memory::desc() : PlainDesc({weight[0]});
     const dnnl::memory::desc weights = AnyDesc(weight_dims);
     const auto kind = dnnl::prop_kind::forward_inference;
@@ -100,7 +105,7 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
     auto packed =
-        kernel->Own(SharedReorder(*weight_values, PlainDesc(weight_dims), pd.weights_desc()));
+        kernel->Own(SharedReorder(*weight_values, weights_given, pd.weights_desc()));
     std::vector<PrimitiveKernel::Binding> args = {
         {DNNL_ARG_SRC, PrimitiveKernel::Input(0), src},
         {DNNL_ARG_WEIGHTS, packed, pd.weights_desc()},

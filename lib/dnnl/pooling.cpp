@@ -1,4 +1,5 @@
-// oneDNN Pooling: max and avg over 1-3 spatial dims, every convention and global pooling.
+// oneDNN Pooling: max and avg over 1-3 spatial dims, every convention and global pooling, in
+// channel-first (NCHW) or channel-last (NHWC) layout.
 //
 // MXNet's windows are start = o*s - p, end = min(start + k, x + p), clipped to [0, x) for the
 // values; max ignores padding, avg divides by end - start (count_include_pad) or by the clipped
@@ -56,8 +57,10 @@ bool ComputeGeometry(const ops::PoolingParams& p, const Shape& in, const Shape& 
 std::unique_ptr<Kernel> MakePooling(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::PoolingParams>(spec.params);
   if (!IsPlainF32(spec, 1) || spec.outputs.size() != 1) return nullptr;
-  const Shape& in = spec.inputs[0].shape;
-  const Shape& out = spec.outputs[0].shape;
+  const bool last = p.channels_last;
+  // oneDNN's logical dims are channel-first whatever the layout.
+  const Shape in = last ? Shape(ChannelsFirstDims(spec.inputs[0].shape)) : spec.inputs[0].shape;
+  const Shape out = last ? Shape(ChannelsFirstDims(spec.outputs[0].shape)) : spec.outputs[0].shape;
   if (in.ndim() < 3 || in.ndim() > 5 || out.ndim() != in.ndim() || out[0] != in[0] ||
       out[1] != in[1])
     return nullptr;
@@ -79,7 +82,8 @@ std::unique_ptr<Kernel> MakePooling(const KernelSpec& spec) {
   }
 
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
-    const dnnl::memory::desc src = PlainDesc(in), dst = PlainDesc(out);
+    const dnnl::memory::desc src = last ? ChannelsLastDesc(ToDims(in)) : PlainDesc(in);
+    const dnnl::memory::desc dst = last ? ChannelsLastDesc(ToDims(out)) : PlainDesc(out);
     dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src, dst,
                                      g.strides, g.kernel, g.pad_left, g.pad_right);
     dnnl::pooling_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "lib/exec/batcher.hpp"
+#include "lib/exec/layout.hpp"
 #include "lib/exec/plan.hpp"
 #include "lib/exec/precision.hpp"
 #include "lib/exec/rewrite.hpp"
@@ -126,10 +127,13 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
                        flags.param_indices.empty() &&
                        (flags.fold_batch_norm || flags.fuse_activations ||
-                       flags.fuse_residual_add || flags.drop_identity || flags.fold_constants);
+                       flags.fuse_residual_add || flags.drop_identity || flags.fold_constants ||
+                       flags.channels_last);
   Symbol planned = symbol;
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
+    if (flags.channels_last)
+      r.symbol = detail::ToChannelsLast(r.symbol, r.params, &m->converted_to_channels_last);
     planned = r.symbol;
     params = std::move(r.params);
     m->folded_batch_norms = r.folded_batch_norms;

@@ -313,6 +313,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.dropped_identities = m.dropped_identities;
   p->report.precision_casts = m.precision_casts;
   p->report.folded_constants = m.folded_constants;
+  p->report.converted_to_channels_last = m.converted_to_channels_last;
   return p;
 }
 

@@ -34,6 +34,7 @@ struct ModelGraph {
   int dropped_identities = 0;
   int precision_casts = 0;  // lib/exec/precision.hpp
   int folded_constants = 0;
+  int converted_to_channels_last = 0;  // lib/exec/layout.hpp
 };
 
 enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "lib/core/graph.hpp"
+#include "lib/exec/graph_edit.hpp"
 #include "lib/ops/params.hpp"
 #include "lib/ops/schemas.hpp"
 #include "tandem/error.hpp"
@@ -18,10 +18,6 @@
 
 namespace tandem::detail {
 namespace {
-
-using NodePtr = std::shared_ptr<const Node>;
-
-bool IsOp(const Node& n, const char* name) { return !n.is_variable() && n.op->name == name; }
 
 // How the original graph uses each node: number of reading entries, and whether it is a head or
 // has an output other than the first read (then it cannot disappear into a fused node).
@@ -40,74 +36,6 @@ Usage CountUsage(const Symbol& symbol, const std::vector<NodePtr>& nodes) {
   for (const NodeEntry& e : symbol.outputs()) u.pinned.insert(e.node.get());
   return u;
 }
-
-// A float32 parameter bound to the variable feeding `e`, or nullptr.
-const NDArray* ParamOf(const NodeEntry& e, const std::map<std::string, NDArray>& params) {
-  if (!e.node->is_variable()) return nullptr;
-  auto it = params.find(e.node->name);
-  if (it == params.end() || it->second.is_none() || it->second.dtype() != DType::f32) return nullptr;
-  return &it->second;
-}
-
-NodePtr Variable(const std::string& name) {
-  auto v = std::make_shared<Node>();
-  v->name = name;
-  return v;
-}
-
-// A copy of `base` with new attributes (re-parsed, so kernels see them) and inputs.
-NodePtr Rebuilt(const Node& base, AttrMap attrs, std::vector<NodeEntry> inputs) {
-  auto n = std::make_shared<Node>();
-  n->op = base.op;
-  n->name = base.name;
-  n->attrs = std::move(attrs);
-  n->params = base.op->parse(AttrReader(n->attrs, base.op->name, base.name));
-  n->inputs = std::move(inputs);
-  return n;
-}
-
-// A copy of `base` reading other inputs. Its attributes did not change, so its parsed parameters
-// are kept as they are: parsing them again would only repeat the work (user code, for a custom
-// operator) for every node downstream of a rewrite.
-NodePtr WithInputs(const Node& base, std::vector<NodeEntry> inputs) {
-  auto n = std::make_shared<Node>(base);
-  n->inputs = std::move(inputs);
-  return n;
-}
-
-// Original node -> what replaces it while a pass copies the graph: another node (same outputs),
-// for a dropped node the entry it forwarded, or for a folded node one variable per output read.
-class Remap {
- public:
-  NodeEntry operator()(const NodeEntry& e) const {
-    if (auto it = folded_.find({e.node.get(), e.index}); it != folded_.end()) return it->second;
-    if (auto it = forwarded_.find(e.node.get()); it != forwarded_.end()) return it->second;
-    return {replaced_.at(e.node.get()), e.index};
-  }
-  void Replace(const Node* n, NodePtr with) { replaced_[n] = std::move(with); }
-  void Forward(const Node* n, NodeEntry to) { forwarded_[n] = std::move(to); }
-  void Fold(const NodeEntry& e, NodeEntry to) { folded_[{e.node.get(), e.index}] = std::move(to); }
-  // `n` reading the replacements of its inputs: `n` itself when none changed.
-  NodePtr Inputs(const NodePtr& n) const {
-    std::vector<NodeEntry> inputs;
-    bool changed = false;
-    for (const NodeEntry& e : n->inputs) {
-      inputs.push_back((*this)(e));
-      changed |= inputs.back().node != e.node || inputs.back().index != e.index;
-    }
-    return changed ? WithInputs(*n, std::move(inputs)) : n;
-  }
-  Symbol Heads(const Symbol& symbol) const {
-    std::vector<NodeEntry> heads;
-    for (const NodeEntry& e : symbol.outputs()) heads.push_back((*this)(e));
-    return Symbol(std::move(heads));
-  }
-
- private:
-  std::unordered_map<const Node*, NodePtr> replaced_;
-  std::unordered_map<const Node*, NodeEntry> forwarded_;
-  std::map<std::pair<const Node*, uint32_t>, NodeEntry> folded_;
-};
 
 // Copies at inference: Dropout (tandem never drops at inference), BlockGrad / stop_gradient,
 // identity / _copy. Flatten and Reshape change the shape, so they stay.
@@ -130,15 +58,6 @@ Symbol DropIdentities(const Symbol& symbol, int* dropped) {
     }
   }
   return remap.Heads(symbol);
-}
-
-// A name for a folded array that no parameter has, nor any of `variables` (the graph's data
-// inputs are not in `params`, and a parameter by their name would bind them).
-std::string FreshName(const std::string& wanted, const std::map<std::string, NDArray>& params,
-                      const std::set<std::string>& variables = {}) {
-  std::string name = wanted;
-  for (int k = 2; params.count(name) || variables.count(name); ++k) name = wanted + std::to_string(k);
-  return name;
 }
 
 // Nodes that compute from bound parameters alone. Only the built-in operators qualify: a custom
@@ -399,12 +318,7 @@ RewrittenGraph RewriteForInference(const Symbol& symbol,
   // Before the fusions: a weight computed from parameters is then a plain parameter they can fold.
   const Symbol folded = flags.fold_constants ? FoldConstants(pruned, out) : pruned;
   out.symbol = Fuse(folded, flags, out);
-  // Parameters only the removed nodes read are dropped, so they are not bound (nor counted).
-  std::set<std::string> used;
-  for (const NodePtr& n : out.symbol.TopoNodes())
-    if (n->is_variable()) used.insert(n->name);
-  for (auto it = out.params.begin(); it != out.params.end();)
-    it = used.count(it->first) ? std::next(it) : out.params.erase(it);
+  DropUnusedParams(out.symbol, out.params);
   return out;
 }
 

@@ -1,4 +1,5 @@
-// Convolution: N-d (1..3 spatial dims) grouped, dilated convolution in channel-first layout.
+// Convolution: N-d (1..3 spatial dims) grouped, dilated convolution, channel-first (NCHW, weight
+// OIHW) or, with MXNet's layout NWC / NHWC / NDHWC, channel-last (NHWC, weight OHWI).
 #include "lib/ops/schema_util.hpp"
 #include "lib/ops/schemas.hpp"
 
@@ -29,8 +30,17 @@ std::any ParseConvolution(const AttrReader& r) {
   if (!sum.empty() && sum != "add") r.Fail(kFusedSumAttr, "only 'add' can be fused");
   p.fused_sum = sum == "add";
   // workspace, cudnn_tune and cudnn_off only steer MXNet's algorithm choice.
-  CheckChannelFirstLayout(r, rank);
+  p.channels_last = ParseChannelsLast(r, rank);
   return p;
+}
+
+// (N, C, spatial...) or (N, spatial..., C), as the layout orders them.
+Shape Ordered(bool channels_last, int64_t n, int64_t c, const std::vector<int64_t>& spatial) {
+  std::vector<int64_t> dims = {n};
+  if (!channels_last) dims.push_back(c);
+  dims.insert(dims.end(), spatial.begin(), spatial.end());
+  if (channels_last) dims.push_back(c);
+  return Shape(dims);
 }
 
 void InferConvolution(ShapeInferenceArgs& a) {
@@ -41,31 +51,32 @@ void InferConvolution(ShapeInferenceArgs& a) {
   if (data.ndim() != rank + 2)
     FailShape(a.node, "a convolution with a ", rank, "-d kernel needs ", rank + 2,
               "-d data, got ", data.ToString());
-  const int64_t channels = data[1];
+  const int64_t channels = data[ChannelAxis(p.channels_last, data.ndim())];
   if (channels % p.num_group != 0)
     FailShape(a.node, "data ", data.ToString(), " has ", channels,
               " channels, not divisible by num_group ", p.num_group);
 
-  std::vector<int64_t> weight = {p.num_filter, channels / p.num_group};
-  std::vector<int64_t> out = {data[0], p.num_filter};
+  std::vector<int64_t> out_spatial;
   for (int i = 0; i < rank; ++i) {
-    weight.push_back(p.kernel[i]);
+    const int64_t x = data[SpatialAxis(p.channels_last, i)];
     // Kernel, dilate and pad are at most 2^31 - 1, so extent fits; data dims may be up to 2^63
     // (a zero-sized array), so the padded room is computed in 128 bits.
     const int64_t extent = p.dilate[i] * (p.kernel[i] - 1) + 1;
-    const __int128 room = static_cast<__int128>(data[i + 2]) + 2 * static_cast<__int128>(p.pad[i]) - extent;
+    const __int128 room = static_cast<__int128>(x) + 2 * static_cast<__int128>(p.pad[i]) - extent;
     if (room < 0)
       FailShape(a.node, "dilated kernel extent ", extent, " exceeds the padded input (data ",
                 data.ToString(), ", pad ", p.pad[i], ")");
     if (room / p.stride[i] + 1 > INT64_MAX)
       FailShape(a.node, "the output of data ", data.ToString(), " with pad ", p.pad[i], " has more than 2^63 positions");
-    out.push_back(static_cast<int64_t>(room / p.stride[i] + 1));
+    out_spatial.push_back(static_cast<int64_t>(room / p.stride[i] + 1));
   }
-  AssignShape(a.in, 1, Shape(weight), a.node, "weight");
+  const Shape out = Ordered(p.channels_last, data[0], p.num_filter, out_spatial);
+  const Shape weight = Ordered(p.channels_last, p.num_filter, channels / p.num_group, p.kernel);
+  AssignShape(a.in, 1, weight, a.node, "weight");
   if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");
   // A fused residual is added element by element: it has the output's shape, never broadcast.
-  if (p.fused_sum) AssignShape(a.in, p.residual_input(), Shape(out), a.node, "residual");
-  AssignShape(a.out, 0, Shape(out), a.node, "output");
+  if (p.fused_sum) AssignShape(a.in, p.residual_input(), out, a.node, "residual");
+  AssignShape(a.out, 0, out, a.node, "output");
 }
 
 }  // namespace

@@ -18,6 +18,14 @@ inline constexpr const char* kFusedActAttr = "__tandem_fused_act__";
 // the other operand as one more input, after its bias, and adds it before the fused activation.
 inline constexpr const char* kFusedSumAttr = "__tandem_fused_sum__";
 
+// channels_last (MXNet's layout NWC / NHWC / NDHWC) moves the channel axis of the data and of the
+// output to the end: data (N, spatial..., C), output (N, spatial'..., F); a Convolution's weight
+// is then (F, k..., C / num_group) (OHWI). Bias and a fused residual are as before (the residual
+// has the output's shape, so its layout). These give the axis of the channels, and of spatial
+// dim i (from 0), in a shape of `ndim` dims of either layout (a weight's too).
+inline int ChannelAxis(bool channels_last, int ndim) { return channels_last ? ndim - 1 : 1; }
+inline int SpatialAxis(bool channels_last, int i) { return channels_last ? 1 + i : 2 + i; }
+
 struct ConvParams {
   std::vector<int64_t> kernel, stride, pad, dilate;
   int64_t num_filter = 0;
@@ -29,7 +37,6 @@ struct ConvParams {
   // Set only by the rewrite (hidden attribute __tandem_fused_sum__="add"): one more input, the
   // residual, of the output's shape: output = act(conv(data) + bias + residual).
   bool fused_sum = false;
-  // layout "NHWC": data (N, H, W, C), weight (O, kh, kw, I), output (N, H', W', O).
   bool channels_last = false;
   // Inputs in schema order: data, weight, [bias], [residual].
   size_t residual_input() const { return no_bias ? 2 : 3; }
@@ -61,7 +68,7 @@ struct PoolingParams {
   PoolConvention convention = PoolConvention::kValid;
   std::vector<int64_t> kernel, stride, pad;
   bool count_include_pad = true;
-  bool channels_last = false;  // layout "NHWC": data and output (N, H, W, C)
+  bool channels_last = false;  // data (N, spatial..., C) -> (N, spatial'..., C)
 };
 
 struct FullyConnectedParams {

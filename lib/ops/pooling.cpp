@@ -1,4 +1,5 @@
-// Pooling: max / avg / sum over 1..3 spatial dims, windowed or global.
+// Pooling: max / avg / sum over 1..3 spatial dims, windowed or global; channel-first (NCHW) or,
+// with MXNet's layout NWC / NHWC / NDHWC, channel-last.
 #include "lib/ops/schema_util.hpp"
 #include "lib/ops/schemas.hpp"
 
@@ -40,7 +41,8 @@ std::any ParsePooling(const AttrReader& r) {
       if (pad != 0) r.Fail("pad", "must be 0 with pooling_convention='same'");
   p.count_include_pad = OptionalBool(r, "count_include_pad", true);
   // cudnn_off and p_value (lp only) do not matter here.
-  CheckChannelFirstLayout(r, rank);
+  // A global pool without a kernel takes its rank from the data: the layout only places C.
+  p.channels_last = ParseChannelsLast(r, rank);
   return p;
 }
 
@@ -83,13 +85,16 @@ void InferPooling(ShapeInferenceArgs& a) {
     if (!p.kernel.empty() && data.ndim() != static_cast<int>(p.kernel.size()) + 2)
       FailShape(a.node, "a pool with a ", p.kernel.size(), "-d kernel needs ",
                 p.kernel.size() + 2, "-d data, got ", data.ToString());
-    for (int i = 2; i < data.ndim(); ++i) out[i] = 1;
+    for (int i = 0; i < data.ndim() - 2; ++i) out[SpatialAxis(p.channels_last, i)] = 1;
   } else {
     const int rank = static_cast<int>(p.kernel.size());
     if (data.ndim() != rank + 2)
       FailShape(a.node, "a pool with a ", rank, "-d kernel needs ", rank + 2, "-d data, got ",
                 data.ToString());
-    for (int i = 0; i < rank; ++i) out[i + 2] = PooledExtent(p, i, data[i + 2], a.node, data);
+    for (int i = 0; i < rank; ++i) {
+      const int axis = SpatialAxis(p.channels_last, i);
+      out[axis] = PooledExtent(p, i, data[axis], a.node, data);
+    }
   }
   AssignShape(a.out, 0, out, a.node, "output");
 }

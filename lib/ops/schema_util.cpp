@@ -82,16 +82,19 @@ std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& k
   return values;
 }
 
-void CheckChannelFirstLayout(const AttrReader& reader, size_t rank) {
-  if (IsUnset(reader, "layout")) return;
-  static const char* const kLayouts[] = {"NCW", "NCHW", "NCDHW"};
-  std::string layout = reader.Str("layout", "");
-  bool ok = rank == 0 ? (layout == "NCW" || layout == "NCHW" || layout == "NCDHW")
-                      : rank <= 3 && layout == kLayouts[rank - 1];
-  if (!ok)
-    Throw<Unsupported>("node '", reader.node(), "' (", reader.op(), "): layout '", layout,
-                       "' is not supported (only channel-first NCW / NCHW / NCDHW matching the "
-                       "kernel rank)");
+bool ParseChannelsLast(const AttrReader& reader, size_t rank) {
+  if (IsUnset(reader, "layout")) return false;
+  static const char* const kFirst[] = {"NCW", "NCHW", "NCDHW"};
+  static const char* const kLast[] = {"NWC", "NHWC", "NDHWC"};
+  const std::string layout = reader.Str("layout", "");
+  for (size_t r = 1; r <= 3; ++r) {
+    if (rank != 0 && rank != r) continue;
+    if (layout == kFirst[r - 1]) return false;
+    if (layout == kLast[r - 1]) return true;
+  }
+  Throw<Unsupported>("node '", reader.node(), "' (", reader.op(), "): layout '", layout,
+                     "' is not supported (only NCW / NCHW / NCDHW or NWC / NHWC / NDHWC matching "
+                     "the kernel rank)");
 }
 
 }  // namespace tandem::ops

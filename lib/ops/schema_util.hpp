@@ -60,9 +60,10 @@ inline constexpr int64_t kMaxWindowValue = 2147483647;
 std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& key, size_t rank,
                                   int64_t fallback, int64_t min_value);
 
-// Accepts an absent / "None" layout or the channel-first layout of `rank` spatial dims (NCW,
-// NCHW, NCDHW; any of them when rank is 0); throws Unsupported otherwise.
-void CheckChannelFirstLayout(const AttrReader& reader, size_t rank);
+// MXNet's `layout` attribute of an operator with `rank` spatial dims (0: not known from the
+// kernel, any rank): false for an absent / "None" layout or the channel-first one (NCW, NCHW,
+// NCDHW), true for the channel-last one (NWC, NHWC, NDHWC); throws Unsupported otherwise.
+bool ParseChannelsLast(const AttrReader& reader, size_t rank);
 
 // MXNet's Reshape rule: `codes` may hold positive dims and the special values 0 (copy a dim),
 // -1 (infer one dim), -2 (copy all remaining dims), -3 (merge two dims), -4 (split a dim into the

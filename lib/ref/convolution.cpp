@@ -1,5 +1,6 @@
 // Reference Convolution: direct loops over 1-D, 2-D and 3-D inputs with stride, symmetric pad,
-// dilation and groups. 1-D and 2-D are run as 3-D with leading spatial extents of 1.
+// dilation and groups, channel-first or channel-last. 1-D and 2-D are run as 3-D with leading
+// spatial extents of 1.
 #include <array>
 
 #include "lib/ops/params.hpp"
@@ -10,12 +11,12 @@ namespace tandem::ref {
 namespace {
 
 constexpr int kMaxSpatial = 3;
-using Dims3 = std::array<int64_t, kMaxSpatial>;
 
 struct ConvGeometry {
   int64_t batch = 0, in_channels = 0, filters = 0, groups = 1;
   Dims3 in{1, 1, 1}, out{1, 1, 1}, kernel{1, 1, 1}, stride{1, 1, 1}, pad{0, 0, 0},
       dilate{1, 1, 1};
+  LayoutStrides x, w, y;  // y: the output's, also the residual's
 };
 
 // Places the last `values.size()` spatial values right-aligned in a 3-vector (default elsewhere).
@@ -40,22 +41,24 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
                             y.ToString() + " do not match a " + std::to_string(spatial) +
                             "-D kernel");
   }
+  const bool last = p.channels_last;
+  const int c_axis = ops::ChannelAxis(last, spatial + 2);
   ConvGeometry g;
   g.batch = x[0];
-  g.in_channels = x[1];
+  g.in_channels = x[c_axis];
   g.filters = w[0];
   g.groups = p.num_group;
   if (g.groups < 1 || g.in_channels % g.groups != 0 || g.filters % g.groups != 0 ||
-      w[1] != g.in_channels / g.groups || y[0] != g.batch || y[1] != g.filters) {
+      w[c_axis] != g.in_channels / g.groups || y[0] != g.batch || y[c_axis] != g.filters) {
     ShapeMismatch(spec, "data " + x.ToString() + ", weight " + w.ToString() + ", output " +
                             y.ToString() + " and num_group " + std::to_string(g.groups) +
                             " are inconsistent");
   }
   for (int i = 0; i < spatial; ++i) {
     const int d = kMaxSpatial - spatial + i;
-    g.in[d] = x[2 + i];
-    g.out[d] = y[2 + i];
-    g.kernel[d] = w[2 + i];
+    g.in[d] = x[ops::SpatialAxis(last, i)];
+    g.out[d] = y[ops::SpatialAxis(last, i)];
+    g.kernel[d] = w[ops::SpatialAxis(last, i)];
   }
   FillSpatial(g.stride, p.stride, spatial);
   FillSpatial(g.pad, p.pad, spatial);
@@ -66,6 +69,9 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
                               ") elements");
     }
   }
+  g.x = StridesOf(g.in_channels, g.in, last);
+  g.w = StridesOf(g.in_channels / g.groups, g.kernel, last);
+  g.y = StridesOf(g.filters, g.out, last);
   return g;
 }
 
@@ -73,12 +79,10 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
 double ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w_filter,
                      const Dims3& o) {
   const int64_t channels = g.in_channels / g.groups;
-  const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
-  const int64_t k_plane = g.kernel[0] * g.kernel[1] * g.kernel[2];
   double acc = 0;
   for (int64_t c = 0; c < channels; ++c) {
-    const float* xc = x_group + c * in_plane;
-    const float* wc = w_filter + c * k_plane;
+    const float* xc = x_group + c * g.x.channel;
+    const float* wc = w_filter + c * g.w.channel;
     for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
       const int64_t id = o[0] * g.stride[0] - g.pad[0] + kd * g.dilate[0];
       if (id < 0 || id >= g.in[0]) continue;
@@ -88,8 +92,8 @@ double ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w
         for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
           const int64_t iw = o[2] * g.stride[2] - g.pad[2] + kw * g.dilate[2];
           if (iw < 0 || iw >= g.in[2]) continue;
-          const double xv = xc[(id * g.in[1] + ih) * g.in[2] + iw];
-          const double wv = wc[(kd * g.kernel[1] + kh) * g.kernel[2] + kw];
+          const double xv = xc[g.x.At(id, ih, iw)];
+          const double wv = wc[g.w.At(kd, kh, kw)];
           acc += xv * wv;
         }
       }
@@ -107,27 +111,24 @@ struct Epilogue {
 
 void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const Epilogue& e,
                     float* y) {
-  const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
-  const int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
   const int64_t channels = g.in_channels / g.groups;
   const int64_t filters_per_group = g.filters / g.groups;
-  const int64_t filter_size = channels * g.kernel[0] * g.kernel[1] * g.kernel[2];
   for (int64_t n = 0; n < g.batch; ++n) {
     for (int64_t f = 0; f < g.filters; ++f) {
       const int64_t group = f / filters_per_group;
-      const float* x_group = x + (n * g.in_channels + group * channels) * in_plane;
-      const float* w_filter = w + f * filter_size;
-      float* y_plane = y + (n * g.filters + f) * out_plane;
+      const float* x_group = x + n * g.x.item + group * channels * g.x.channel;
+      const float* w_filter = w + f * g.w.item;
+      const int64_t y_plane = n * g.y.item + f * g.y.channel;
       Dims3 o{};
       for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
         for (o[1] = 0; o[1] < g.out[1]; ++o[1]) {
           for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
-            const int64_t at = (o[0] * g.out[1] + o[1]) * g.out[2] + o[2];
+            const int64_t at = y_plane + g.y.At(o[0], o[1], o[2]);
             double v = ConvolvePoint(g, x_group, w_filter, o);
             if (e.bias) v += e.bias[f];
-            if (e.residual) v += e.residual[(n * g.filters + f) * out_plane + at];
+            if (e.residual) v += e.residual[at];
             if (e.relu && v < 0) v = 0;
-            y_plane[at] = static_cast<float>(v);
+            y[at] = static_cast<float>(v);
           }
         }
       }

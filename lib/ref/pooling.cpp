@@ -1,4 +1,5 @@
-// Reference Pooling (max / avg / sum) over 1-D, 2-D and 3-D inputs, following MXNet's window
+// Reference Pooling (max / avg / sum) over 1-D, 2-D and 3-D inputs, channel-first or channel-last
+// (the loops index through per-layout strides), following MXNet's window
 // arithmetic: the window of output o along a dim is [o*s - p, min(o*s - p + k, x + p)), whose
 // length is the pool size when count_include_pad; the elements read are that window clipped to
 // [0, x). The output shape comes from shape inference (it already applied the convention).
@@ -14,11 +15,11 @@ namespace tandem::ref {
 namespace {
 
 constexpr int kMaxSpatial = 3;
-using Dims3 = std::array<int64_t, kMaxSpatial>;
 
 struct PoolGeometry {
-  int64_t planes = 0;  // batch * channels
+  int64_t batch = 0, channels = 0;
   Dims3 in{1, 1, 1}, out{1, 1, 1}, kernel{1, 1, 1}, stride{1, 1, 1}, pad{0, 0, 0};
+  LayoutStrides x, y;
   ops::PoolType pool = ops::PoolType::kMax;
   bool count_include_pad = true;
 };
@@ -38,8 +39,10 @@ PoolGeometry MakeGeometry(const KernelSpec& spec, const ops::PoolingParams& p) {
   const Shape& x = spec.inputs[0].shape;
   const Shape& y = spec.outputs[0].shape;
   const int spatial = x.ndim() - 2;
+  const bool last = p.channels_last;
+  const int c_axis = ops::ChannelAxis(last, x.ndim());
   if (spatial < 1 || spatial > kMaxSpatial || y.ndim() != x.ndim() || y[0] != x[0] ||
-      y[1] != x[1]) {
+      y[c_axis] != x[c_axis]) {
     ShapeMismatch(spec, "pooling needs 3-D to 5-D data with a matching output; got data " +
                             x.ToString() + " and output " + y.ToString());
   }
@@ -49,22 +52,25 @@ PoolGeometry MakeGeometry(const KernelSpec& spec, const ops::PoolingParams& p) {
                             std::to_string(spatial) + " spatial dims");
   }
   PoolGeometry g;
-  g.planes = x[0] * x[1];
+  g.batch = x[0];
+  g.channels = x[c_axis];
   g.pool = p.pool;
   g.count_include_pad = p.count_include_pad;
   const int offset = kMaxSpatial - spatial;
   for (int i = 0; i < spatial; ++i) {
     const int d = offset + i;
-    g.in[d] = x[2 + i];
-    g.out[d] = y[2 + i];
+    g.in[d] = x[ops::SpatialAxis(last, i)];
+    g.out[d] = y[ops::SpatialAxis(last, i)];
     if (p.global_pool) {
-      g.kernel[d] = x[2 + i];  // whole extent, stride 1, no pad
+      g.kernel[d] = g.in[d];  // whole extent, stride 1, no pad
       continue;
     }
     g.kernel[d] = p.kernel[i];
     if (i < static_cast<int>(p.stride.size())) g.stride[d] = p.stride[i];
     if (i < static_cast<int>(p.pad.size())) g.pad[d] = p.pad[i];
   }
+  g.x = StridesOf(g.channels, g.in, last);
+  g.y = StridesOf(g.channels, g.out, last);
   return g;
 }
 
@@ -81,7 +87,7 @@ float PoolPoint(const PoolGeometry& g, const float* plane, const Dims3& o) {
   for (int64_t i0 = w[0].begin; i0 < w[0].end; ++i0) {
     for (int64_t i1 = w[1].begin; i1 < w[1].end; ++i1) {
       for (int64_t i2 = w[2].begin; i2 < w[2].end; ++i2) {
-        const float v = plane[(i0 * g.in[1] + i1) * g.in[2] + i2];
+        const float v = plane[g.x.At(i0, i1, i2)];
         sum += v;
         max = std::max(max, v);
       }
@@ -98,16 +104,16 @@ float PoolPoint(const PoolGeometry& g, const float* plane, const Dims3& o) {
 }
 
 void RunPooling(const PoolGeometry& g, const float* x, float* y) {
-  const int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
-  const int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
-  for (int64_t n = 0; n < g.planes; ++n) {
-    const float* plane = x + n * in_plane;
-    float* out = y + n * out_plane;
-    Dims3 o{};
-    for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
-      for (o[1] = 0; o[1] < g.out[1]; ++o[1]) {
-        for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
-          out[(o[0] * g.out[1] + o[1]) * g.out[2] + o[2]] = PoolPoint(g, plane, o);
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for (int64_t c = 0; c < g.channels; ++c) {
+      const float* plane = x + n * g.x.item + c * g.x.channel;
+      float* out = y + n * g.y.item + c * g.y.channel;
+      Dims3 o{};
+      for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
+        for (o[1] = 0; o[1] < g.out[1]; ++o[1]) {
+          for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
+            out[g.y.At(o[0], o[1], o[2])] = PoolPoint(g, plane, o);
+          }
         }
       }
     }

@@ -1,6 +1,7 @@
 // Internal: small helpers shared by the reference kernels (validation, axes, index walking).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -48,6 +49,34 @@ inline int NormaliseAxis(const KernelSpec& spec, int64_t axis, const Shape& shap
                       " is out of range for shape ", shape.ToString());
   }
   return static_cast<int>(a);
+}
+
+// Three spatial extents (D, H, W); kernels of lower rank pad them with leading 1s.
+using Dims3 = std::array<int64_t, 3>;
+
+// Element strides of a (count, channels, D, H, W) tensor stored channel-first (NCDHW, and OIDHW
+// weights) or channel-last (NDHWC, ODHWI): kernels that index through these do not depend on the
+// layout.
+struct LayoutStrides {
+  int64_t item = 0, channel = 0;
+  Dims3 spatial{};
+  int64_t At(int64_t d, int64_t h, int64_t w) const {
+    return d * spatial[0] + h * spatial[1] + w * spatial[2];
+  }
+};
+
+inline LayoutStrides StridesOf(int64_t channels, const Dims3& dims, bool channels_last) {
+  LayoutStrides s;
+  if (channels_last) {
+    s.channel = 1;
+    s.spatial = {dims[1] * dims[2] * channels, dims[2] * channels, channels};
+    s.item = dims[0] * s.spatial[0];
+  } else {
+    s.spatial = {dims[1] * dims[2], dims[2], 1};
+    s.channel = dims[0] * s.spatial[0];
+    s.item = channels * s.channel;
+  }
+  return s;
 }
 
 [[noreturn]] inline void ShapeMismatch(const KernelSpec& spec, const std::string& what) {

@@ -110,4 +110,35 @@ inline Shape InferredOutput(const Symbol& symbol, const std::map<std::string, Sh
 
 inline Symbol Data(const std::string& name = "data") { return Symbol::Variable(name); }
 
+// A host float32 array with its axes permuted: output dim i is input dim axes[i].
+inline NDArray Permute(const NDArray& a, const std::vector<int>& axes) {
+  const Shape& in = a.shape();
+  std::vector<int64_t> in_strides(in.ndim(), 1), dims;
+  for (int i = in.ndim() - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * in[i + 1];
+  for (int axis : axes) dims.push_back(in[axis]);
+  const std::vector<float> src = a.ToVector<float>();
+  std::vector<float> dst(src.size());
+  std::vector<int64_t> index(dims.size(), 0);
+  for (size_t o = 0; o < dst.size(); ++o) {
+    int64_t from = 0;
+    for (size_t i = 0; i < dims.size(); ++i) from += index[i] * in_strides[axes[i]];
+    dst[o] = src[static_cast<size_t>(from)];
+    for (int i = static_cast<int>(dims.size()) - 1; i >= 0 && ++index[i] == dims[i]; --i) index[i] = 0;
+  }
+  return NDArray(dst, Shape(dims));
+}
+
+// (N, C, spatial...) -> (N, spatial..., C), and back.
+inline NDArray ChannelsLast(const NDArray& a) {
+  std::vector<int> axes = {0};
+  for (int i = 2; i < a.shape().ndim(); ++i) axes.push_back(i);
+  axes.push_back(1);
+  return Permute(a, axes);
+}
+inline NDArray ChannelsFirst(const NDArray& a) {
+  std::vector<int> axes = {0, a.shape().ndim() - 1};
+  for (int i = 1; i < a.shape().ndim() - 1; ++i) axes.push_back(i);
+  return Permute(a, axes);
+}
+
 }  // namespace tandem::optest

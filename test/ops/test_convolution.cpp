@@ -18,8 +18,14 @@ struct ConvCase {
   bool no_bias = false;
 };
 
-Symbol Conv(const ConvCase& c) {
+// MXNet's channel-last layout name for `spatial` dims.
+std::string ChannelsLastLayout(size_t spatial) {
+  return spatial == 1 ? "NWC" : spatial == 2 ? "NHWC" : "NDHWC";
+}
+
+Symbol Conv(const ConvCase& c, const std::string& layout = "") {
   Operator b("Convolution");
+  if (!layout.empty()) b.SetParam("layout", layout);
   b.SetParam("kernel", c.kernel)
       .SetParam("num_filter", c.num_filter)
       .SetParam("num_group", c.num_group)
@@ -143,6 +149,57 @@ TEST_CASE("Convolution shape inference gives the weight, bias and output shapes"
   CHECK(shapes.at("conv_output") == Shape{2, 8, 4, 3});
 }
 
+TEST_CASE("channel-last Convolution shape inference: data (N, H, W, C), weight OHWI, output "
+          "(N, H', W', F)", "[conv][shape][layout]") {
+  Symbol conv = Conv({{}, {3, 3}, 8, {2, 2}, {1, 1}, {}, 2}, "NHWC");
+  auto shapes = conv.InferShapeMap({{"data", Shape{2, 7, 5, 4}}});
+  CHECK(shapes.at("conv_weight") == Shape{8, 3, 3, 2});
+  CHECK(shapes.at("conv_bias") == Shape{8});
+  CHECK(shapes.at("conv_output") == Shape{2, 4, 3, 8});
+  // The channels are the last dim: 5 is not divisible by num_group 2.
+  CHECK_THROWS_AS(conv.InferShapeMap({{"data", Shape{2, 8, 8, 5}}}), ShapeError);
+  auto ndhwc = Conv({{}, {3, 1, 2}, 6, {}, {}, {}}, "NDHWC").InferShapeMap({{"data", Shape{1, 4, 5, 6, 3}}});
+  CHECK(ndhwc.at("conv_weight") == Shape{6, 3, 1, 2, 3});
+  CHECK(ndhwc.at("conv_output") == Shape{1, 2, 5, 5, 6});
+}
+
+TEST_CASE("channel-last Convolution (NWC, NHWC, NDHWC) on the reference is the channel-first "
+          "result transposed, bit for bit; oneDNN runs it too (nwc / nhwc / ndhwc, ohwi weights)", "[conv][layout]") {
+  const std::vector<ConvCase> cases = {
+      {{2, 3, 7, 5}, {3, 3}, 4, {}, {}, {}},
+      {{1, 3, 9, 8}, {3, 2}, 5, {2, 1}, {1, 1}, {2, 1}},  // stride, pad, dilate
+      {{2, 4, 9, 7}, {3, 3}, 6, {}, {1, 1}, {}, 2},       // groups
+      {{1, 6, 8, 8}, {3, 3}, 6, {2, 2}, {1, 1}, {}, 6, true},  // depthwise, no bias
+      {{2, 3, 11}, {3}, 4, {2}, {1}, {}},
+      {{2, 2, 4, 5, 3}, {2, 3, 1}, 4, {2, 1, 1}, {0, 1, 0}, {}, 2},
+  };
+  uint32_t seed = 300;
+  for (const ConvCase& c : cases) {
+    INFO(Describe(c));
+    const std::string layout = ChannelsLastLayout(c.kernel.ndim());
+    const NDArray data = testing::random_input(c.data, seed++);
+    auto params = testing::random_params(Conv(c), {{"data", c.data}}, seed++);
+    const NDArray want = ChannelsLast(RunReference1(Conv(c), params, {{"data", data}}));
+    // OIHW -> OHWI is the same move of axis 1 to the end.
+    params["conv_weight"] = ChannelsLast(params.at("conv_weight"));
+    const NDArray got = RunReference1(Conv(c, layout), params, {{"data", ChannelsLast(data)}});
+    REQUIRE(got.shape() == want.shape());
+    CHECK(got.ToVector<float>() == want.ToVector<float>());  // the same sums in the same order
+    CheckBackends(Conv(c, layout), {{"data", ChannelsLast(data)}}, Dnnl::kUsed, seed);
+  }
+}
+
+TEST_CASE("reference NHWC Convolution: a filter that reads channel 0 sums the even elements",
+          "[conv][reference][layout]") {
+  ConvCase c{{1, 2, 2, 2}, {2, 2}, 1, {}, {}, {}};
+  // NHWC: element (h, w, c) is at (2h + w) * 2 + c, so channel 0 holds 1, 3, 5, 7.
+  const NDArray data = Iota({1, 2, 2, 2}, 1);
+  const NDArray weight({1, 0, 1, 0, 1, 0, 1, 0}, Shape{1, 2, 2, 2});  // OHWI: c == 0 only
+  const NDArray out = RunReference1(Conv(c, "NHWC"), {{"conv_weight", weight}, {"conv_bias", NDArray({0.5f}, Shape{1})}},
+                                    {{"data", data}});
+  CheckValues(out, {1, 1, 1, 1}, {16.5f});
+}
+
 TEST_CASE("bad Convolution attributes are FormatErrors at graph construction", "[conv][errors]") {
   auto make = [](AttrMap attrs) {
     Operator b("Convolution");
@@ -162,9 +219,16 @@ TEST_CASE("bad Convolution attributes are FormatErrors at graph construction", "
   CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"num_group", "0"}}),
                   FormatError);
   CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "four"}}), FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", "NHWC"}}),
-                  Unsupported);
+  // A layout must match the kernel's rank.
+  for (const char* layout : {"NCDHW", "NDHWC", "NWC", "NCHW8c"}) {
+    INFO(layout);
+    CHECK_THROWS_AS(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", layout}}),
+                    Unsupported);
+  }
+  CHECK_THROWS_WITH(make({{"kernel", "(3,)"}, {"num_filter", "4"}, {"layout", "NHWC"}}),
+                    Catch::Contains("conv") && Catch::Contains("NHWC"));
   CHECK_NOTHROW(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", "NCHW"}}));
+  CHECK_NOTHROW(make({{"kernel", "(3, 3)"}, {"num_filter", "4"}, {"layout", "NHWC"}}));
 }
 
 TEST_CASE("Convolution with channels not divisible by num_group is a ShapeError",

@@ -23,8 +23,9 @@ struct PoolCase {
   Dnnl dnnl = Dnnl::kUsed;
 };
 
-Symbol Pool(const PoolCase& c) {
+Symbol Pool(const PoolCase& c, const std::string& layout = "") {
   Operator b("Pooling");
+  if (!layout.empty()) b.SetParam("layout", layout);
   b.SetParam("pool_type", c.pool_type)
       .SetParam("pooling_convention", c.convention)
       .SetParam("count_include_pad", c.count_include_pad)
@@ -193,9 +194,52 @@ TEST_CASE("bad Pooling attributes are FormatErrors, lp pooling and other layouts
   CHECK_THROWS_AS(make({{"kernel", "(2, 2)"}, {"pooling_convention", "round"}}), FormatError);
   CHECK_THROWS_AS(make({{"kernel", "(2, 2)"}, {"pooling_convention", "same"}, {"pad", "(1, 1)"}}),
                   FormatError);
-  CHECK_THROWS_AS(make({{"kernel", "(2, 2)"}, {"layout", "NHWC"}}), Unsupported);
+  for (const char* layout : {"NCDHW", "NDHWC", "NWC", "NCHW8c"}) {
+    INFO(layout);
+    CHECK_THROWS_AS(make({{"kernel", "(2, 2)"}, {"layout", layout}}), Unsupported);
+  }
+  CHECK_NOTHROW(make({{"kernel", "(2, 2)"}, {"layout", "NHWC"}}));
+  CHECK_NOTHROW(make({{"global_pool", "True"}, {"layout", "NDHWC"}}));
   CHECK_NOTHROW(make({{"global_pool", "True"}, {"pool_type", "avg"}}));
   CHECK_NOTHROW(make({{"kernel", "(2, 2)"}, {"count_include_pad", "None"}}));
+}
+
+TEST_CASE("channel-last Pooling (NWC, NHWC, NDHWC) on the reference is the channel-first result "
+          "transposed, bit for bit; oneDNN runs what it runs in NCHW", "[pool][layout]") {
+  const std::vector<PoolCase> cases = {
+      {{2, 3, 7, 5}, "max", {2, 2}, {2, 2}, {}},
+      {{2, 3, 8, 6}, "max", {3, 3}, {2, 2}, {1, 1}, "full"},
+      {{1, 3, 7, 5}, "avg", {3, 3}, {2, 2}, {1, 1}, "valid", true},
+      {{1, 3, 7, 5}, "avg", {3, 3}, {2, 2}, {1, 1}, "valid", false},
+      {{2, 3, 8, 6}, "avg", {3, 3}, {2, 2}, {1, 1}, "full", true, false, Dnnl::kFallback},  // past x + pad
+      {{2, 4, 7, 5}, "sum", {3, 2}, {1, 2}, {}, "same", true, false, Dnnl::kFallback},
+      {{2, 3, 7, 5}, "max", {}, {}, {}, "valid", true, true},  // global, no kernel
+      {{2, 3, 7, 5}, "avg", {2, 2}, {}, {}, "valid", true, true},  // global, kernel ignored
+      {{2, 3, 11}, "avg", {3}, {2}, {1}, "valid", false},
+      {{1, 2, 5, 6, 4}, "max", {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, "full"},
+      {{1, 2, 5, 6, 4}, "avg", {}, {}, {}, "valid", true, true},
+  };
+  uint32_t seed = 400;
+  for (const PoolCase& c : cases) {
+    INFO(Describe(c));
+    const int spatial = c.data.ndim() - 2;
+    const std::string layout = spatial == 1 ? "NWC" : spatial == 2 ? "NHWC" : "NDHWC";
+    const NDArray data = testing::random_input(c.data, seed++);
+    const NDArray want = ChannelsLast(PoolImage(c, data));
+    const NDArray got = RunReference1(Pool(c, layout), {}, {{"data", ChannelsLast(data)}});
+    REQUIRE(got.shape() == want.shape());
+    CHECK(got.ToVector<float>() == want.ToVector<float>());
+    CheckBackends(Pool(c, layout), {{"data", ChannelsLast(data)}}, c.dnnl);
+  }
+}
+
+TEST_CASE("reference NHWC max Pooling keeps the channels apart", "[pool][reference][layout]") {
+  // Two channels of a 2x2 image, NHWC: channel 0 holds 1, 3, 5, 7 and channel 1 holds 2, 4, 6, 8.
+  const NDArray got = RunReference1(Pool({{}, "max", {2, 2}, {}, {}}, "NHWC"), {},
+                                    {{"data", Iota({1, 2, 2, 2}, 1)}});
+  CheckValues(got, {1, 1, 1, 2}, {7, 8});
+  CHECK(InferredOutput(Pool({{}, "avg", {}, {}, {}, "valid", true, true}, "NHWC"),
+                       {{"data", Shape{2, 7, 5, 3}}}) == Shape{2, 1, 1, 3});
 }
 
 TEST_CASE("Pooling shape errors: kernel past the padded input, wrong rank", "[pool][errors]") {

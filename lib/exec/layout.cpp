@@ -1,0 +1,250 @@
+// The channels-last pass (see layout.hpp): one copy of the graph in topological order, deciding
+// node by node whether it runs NHWC, with transposes at the borders.
+#include "lib/exec/layout.hpp"
+
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "lib/exec/graph_edit.hpp"
+#include "lib/ops/params.hpp"
+
+namespace tandem::detail {
+namespace {
+
+constexpr const char* kToNhwcAxes = "(0, 2, 3, 1)";
+constexpr const char* kToNchwAxes = "(0, 3, 1, 2)";
+
+// Where axis `axis` (possibly negative) of a 4-D NCHW tensor is in NHWC; -1 when out of range
+// (then the node stays as written, and shape inference reports its error).
+int NhwcAxis(int64_t axis) {
+  static const int kPosition[] = {0, 3, 1, 2};
+  if (axis < -4 || axis > 3) return -1;
+  return kPosition[axis < 0 ? axis + 4 : axis];
+}
+
+bool IsUnaryElementwise(const Node& n) {
+  static const char* const kOps[] = {
+      "Activation",   "clip",          "Dropout",        "identity",    "BlockGrad",
+      "_plus_scalar", "_minus_scalar", "_rminus_scalar", "_mul_scalar", "_div_scalar"};
+  for (const char* op : kOps)
+    if (IsOp(n, op)) return true;
+  if (IsOp(n, "LeakyReLU"))
+    return ParamsAs<ops::LeakyReLUParams>(n.params).act != ops::LeakyType::kPrelu;
+  // Every NHWC tensor is float32 (a Convolution or Pooling made it): a Cast to anything else
+  // would make a tensor that the transposes back (float32 only on the CPU) could not take.
+  if (IsOp(n, "Cast"))
+    return ParamsAs<ops::CastParams>(n.params).dtype == static_cast<int>(DType::f32);
+  return false;
+}
+
+bool IsElemwise(const Node& n) {
+  for (const char* op : {"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div"})
+    if (IsOp(n, op)) return true;
+  return false;
+}
+
+bool IsBroadcast(const Node& n) {
+  for (const char* op : {"broadcast_add", "broadcast_sub", "broadcast_mul", "broadcast_div"})
+    if (IsOp(n, op)) return true;
+  return false;
+}
+
+// `weight` (F, C/g, kh, kw) as (F, kh, kw, C/g), in a new array.
+NDArray ToOhwi(const NDArray& weight) {
+  const Shape& s = weight.shape();
+  const int64_t filters = s[0], channels = s[1], height = s[2], width = s[3];
+  NDArray out(Shape{filters, height, width, channels});
+  // Read in place when the array is in host memory: a weight-sized temporary freed at once
+  // raises malloc's mmap threshold (see FoldBatchNorm in rewrite.cpp).
+  std::vector<float> device_copy;
+  if (!weight.ctx().is_cpu()) device_copy = weight.ToVector<float>();
+  const float* src = weight.ctx().is_cpu() ? weight.data<float>() : device_copy.data();
+  float* dst = out.data<float>();
+  for (int64_t f = 0; f < filters; ++f)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t h = 0; h < height; ++h)
+        for (int64_t w = 0; w < width; ++w)
+          dst[((f * height + h) * width + w) * channels + c] =
+              src[((f * channels + c) * height + h) * width + w];
+  return out;
+}
+
+class ChannelsLast {
+ public:
+  explicit ChannelsLast(std::map<std::string, NDArray>& params) : params_(params) {}
+
+  Symbol Run(const Symbol& symbol) {
+    for (const NodePtr& n : symbol.TopoNodes()) {
+      if (n->is_variable()) {
+        remap_.Replace(n.get(), n);
+        continue;
+      }
+      NodePtr nhwc = n->num_outputs() == 1 ? Convert(*n) : nullptr;
+      if (nhwc) {
+        nhwc_.insert(nhwc.get());
+        ++converted_;
+      }
+      remap_.Replace(n.get(), nhwc ? nhwc : AsWritten(n));
+    }
+    std::vector<NodeEntry> heads;
+    for (const NodeEntry& e : symbol.outputs()) heads.push_back(Nchw(remap_(e)));
+    return Symbol(std::move(heads));
+  }
+  int converted() const { return converted_; }
+
+ private:
+  bool IsNhwc(const NodeEntry& e) const { return e.index == 0 && nhwc_.count(e.node.get()); }
+
+  // `n` unchanged but reading NCHW inputs (a transpose back for those that are NHWC now).
+  NodePtr AsWritten(const NodePtr& n) {
+    std::vector<NodeEntry> inputs;
+    bool changed = false;
+    for (const NodeEntry& e : n->inputs) {
+      inputs.push_back(Nchw(remap_(e)));
+      changed |= inputs.back().node != e.node || inputs.back().index != e.index;
+    }
+    return changed ? WithInputs(*n, std::move(inputs)) : n;
+  }
+
+  // The NHWC version of `n`, or nullptr when it stays NCHW.
+  NodePtr Convert(const Node& n) {
+    if (IsOp(n, "Convolution")) return Convolution(n);
+    if (IsOp(n, "Pooling")) return Pooling(n);
+    std::vector<NodeEntry> in;
+    for (const NodeEntry& e : n.inputs) in.push_back(remap_(e));
+    if (in.empty()) return nullptr;
+    bool nhwc = false;
+    if (IsUnaryElementwise(n)) nhwc = in.size() == 1 && IsNhwc(in[0]);
+    if (IsElemwise(n) || IsBroadcast(n))
+      nhwc = in.size() == 2 && BinaryStaysNhwc(in, IsBroadcast(n));
+    if (nhwc) return WithInputs(n, std::move(in));
+    if (IsOp(n, "BatchNorm")) return BatchNorm(n, in);
+    if (IsOp(n, "Concat")) return Concat(n, in);
+    return nullptr;
+  }
+
+  // An element-wise op of two NHWC tensors computes the NHWC version of its NCHW result (both
+  // are 4-D, so a broadcast pairs the same axes); so does a broadcast with a one-element
+  // parameter of at most 4 dims, which broadcasts the same way in any layout.
+  bool BinaryStaysNhwc(const std::vector<NodeEntry>& in, bool broadcast) const {
+    if (IsNhwc(in[0]) && IsNhwc(in[1])) return true;
+    if (!broadcast) return false;
+    for (int i : {0, 1}) {
+      const NDArray* other = ParamOf(in[1 - i], params_);
+      if (IsNhwc(in[i]) && other && other->shape().Size() == 1 && other->shape().ndim() <= 4)
+        return true;
+    }
+    return false;
+  }
+
+  NodePtr Convolution(const Node& n) {
+    const auto& p = ParamsAs<ops::ConvParams>(n.params);
+    if (p.kernel.size() != 2 || p.channels_last || n.inputs.size() != p.num_inputs())
+      return nullptr;
+    const NDArray* weight = ParamOf(n.inputs[1], params_);
+    // A weight that does not fit stays as written, so that planning names its shape as given.
+    if (!weight || weight->shape().ndim() != 4 || weight->shape()[0] != p.num_filter ||
+        weight->shape()[2] != p.kernel[0] || weight->shape()[3] != p.kernel[1])
+      return nullptr;
+    std::vector<NodeEntry> inputs = {Nhwc(remap_(n.inputs[0])),
+                                     {TransposedWeight(*n.inputs[1].node, *weight), 0}};
+    if (!p.no_bias) inputs.push_back(Nchw(remap_(n.inputs[2])));  // (F): any layout
+    if (p.fused_sum) inputs.push_back(Nhwc(remap_(n.inputs[p.residual_input()])));
+    AttrMap attrs = n.attrs;
+    attrs["layout"] = "NHWC";
+    return Rebuilt(n, std::move(attrs), std::move(inputs));
+  }
+
+  NodePtr Pooling(const Node& n) {
+    const auto& p = ParamsAs<ops::PoolingParams>(n.params);
+    const NodeEntry data = remap_(n.inputs.at(0));
+    // A global pool without a kernel takes any rank: only a tensor already NHWC is known 4-D.
+    const bool four_d = p.kernel.size() == 2 || (p.kernel.empty() && IsNhwc(data));
+    if (!four_d || p.channels_last || n.inputs.size() != 1) return nullptr;
+    AttrMap attrs = n.attrs;
+    attrs["layout"] = "NHWC";
+    return Rebuilt(n, std::move(attrs), {Nhwc(data)});
+  }
+
+  NodePtr BatchNorm(const Node& n, const std::vector<NodeEntry>& in) {
+    const int axis = NhwcAxis(ParamsAs<ops::BatchNormParams>(n.params).axis);
+    if (!IsNhwc(in[0]) || axis < 0) return nullptr;
+    std::vector<NodeEntry> inputs = {in[0]};
+    for (size_t i = 1; i < in.size(); ++i) inputs.push_back(Nchw(in[i]));  // the (C) vectors
+    AttrMap attrs = n.attrs;
+    attrs["axis"] = std::to_string(axis);
+    return Rebuilt(n, std::move(attrs), std::move(inputs));
+  }
+
+  NodePtr Concat(const Node& n, const std::vector<NodeEntry>& in) {
+    const int dim = NhwcAxis(ParamsAs<ops::ConcatParams>(n.params).dim);
+    for (const NodeEntry& e : in)
+      if (!IsNhwc(e)) return nullptr;
+    if (dim < 0) return nullptr;
+    AttrMap attrs = n.attrs;
+    attrs["dim"] = std::to_string(dim);
+    return Rebuilt(n, std::move(attrs), in);
+  }
+
+  // The OHWI parameter for weight variable `var`, made once per variable (a weight shared by
+  // several convolutions stays shared).
+  NodePtr TransposedWeight(const Node& var, const NDArray& weight) {
+    NodePtr& v = weights_[&var];
+    if (!v) {
+      const std::string name = FreshName(var.name + "_ohwi", params_);
+      params_[name] = ToOhwi(weight);
+      v = Variable(name);
+    }
+    return v;
+  }
+
+  NodeEntry Nhwc(const NodeEntry& e) {
+    if (IsNhwc(e)) return e;
+    NodeEntry& t = to_nhwc_[Key(e)];
+    if (!t.node) {
+      t = Transpose(e, kToNhwcAxes, "_nhwc");
+      nhwc_.insert(t.node.get());
+    }
+    return t;
+  }
+
+  NodeEntry Nchw(const NodeEntry& e) {
+    if (!IsNhwc(e)) return e;
+    NodeEntry& t = to_nchw_[Key(e)];
+    if (!t.node) t = Transpose(e, kToNchwAxes, "_nchw");
+    return t;
+  }
+
+  static NodeEntry Transpose(const NodeEntry& e, const char* axes, const char* suffix) {
+    std::string name = e.node->name + suffix;
+    if (e.index != 0) name += std::to_string(e.index);
+    return Symbol::CreateOp("Transpose", name, {{"axes", axes}},
+                            {Symbol(std::vector<NodeEntry>{e})})
+        .outputs()[0];
+  }
+
+  using EntryKey = std::pair<const Node*, uint32_t>;
+  static EntryKey Key(const NodeEntry& e) { return {e.node.get(), e.index}; }
+
+  std::map<std::string, NDArray>& params_;
+  Remap remap_;
+  std::unordered_set<const Node*> nhwc_;             // new nodes whose output 0 is NHWC
+  std::map<EntryKey, NodeEntry> to_nhwc_, to_nchw_;  // entry -> its transpose
+  std::unordered_map<const Node*, NodePtr> weights_;
+  int converted_ = 0;
+};
+
+}  // namespace
+
+Symbol ToChannelsLast(const Symbol& symbol, std::map<std::string, NDArray>& params,
+                      int* converted_nodes) {
+  ChannelsLast pass(params);
+  Symbol out = pass.Run(symbol);
+  DropUnusedParams(out, params);
+  *converted_nodes = pass.converted();
+  return out;
+}
+
+}  // namespace tandem::detail
