@@ -10,6 +10,7 @@
 #include "tandem/tandem.hpp"
 #include "tandem/testing.hpp"
 #include "tandem/zoo.hpp"
+#include "test/mnist_eval.hpp"
 #include "test/test_util.hpp"
 
 using namespace tandem;
@@ -261,22 +262,9 @@ TEST_CASE("MNIST CNN: rewrites on and off give identical predictions on all 10k 
   CHECK(plan.dropped_identities == 1);
   CHECK(plan.fused_residual_adds == 0);
   CHECK(rewritten.output_names() == std::vector<std::string>{"dropout_output"});
-  const int64_t batch = 100, pixels = 28 * 28;
-  int64_t differ = 0;
-  for (int64_t start = 0; start < images.dims[0]; start += batch) {
-    std::vector<float> x(static_cast<size_t>(batch * pixels));
-    for (size_t i = 0; i < x.size(); ++i) x[i] = images.data[start * pixels + i] / 255.0f;
-    const NDArray input(x, Shape{batch, 1, 28, 28});
-    const auto a = rewritten.Forward({input})[0].ToVector<float>();
-    const auto b = as_written.Forward({input})[0].ToVector<float>();
-    for (int64_t k = 0; k < batch; ++k) {
-      auto top = [&](const std::vector<float>& p) {
-        return std::max_element(p.begin() + k * 10, p.begin() + k * 10 + 10) - p.begin();
-      };
-      differ += top(a) != top(b);
-    }
-  }
-  CHECK(differ == 0);
+  const test::MnistRun a = test::EvaluateMnist(rewritten, images, nullptr);
+  const test::MnistRun b = test::EvaluateMnist(as_written, images, nullptr);
+  CHECK(a.predictions == b.predictions);
 }
 
 TEST_CASE("residual adds fuse into the convolution (either operand, with and without ReLU) and "
@@ -762,22 +750,8 @@ TEST_CASE("channels_last: MNIST CNN predictions identical on all 10k images", "[
   const PlanReport plan = nhwc.Plan({Shape{100, 1, 28, 28}});
   CHECK(plan.converted_to_channels_last == 4);  // two convolutions, two pools
   CHECK(CountOp(plan, "Transpose") == 2);
-  const int64_t batch = 500, pixels = 28 * 28;
-  int64_t differ = 0;
-  for (int64_t start = 0; start < images.dims[0]; start += batch) {
-    std::vector<float> x(static_cast<size_t>(batch * pixels));
-    for (size_t i = 0; i < x.size(); ++i) x[i] = images.data[start * pixels + i] / 255.0f;
-    const NDArray input(x, Shape{batch, 1, 28, 28});
-    const auto a = nhwc.Forward({input})[0].ToVector<float>();
-    const auto b = nchw.Forward({input})[0].ToVector<float>();
-    for (int64_t k = 0; k < batch; ++k) {
-      auto top = [&](const std::vector<float>& p) {
-        return std::max_element(p.begin() + k * 10, p.begin() + k * 10 + 10) - p.begin();
-      };
-      differ += top(a) != top(b);
-    }
-  }
-  CHECK(differ == 0);
+  CHECK(test::EvaluateMnist(nhwc, images, nullptr, 2, 500).predictions ==
+        test::EvaluateMnist(nchw, images, nullptr, 2, 500).predictions);
 }
 
 TEST_CASE("channels_last: caller's params are not modified; the transposed weights replace the "
