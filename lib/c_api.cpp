@@ -185,6 +185,11 @@ int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, in
       f.max_batch = flags->max_batch;
       f.max_delay_us = flags->max_delay_us;
       if (flags->max_concurrent_batches > 0) f.max_concurrent_batches = flags->max_concurrent_batches;
+      if (!tandem::FromMXNetFlag(flags->compute_dtype, &f.compute_dtype))
+        tandem::Throw<tandem::InvalidArgument>("TDCachedOpCreate: unknown compute_dtype flag ",
+                                               flags->compute_dtype);
+      f.channels_last = flags->channels_last != 0;
+      f.allow_tf32 = flags->allow_tf32 != 0;
     }
     *out = new TDCachedOp_{tandem::CachedOp(sym->symbol, params->map, MakeContext(dev_type, dev_id), f)};
   });

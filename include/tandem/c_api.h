@@ -25,7 +25,8 @@ typedef struct TDParams_* TDParamsHandle;
 typedef struct TDCachedOp_* TDCachedOpHandle;
 
 enum { TD_CPU = 1, TD_GPU = 2 };
-/* dtypes use MXNet's flags: 0 float32, 1 float64, 2 float16, 3 uint8, 4 int32, 5 int8, 6 int64. */
+/* dtypes use MXNet's flags: 0 float32, 1 float64, 2 float16, 3 uint8, 4 int32, 5 int8, 6 int64,
+ * 12 bfloat16. */
 
 const char* TDGetLastError(void);
 
@@ -64,6 +65,9 @@ typedef struct {
   int max_batch;              /* > 1 turns on dynamic batching across concurrent callers */
   int max_delay_us;           /* how long a request waits for company */
   int max_concurrent_batches; /* 0: the default (2) */
+  int compute_dtype;          /* dtype flag: 0 float32 (default), 2 float16, 12 bfloat16 */
+  int channels_last;          /* NHWC activations inside the plan */
+  int allow_tf32;             /* GPU: TF32 tensor cores for float32 */
 } TDCachedOpFlags;
 
 int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, int dev_id,
