@@ -9,8 +9,29 @@
 
 #include "samples/mnist_idx.hpp"
 #include "tandem/tandem.hpp"
+#include "test/test_util.hpp"
 
 namespace tandem::test {
+
+// The MNIST CNN trained with MXNet 1.2.1 (../shared/models/mnist-cnn) and its 10k test images.
+struct MnistModel {
+  Symbol net;
+  std::map<std::string, NDArray> params;
+  samples::IdxFile images, labels;
+};
+
+inline MnistModel LoadMnist(const std::string& json, const std::string& images, const std::string& labels) {
+  return {Symbol::Load(json), NDArray::LoadToMap(ModelsDir() + "/mnist-cnn/Neural_Net-0100.params"),
+          samples::ReadIdx(images), samples::ReadIdx(labels)};
+}
+
+// Declares `var`, the loaded MnistModel; the calling test is skipped (with a message saying what
+// is missing) when the files are absent.
+#define TANDEM_REQUIRE_MNIST(var)                                                        \
+  TANDEM_REQUIRE_MODEL_FILE(var##_json, "mnist-cnn/Neural_Net-symbol.json");             \
+  TANDEM_REQUIRE_MODEL_FILE(var##_images, "mnist-cnn/t10k-images-idx3-ubyte.gz");        \
+  TANDEM_REQUIRE_MODEL_FILE(var##_labels, "mnist-cnn/t10k-labels-idx1-ubyte.gz");        \
+  const ::tandem::test::MnistModel var = ::tandem::test::LoadMnist(var##_json, var##_images, var##_labels)
 
 struct MnistRun {
   std::vector<int> predictions;  // per image

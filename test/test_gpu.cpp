@@ -315,13 +315,11 @@ TEST_CASE("zoo resnet-18/50/152 and inception-bn on oneDNN, cuDNN and plain CUDA
 
 TEST_CASE("the MNIST CNN on the GPU reaches the CPU's accuracy with identical predictions", "[gpu][mnist]") {
   TANDEM_REQUIRE_GPU();
-  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
-  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
-  TANDEM_REQUIRE_MODEL_FILE(labels_path, "mnist-cnn/t10k-labels-idx1-ubyte.gz");
-  Symbol net = Symbol::Load(json);
-  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
-  auto images = samples::ReadIdx(images_path);
-  auto labels = samples::ReadIdx(labels_path);
+  TANDEM_REQUIRE_MNIST(mnist);
+  const Symbol& net = mnist.net;
+  const auto& params = mnist.params;
+  const samples::IdxFile& images = mnist.images;
+  const samples::IdxFile& labels = mnist.labels;
   const test::MnistRun cpu = test::EvaluateMnist(CachedOp(net, params, Context::cpu()), images, &labels);
   for (bool cudnn : {true, false}) {
     INFO((cudnn ? "cuDNN" : "plain CUDA"));
@@ -337,13 +335,11 @@ TEST_CASE("the MNIST CNN on the GPU reaches the CPU's accuracy with identical pr
 
 TEST_CASE("the MNIST CNN in float16 and bfloat16 on the GPU agrees with float32 on >= 99.9% of the images", "[gpu][mnist][precision]") {
   TANDEM_REQUIRE_GPU();
-  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
-  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
-  TANDEM_REQUIRE_MODEL_FILE(labels_path, "mnist-cnn/t10k-labels-idx1-ubyte.gz");
-  Symbol net = Symbol::Load(json);
-  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
-  auto images = samples::ReadIdx(images_path);
-  auto labels = samples::ReadIdx(labels_path);
+  TANDEM_REQUIRE_MNIST(mnist);
+  const Symbol& net = mnist.net;
+  const auto& params = mnist.params;
+  const samples::IdxFile& images = mnist.images;
+  const samples::IdxFile& labels = mnist.labels;
   const test::MnistRun full = test::EvaluateMnist(CachedOp(net, params, Context::cpu()), images, &labels);
   for (bool cudnn : {true, false}) {
     for (bool nhwc : {false, true}) {

@@ -13,13 +13,11 @@ using test::MnistRun;
 
 
 TEST_CASE("MNIST CNN reaches the published 99.38% with 1/2/4 threads, batch 1 and 32, both backends", "[models][mnist]") {
-  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
-  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
-  TANDEM_REQUIRE_MODEL_FILE(labels_path, "mnist-cnn/t10k-labels-idx1-ubyte.gz");
-  Symbol net = Symbol::Load(json);
-  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
-  auto images = samples::ReadIdx(images_path);
-  auto labels = samples::ReadIdx(labels_path);
+  TANDEM_REQUIRE_MNIST(mnist);
+  const Symbol& net = mnist.net;
+  const auto& params = mnist.params;
+  const samples::IdxFile& images = mnist.images;
+  const samples::IdxFile& labels = mnist.labels;
   REQUIRE(images.dims == std::vector<int64_t>{10000, 28, 28});
 
   CachedOp fast(net, params, Context::cpu());
@@ -38,13 +36,11 @@ TEST_CASE("MNIST CNN reaches the published 99.38% with 1/2/4 threads, batch 1 an
 }
 
 TEST_CASE("MNIST CNN in float16 and bfloat16 agrees with float32 on at least 99.9% of the 10k images", "[models][mnist][precision]") {
-  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
-  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
-  TANDEM_REQUIRE_MODEL_FILE(labels_path, "mnist-cnn/t10k-labels-idx1-ubyte.gz");
-  Symbol net = Symbol::Load(json);
-  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
-  auto images = samples::ReadIdx(images_path);
-  auto labels = samples::ReadIdx(labels_path);
+  TANDEM_REQUIRE_MNIST(mnist);
+  const Symbol& net = mnist.net;
+  const auto& params = mnist.params;
+  const samples::IdxFile& images = mnist.images;
+  const samples::IdxFile& labels = mnist.labels;
   // The reference kernels (oneDNN's are float32 only), rewrites on, as a GPU plan would run.
   CachedOpFlags flags;
   flags.use_dnnl = false;

@@ -247,11 +247,10 @@ TEST_CASE("zoo resnet18-v1 and resnet18-v2: one fused residual add per block, th
 }
 
 TEST_CASE("MNIST CNN: rewrites on and off give identical predictions on all 10k images", "[rewrite][models]") {
-  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
-  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
-  Symbol net = Symbol::Load(json);
-  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
-  auto images = samples::ReadIdx(images_path);
+  TANDEM_REQUIRE_MNIST(mnist);
+  const Symbol& net = mnist.net;
+  const auto& params = mnist.params;
+  const samples::IdxFile& images = mnist.images;
   // The model has no Dropout of its own: one after its head checks that a dropped head keeps its
   // name and that predictions stay identical.
   Symbol with_dropout = op::Dropout("dropout", net);
@@ -740,11 +739,10 @@ TEST_CASE("channels_last: inception-bn (concat, avg and max pooling) gives the s
 }
 
 TEST_CASE("channels_last: MNIST CNN predictions identical on all 10k images", "[rewrite][channels_last][models]") {
-  TANDEM_REQUIRE_MODEL_FILE(json, "mnist-cnn/Neural_Net-symbol.json");
-  TANDEM_REQUIRE_MODEL_FILE(images_path, "mnist-cnn/t10k-images-idx3-ubyte.gz");
-  Symbol net = Symbol::Load(json);
-  auto params = NDArray::LoadToMap(test::ModelsDir() + "/mnist-cnn/Neural_Net-0100.params");
-  auto images = samples::ReadIdx(images_path);
+  TANDEM_REQUIRE_MNIST(mnist);
+  const Symbol& net = mnist.net;
+  const auto& params = mnist.params;
+  const samples::IdxFile& images = mnist.images;
   CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
   CachedOp nchw(net, params, Context::cpu());
   const PlanReport plan = nhwc.Plan({Shape{100, 1, 28, 28}});
