@@ -87,37 +87,35 @@ Symbol MixedNet() {
 
 }  // namespace
 
-TEST_CASE("ToFloat16 and ToFloat rounds like the exact Cast on every half value, every tie and random floats", "[precision]") {
-  const std::vector<float> values = HardFloats(DType::f16);
-  const std::vector<uint16_t> want = ExactlyRounded(values, DType::f16);
+namespace {
+
+// Narrowing of `T` (f16 / bf16) rounds like the exact Cast on HardFloats, and widening is exact:
+// every 16-bit value survives the round trip.
+template <class T, class Narrow>
+void CheckConversions(DType t, Narrow narrow) {
+  const std::vector<float> values = HardFloats(t);
+  const std::vector<uint16_t> want = ExactlyRounded(values, t);
   size_t wrong = 0;
   for (size_t i = 0; i < values.size(); ++i) {
-    const uint16_t got = ToFloat16(values[i]).bits;
-    const bool same = got == want[i] || (IsNaNBits(got, DType::f16) && IsNaNBits(want[i], DType::f16));
+    const uint16_t got = narrow(values[i]).bits;
+    const bool same = got == want[i] || (IsNaNBits(got, t) && IsNaNBits(want[i], t));
     if (!same && wrong++ < 5) WARN("float " << values[i] << ": got 0x" << std::hex << got << " want 0x" << want[i]);
   }
   CHECK(wrong == 0);
-  // Widening is exact: every half value survives the round trip.
   for (uint32_t h = 0; h < 0x10000; ++h) {
-    const f16 x{static_cast<uint16_t>(h)};
-    if (!IsNaNBits(x.bits, DType::f16)) REQUIRE(ToFloat16(ToFloat(x)).bits == x.bits);
+    const T x{static_cast<uint16_t>(h)};
+    if (!IsNaNBits(x.bits, t)) REQUIRE(narrow(ToFloat(x)).bits == x.bits);
   }
 }
 
-TEST_CASE("ToBFloat16 and ToFloat rounds like the exact Cast on every bfloat16 value, every tie and random floats", "[precision]") {
-  const std::vector<float> values = HardFloats(DType::bf16);
-  const std::vector<uint16_t> want = ExactlyRounded(values, DType::bf16);
-  size_t wrong = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const uint16_t got = ToBFloat16(values[i]).bits;
-    const bool same = got == want[i] || (IsNaNBits(got, DType::bf16) && IsNaNBits(want[i], DType::bf16));
-    if (!same && wrong++ < 5) WARN("float " << values[i] << ": got 0x" << std::hex << got << " want 0x" << want[i]);
-  }
-  CHECK(wrong == 0);
-  for (uint32_t h = 0; h < 0x10000; ++h) {
-    const bf16 x{static_cast<uint16_t>(h)};
-    if (!IsNaNBits(x.bits, DType::bf16)) REQUIRE(ToBFloat16(ToFloat(x)).bits == x.bits);
-  }
+}  // namespace
+
+TEST_CASE("ToFloat16 and ToFloat round like the exact Cast on every half value, every tie and random floats", "[precision]") {
+  CheckConversions<f16>(DType::f16, [](float v) { return ToFloat16(v); });
+}
+
+TEST_CASE("ToBFloat16 and ToFloat round like the exact Cast on every bfloat16 value, every tie and random floats", "[precision]") {
+  CheckConversions<bf16>(DType::bf16, [](float v) { return ToBFloat16(v); });
 }
 
 TEST_CASE("NDArray::AsType converts float32 to float16 and back, rounding to nearest even", "[precision]") {
