@@ -62,23 +62,17 @@ class TensorDescriptor {
   TensorDescriptor& operator=(const TensorDescriptor&) = delete;
   // Dense tensor of `dims` as stored (cuDNN wants at least 4). channels_last: stored as
   // (N, spatial..., C); cuDNN is told the logical (N, C, spatial...) dims with matching strides.
-  void Set(const std::vector<int>& dims, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+  void Set(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT,
            bool channels_last = false) {
     std::vector<int> strides(dims.size(), 1);
     for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
       strides[i] = strides[i + 1] * dims[i + 1];
-    std::vector<int> logical = dims, logical_strides = strides;
     if (channels_last) {
-      const size_t last = dims.size() - 1;
-      logical = {dims[0], dims[last]};
-      logical_strides = {strides[0], strides[last]};
-      for (size_t i = 1; i < last; ++i) {
-        logical.push_back(dims[i]);
-        logical_strides.push_back(strides[i]);
-      }
+      dims = ops::ChannelsFirstOrder(std::move(dims));
+      strides = ops::ChannelsFirstOrder(std::move(strides));
     }
-    TANDEM_CUDNN_OR_FALLBACK(cudnnSetTensorNdDescriptor(d_, type, static_cast<int>(logical.size()),
-                                                        logical.data(), logical_strides.data()));
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetTensorNdDescriptor(d_, type, static_cast<int>(dims.size()),
+                                                        dims.data(), strides.data()));
   }
   cudnnTensorDescriptor_t get() const { return d_; }
 
@@ -96,11 +90,7 @@ class FilterDescriptor {
   // weight layout, cuDNN's NHWC filter format, given to cuDNN as logical (O, I, spatial...)).
   void Set(const std::vector<int>& dims, cudnnDataType_t type = CUDNN_DATA_FLOAT,
            bool channels_last = false) {
-    std::vector<int> logical = dims;
-    if (channels_last) {
-      logical = {dims[0], dims.back()};
-      logical.insert(logical.end(), dims.begin() + 1, dims.end() - 1);
-    }
+    const std::vector<int> logical = channels_last ? ops::ChannelsFirstOrder(dims) : dims;
     TANDEM_CUDNN_OR_FALLBACK(cudnnSetFilterNdDescriptor(
         d_, type, channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
         static_cast<int>(logical.size()), logical.data()));
@@ -238,7 +228,7 @@ class CudnnConvolution final : public Kernel {
         cudnnSetConvolutionGroupCount(conv_.get(), static_cast<int>(p.num_group)));
     TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionMathType(
         conv_.get(), tensor_ops_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
-    CheckOutputShape(nhwc ? LogicalDims(y_dims) : y_dims);
+    CheckOutputShape(nhwc ? ops::ChannelsFirstOrder(y_dims) : y_dims);
     const int channels = static_cast<int>(nhwc ? y_dims.back() : y_dims[1]);
     if (has_bias_) {
       std::vector<int> bias_dims(y_dims.size(), 1);
@@ -292,13 +282,6 @@ class CudnnConvolution final : public Kernel {
   size_t ScratchBytes() const override { return workspace_; }
 
  private:
-  // (N, spatial..., C) as (N, C, spatial...).
-  static std::vector<int64_t> LogicalDims(const std::vector<int64_t>& nhwc) {
-    std::vector<int64_t> dims = {nhwc[0], nhwc.back()};
-    dims.insert(dims.end(), nhwc.begin() + 1, nhwc.end() - 1);
-    return dims;
-  }
-
   void CheckOutputShape(const std::vector<int64_t>& expected) {
     std::vector<int> dims(expected.size());
     TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionNdForwardOutputDim(
@@ -364,10 +347,7 @@ class CudnnConvolution final : public Kernel {
 // count) in both.
 // (N, spatial..., C) as (N, C, spatial...): the window checks read channel-first shapes.
 Shape ChannelFirst(const Shape& s, bool channels_last) {
-  if (!channels_last) return s;
-  std::vector<int64_t> dims = {s[0], s[s.ndim() - 1]};
-  for (int i = 1; i < s.ndim() - 1; ++i) dims.push_back(s[i]);
-  return Shape(dims);
+  return channels_last ? Shape(ops::ChannelsFirstOrder(s.dims())) : s;
 }
 
 bool PoolingMatchesCudnn(const KernelSpec& spec, const ops::PoolingParams& p) {

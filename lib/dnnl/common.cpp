@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "lib/core/host_memory.hpp"
+#include "lib/ops/params.hpp"
 #include "lib/exec/exec_context.hpp"
 #include "lib/exec/planning.hpp"
 
@@ -86,9 +87,7 @@ dnnl::memory::desc PlainDesc(const dnnl::memory::dims& dims) {
 }
 
 dnnl::memory::dims ChannelsFirstDims(const Shape& channels_last) {
-  dnnl::memory::dims dims = channels_last.dims();
-  if (dims.size() >= 3) std::rotate(dims.begin() + 1, dims.end() - 1, dims.end());
-  return dims;
+  return ops::ChannelsFirstOrder(channels_last.dims());
 }
 
 dnnl::memory::desc ChannelsLastDesc(const dnnl::memory::dims& dims, bool grouped) {

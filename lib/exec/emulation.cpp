@@ -9,7 +9,9 @@
 namespace tandem::detail {
 namespace {
 
-constexpr size_t kAlignment = 256;  // cudaMalloc's alignment: vectorised kernels rely on it
+// Each float32 copy starts this far into the node's scratch, so it keeps the alignment of the
+// scratch itself (the arena's 64 bytes, kArenaAlignment in plan.cpp) that kernels rely on.
+constexpr size_t kAlignment = 256;
 
 size_t AlignUp(size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 

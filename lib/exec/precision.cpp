@@ -57,6 +57,14 @@ class Lowering {
     for (const NodePtr& n : graph_.nodes) names_.insert(n->name);
     low_node_.assign(graph_.nodes.size(), false);
     for (uint32_t nid = 0; nid < graph_.nodes.size(); ++nid) low_node_[nid] = InLowPrecision(nid);
+    // Per producer: is it read at all, and only by low nodes (one pass over every input).
+    read_.assign(graph_.nodes.size(), false);
+    read_only_low_.assign(graph_.nodes.size(), true);
+    for (uint32_t reader = 0; reader < graph_.nodes.size(); ++reader)
+      for (uint32_t input : graph_.input_nodes[reader]) {
+        read_[input] = true;
+        read_only_low_[input] = read_only_low_[input] && low_node_[reader];
+      }
   }
 
   LoweredGraph Run(const Symbol& symbol) {
@@ -95,14 +103,7 @@ class Lowering {
     tracked_[e] = natural_[e];
     auto it = out_.params.find(v->name);
     if (it == out_.params.end() || it->second.is_none() || !IsFloat(it->second.dtype())) return;
-    bool read = false, only_low = true;
-    for (uint32_t reader = 0; reader < graph_.nodes.size(); ++reader)
-      for (uint32_t input : graph_.input_nodes[reader])
-        if (input == nid) {
-          read = true;
-          only_low = only_low && low_node_[reader];
-        }
-    if (!read || !only_low) return;
+    if (!read_[nid] || !read_only_low_[nid]) return;
     if (it->second.dtype() != low_) it->second = it->second.AsType(low_);
     tracked_[e] = low_;
   }
@@ -173,6 +174,7 @@ class Lowering {
   LoweredGraph out_;
   std::set<std::string> names_;
   std::vector<bool> low_node_;       // per original node
+  std::vector<bool> read_, read_only_low_;  // per original node, as a producer
   std::vector<NodePtr> replaced_;    // per original node: its copy in the lowered graph
   std::vector<DType> tracked_;       // per original entry: its dtype in the lowered graph
   std::map<std::pair<uint32_t, DType>, NodeEntry> casts_;

@@ -3,6 +3,7 @@
 // Each struct is what OpSchema::parse returns (inside std::any) for that operator.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,6 +26,14 @@ inline constexpr const char* kFusedSumAttr = "__tandem_fused_sum__";
 // dim i (from 0), in a shape of `ndim` dims of either layout (a weight's too).
 inline int ChannelAxis(bool channels_last, int ndim) { return channels_last ? ndim - 1 : 1; }
 inline int SpatialAxis(bool channels_last, int i) { return channels_last ? 1 + i : 2 + i; }
+// Per-axis values (dims, strides) of a channel-last shape (N, spatial..., C), or of an OHWI weight,
+// in channel-first order (N, C, spatial...): the last entry moves to position 1. What the
+// libraries' channel-first descriptors take, with the memory order said separately.
+template <class T>
+std::vector<T> ChannelsFirstOrder(std::vector<T> values) {
+  if (values.size() >= 3) std::rotate(values.begin() + 1, values.end() - 1, values.end());
+  return values;
+}
 
 struct ConvParams {
   std::vector<int64_t> kernel, stride, pad, dilate;
