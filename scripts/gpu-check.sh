@@ -141,6 +141,26 @@ if want half && [ -x build-gpu/bench/tandem-bench ]; then
   done
 fi
 
+if want convgraph && [ -x build-gpu/bench/tandem-bench ]; then
+  # Issue 5: ResNet-50 v1 bs1 with the cuDNN graph-API convolutions (the default) against the
+  # legacy-API ones only (TANDEM_CUDNN_GRAPH=0), same run; the first run logs each shape's choice.
+  for mm in fp32 tf32; do
+    for layout in nchw nhwc; do
+      step "benchmark: ResNet-50 v1 bs1 --math $mm --layout $layout, legacy cuDNN API vs graph API"
+      TANDEM_CUDNN_GRAPH=0 timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
+        --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout --name resnet50-v1-legacyconv \
+        --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>&1
+      echo "legacy rc=$?" >> "$log/summary.txt"
+      grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
+      TANDEM_CUDNN_GRAPH_LOG=1 timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
+        --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout \
+        --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>"$log/convgraph-$mm-$layout.log"
+      echo "graph rc=$? ($(grep -c -- '-> graph' "$log/convgraph-$mm-$layout.log") of $(grep -c 'tandem cudnn conv' "$log/convgraph-$mm-$layout.log") shapes on the graph API)" >> "$log/summary.txt"
+      grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
+    done
+  done
+fi
+
 if want torch; then
   step "benchmark: libtorch peer, same weights, same run"
   timeout 300 bash bench/run_gpu.sh --tandem-build build-gpu --threads "${TORCH_THREADS:-1,8,16,64}" --seconds 3 --warmup 1 \

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -80,6 +81,7 @@ class DeviceGuard {
 
 // A plan captured as a CUDA graph on one execution context (lib/cuda/graph.cu).
 struct CapturedGraph {
+  bool attempted = false;              // false: the plan has run here once, eagerly, not captured
   cudaGraphExec_t exec = nullptr;      // null: the plan could not be captured; run it eagerly
   const void* arena = nullptr;         // the address the graph was captured with (scratch is in it)
   std::vector<NDArray> staged_inputs;  // the graph reads these and writes these
@@ -105,12 +107,22 @@ class CudaState {
   std::unordered_map<uint64_t, CapturedGraph>& graphs() { return graphs_; }
   void DropGraphs() noexcept;
 
+  // What a shared kernel keeps per execution context because its library forbids sharing it
+  // between threads (a cuDNN execution plan), by the kernel's process-unique id (NewKernelId):
+  // never by address, which a later kernel may reuse.
+  struct KernelLocal {
+    virtual ~KernelLocal() = default;
+  };
+  KernelLocal* FindKernelLocal(uint64_t kernel_id) const;
+  KernelLocal& AddKernelLocal(uint64_t kernel_id, std::unique_ptr<KernelLocal> local);
+
  private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   void* cublas_workspace_ = nullptr;  // ours, so cuBLAS never allocates inside a graph capture
   std::unordered_map<uint64_t, CapturedGraph> graphs_;
+  std::unordered_map<uint64_t, std::unique_ptr<KernelLocal>> kernel_locals_;
 #if TANDEM_HAVE_CUDNN
   cudnnHandle_t cudnn_ = nullptr;
 #endif
@@ -121,6 +133,8 @@ class CudaState {
 // without an ExecContext (a test running a kernel directly) gets a thread-local state and must
 // synchronise the device itself.
 CudaState& StateFor(ExecContext* exec);
+// A process-unique id for a kernel object's CudaState::KernelLocal entries.
+uint64_t NewKernelId();
 inline CudaState& StateFor(const KernelCall& call) { return StateFor(call.exec); }
 
 // ---- launch helpers ----

@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "lib/cuda/common.cuh"
+#include "lib/cuda/cudnn_common.cuh"
 #include "lib/cuda/kernels.hpp"
 #include "lib/ops/params.hpp"
 #include "lib/ref/ref_util.hpp"
@@ -24,20 +25,6 @@ namespace tandem::cuda {
 namespace {
 
 // ---- fallbacks and handles ----
-
-// Thrown inside a factory when cuDNN says it does not cover the spec; the factory returns nullptr.
-struct NotCovered {};
-
-// Success: true. "Bad parameter" / "not supported": NotCovered. Anything else is a real failure.
-void CheckOrFallBack(cudnnStatus_t status, const char* call) {
-  if (status == CUDNN_STATUS_SUCCESS) return;
-  const int category = CUDNN_STATUS_CATEGORY(status);
-  if (category == CUDNN_STATUS_BAD_PARAM || category == CUDNN_STATUS_NOT_SUPPORTED) {
-    throw NotCovered{};
-  }
-  ThrowCudnnError(status, call, __FILE__, __LINE__);
-}
-#define TANDEM_CUDNN_OR_FALLBACK(expr) CheckOrFallBack((expr), #expr)
 
 // Kernel creation has no call (and so no handle): algorithm queries use one handle per device,
 // created on first use, kept for the process and used under a lock.
@@ -454,16 +441,6 @@ class CudnnSoftmax final : public Kernel {
   TensorDescriptor x_;
 };
 
-// Runs `make` and turns "cuDNN does not cover this" into nullptr.
-template <class Make>
-std::unique_ptr<Kernel> CreateOrFallBack(Make&& make) {
-  try {
-    return make();
-  } catch (const NotCovered&) {
-    return nullptr;
-  }
-}
-
 }  // namespace
 
 std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
@@ -483,7 +460,12 @@ std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   if (!ParamsFitInt(p.pad) || !ParamsFitInt(p.stride) || !ParamsFitInt(p.dilate) ||
       p.num_group < 1 || p.num_group > INT_MAX)
     return nullptr;
-  return CreateOrFallBack([&] { return std::make_unique<CudnnConvolution>(spec, p, type); });
+  std::unique_ptr<Kernel> legacy =
+      CreateOrFallBack([&] { return std::make_unique<CudnnConvolution>(spec, p, type); });
+  // Dynamic batching needs results that do not change with the batch size: the legacy
+  // algorithms were checked for that, the graph API's split-K engines were not.
+  if (!legacy || spec.batch_invariant) return legacy;
+  return PreferGraphConvolution(spec, p, type, std::move(legacy));
 }
 
 std::unique_ptr<Kernel> MakeCudnnPooling(const KernelSpec& spec) {

@@ -1,5 +1,6 @@
 // The CUDA device layer: error translation, device discovery, the caching memory pool,
 // synchronous copies and the per-call state (stream + library handles).
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -257,6 +258,7 @@ CudaState::~CudaState() {
   if (cudaGetDevice(&current) == cudaSuccess && current != device_) cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
   DropGraphs();
+  kernel_locals_.clear();  // cuDNN plans before the handle they were built with
 #if TANDEM_HAVE_CUDNN
   if (cudnn_) cudnnDestroy(cudnn_);
 #endif
@@ -292,6 +294,21 @@ cudnnHandle_t CudaState::Cudnn() {
   return cudnn_;
 }
 #endif
+
+CudaState::KernelLocal* CudaState::FindKernelLocal(uint64_t kernel_id) const {
+  auto it = kernel_locals_.find(kernel_id);
+  return it == kernel_locals_.end() ? nullptr : it->second.get();
+}
+
+CudaState::KernelLocal& CudaState::AddKernelLocal(uint64_t kernel_id,
+                                                  std::unique_ptr<KernelLocal> local) {
+  return *(kernel_locals_[kernel_id] = std::move(local));
+}
+
+uint64_t NewKernelId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 CudaState& StateFor(ExecContext* exec) {
   if (!exec) {

@@ -53,7 +53,8 @@ void ReleaseCachedMemory(int id);
 void FinishCall(ExecContext& exec);
 
 // Runs one call's kernels as a CUDA graph, on the call's stream (the caller then calls FinishCall).
-// The first call of plan `plan_id` on this execution context captures
+// The first call of plan `plan_id` on this execution context returns false (the caller runs it
+// eagerly, so kernels set up their per-context state outside a capture); the second captures
 // `run_nodes(staged_inputs, staged_outputs)`, which must launch every kernel of the plan reading
 // and writing the given arrays (per-context staging buffers shaped like `inputs` and `outputs`);
 // every call then copies `inputs` into the staging buffers, replays the graph and copies the staged

@@ -58,14 +58,21 @@ CapturedGraph* GraphFor(CudaState& state, Context ctx, uint64_t plan_id,
   }
   if (it == graphs.end()) {
     if (graphs.size() >= kMaxGraphsPerContext) state.DropGraphs();
-    CapturedGraph g;
+    // The first call runs eagerly, so kernels set up what they keep per context (cuDNN execution
+    // plans, library workspaces) outside a capture, where allocating is allowed. The next call
+    // captures.
+    graphs.emplace(plan_id, CapturedGraph{});
+    return nullptr;
+  }
+  CapturedGraph& g = it->second;
+  if (!g.attempted) {
+    g.attempted = true;
     g.arena = arena;
     for (const NDArray& x : inputs) g.staged_inputs.emplace_back(x.shape(), ctx, x.dtype());
     for (const NDArray& y : outputs) g.staged_outputs.emplace_back(y.shape(), ctx, y.dtype());
     Capture(state, g, run_nodes);  // on failure g.exec stays null: remembered, never retried
-    it = graphs.emplace(plan_id, std::move(g)).first;
   }
-  return it->second.exec ? &it->second : nullptr;
+  return g.exec ? &g : nullptr;
 }
 
 }  // namespace

@@ -1,0 +1,730 @@
+// cuDNN graph-API convolutions (Backend::kCudnn): a 2-D convolution with its bias, the rewrite's
+// fused residual add and ReLU, as one cuDNN operation graph, run by the engine configuration that
+// measures fastest on this very shape. Why a second convolution kernel: the legacy API's
+// cudnnFind chooses among eight algorithms, each with fixed knobs; the graph API's heuristics also
+// offer split-K and tile variants and engines that fuse the epilogue, which is what batch-1
+// convolutions need (a 7x7x512 output fills few of an H100's 132 SMs). The legacy kernel is
+// measured the same way and kept when it is faster, so this never makes a model slower than it
+// was (up to the noise of one measurement).
+//
+// Numerics: strict fp32 engines only (no tensor-core note) unless allow_tf32; never FFT,
+// large-tile Winograd, reduced-precision reductions, down-converted inputs or non-deterministic
+// engines. The epilogue is applied in the reference's order (bias, then residual, then ReLU),
+// inside cuDNN's engine or, for an engine that only convolves, by one elementwise kernel.
+//
+// Threading: the kernel keeps only the chosen engine (its global index and knob values), which
+// is immutable. cuDNN execution plans must not be shared between threads (cuDNN's release notes;
+// PyTorch keeps its plans thread_local for this reason), so each execution context builds its own
+// operation graph and plan from that recipe with its own handle, on its first call (which the
+// CUDA graph path runs eagerly, outside any capture), and keeps it in its CudaState.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "lib/cuda/cudnn_common.cuh"
+
+namespace tandem::cuda {
+namespace {
+
+// ---- backend descriptors ----
+
+class Desc {
+ public:
+  explicit Desc(cudnnBackendDescriptorType_t type) {
+    TANDEM_CUDNN_OR_FALLBACK(cudnnBackendCreateDescriptor(type, &d_));
+  }
+  Desc(Desc&& other) noexcept : d_(std::exchange(other.d_, nullptr)) {}
+  Desc& operator=(Desc&&) = delete;
+  ~Desc() {
+    if (d_) cudnnBackendDestroyDescriptor(d_);
+  }
+
+  Desc& Set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
+            const void* values) {
+    TANDEM_CUDNN_OR_FALLBACK(cudnnBackendSetAttribute(d_, name, type, count, values));
+    return *this;
+  }
+  Desc& SetInts(cudnnBackendAttributeName_t name, const std::vector<int64_t>& values) {
+    return Set(name, CUDNN_TYPE_INT64, static_cast<int64_t>(values.size()), values.data());
+  }
+  Desc& SetInt(cudnnBackendAttributeName_t name, int64_t value) {
+    return Set(name, CUDNN_TYPE_INT64, 1, &value);
+  }
+  Desc& SetDesc(cudnnBackendAttributeName_t name, cudnnBackendDescriptor_t value) {
+    return Set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &value);
+  }
+  Desc& SetType(cudnnBackendAttributeName_t name, cudnnDataType_t value) {
+    return Set(name, CUDNN_TYPE_DATA_TYPE, 1, &value);
+  }
+  Desc& Finalize() {
+    TANDEM_CUDNN_OR_FALLBACK(cudnnBackendFinalize(d_));
+    return *this;
+  }
+  cudnnBackendDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnBackendDescriptor_t d_ = nullptr;
+};
+
+// Reads an attribute of up to `values.size()` elements; returns how many there were.
+template <class T>
+int64_t Get(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+            cudnnBackendAttributeType_t type, std::vector<T>& values) {
+  int64_t count = 0;
+  TANDEM_CUDNN_OR_FALLBACK(cudnnBackendGetAttribute(d, name, type,
+                                                    static_cast<int64_t>(values.size()), &count,
+                                                    values.data()));
+  return count;
+}
+
+// ---- the convolution as an operation graph ----
+
+enum Uid : int64_t { kX = 1, kW, kBias, kResidual, kY, kConvOut = 101, kBiasOut, kSumOut };
+
+// Dense tensors as cuDNN wants them: logical (N, C, H, W) dims, with the strides of the layout
+// the tensor is stored in.
+struct Layout {
+  std::vector<int64_t> dims, strides;
+};
+
+Layout LogicalLayout(const std::vector<int64_t>& stored, bool channels_last) {
+  Layout l{stored, std::vector<int64_t>(stored.size(), 1)};
+  for (int i = static_cast<int>(stored.size()) - 2; i >= 0; --i)
+    l.strides[i] = l.strides[i + 1] * stored[i + 1];
+  if (channels_last) {
+    l.dims = ops::ChannelsFirstOrder(std::move(l.dims));
+    l.strides = ops::ChannelsFirstOrder(std::move(l.strides));
+  }
+  return l;
+}
+
+// What the kernel needs to build its operation graph again, on any handle.
+struct ConvGeometry {
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;
+  Layout x, w, y, bias;
+  std::vector<int64_t> pad, stride, dilate;
+  bool has_bias = false, residual = false, relu = false;
+  bool tensor_ops = false;  // TF32 (float32 with allow_tf32) or float16 / bfloat16
+  int64_t channels = 0, inner = 1;  // output channels; elements per channel run (NCHW: H*W)
+
+  bool HasEpilogue() const { return has_bias || residual || relu; }
+};
+
+// Every descriptor of one operation graph: the graph refers to the others, so they live together.
+struct OpGraph {
+  std::vector<Desc> parts;
+  cudnnBackendDescriptor_t graph = nullptr;
+
+  cudnnBackendDescriptor_t Keep(Desc d) {
+    parts.push_back(std::move(d));
+    return parts.back().get();
+  }
+};
+
+constexpr int64_t kAlignment = 16;  // bytes; Run checks every pointer before it promises this
+
+cudnnBackendDescriptor_t Tensor(OpGraph& g, int64_t uid, const Layout& l, cudnnDataType_t type,
+                                bool is_virtual) {
+  Desc d(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  d.SetType(CUDNN_ATTR_TENSOR_DATA_TYPE, type)
+      .SetInts(CUDNN_ATTR_TENSOR_DIMENSIONS, l.dims)
+      .SetInts(CUDNN_ATTR_TENSOR_STRIDES, l.strides)
+      .SetInt(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid)
+      .SetInt(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, kAlignment);
+  if (is_virtual) {
+    const bool yes = true;
+    d.Set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &yes);
+  }
+  d.Finalize();
+  return g.Keep(std::move(d));
+}
+
+cudnnBackendDescriptor_t Pointwise(OpGraph& g, cudnnPointwiseMode_t mode,
+                                   cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t b,
+                                   cudnnBackendDescriptor_t y) {
+  Desc pw(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+  pw.Set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode)
+      .SetType(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_DATA_FLOAT)
+      .Finalize();
+  Desc op(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+  op.SetDesc(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, g.Keep(std::move(pw)))
+      .SetDesc(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x);
+  if (b) op.SetDesc(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b);
+  op.SetDesc(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y).Finalize();
+  return g.Keep(std::move(op));
+}
+
+// conv -> (+ bias) -> (+ residual) -> (ReLU) -> y when `fused`, else conv -> y alone.
+OpGraph BuildOpGraph(const ConvGeometry& c, bool fused, cudnnHandle_t handle) {
+  OpGraph g;
+  const cudnnBackendDescriptor_t x = Tensor(g, kX, c.x, c.type, false);
+  const cudnnBackendDescriptor_t w = Tensor(g, kW, c.w, c.type, false);
+  const cudnnBackendDescriptor_t y = Tensor(g, kY, c.y, c.type, false);
+  const bool epilogue = fused && c.HasEpilogue();
+  const cudnnBackendDescriptor_t conv_out =
+      epilogue ? Tensor(g, kConvOut, c.y, CUDNN_DATA_FLOAT, true) : y;
+
+  Desc conv(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  conv.SetInt(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, static_cast<int64_t>(c.pad.size()))
+      .SetType(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_DATA_FLOAT)
+      .Set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode)
+      .SetInts(CUDNN_ATTR_CONVOLUTION_DILATIONS, c.dilate)
+      .SetInts(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, c.stride)
+      .SetInts(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, c.pad)
+      .SetInts(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, c.pad)
+      .Finalize();
+  const float one = 1.0f, zero = 0.0f;
+  Desc op(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+  op.SetDesc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x)
+      .SetDesc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w)
+      .SetDesc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, conv_out)
+      .SetDesc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, g.Keep(std::move(conv)))
+      .Set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &one)
+      .Set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &zero)
+      .Finalize();
+  std::vector<cudnnBackendDescriptor_t> ops = {g.Keep(std::move(op))};
+
+  if (epilogue) {
+    // Each step writes a virtual float32 tensor, the last one y.
+    const int steps = int{c.has_bias} + int{c.residual} + int{c.relu};
+    int done = 0;
+    cudnnBackendDescriptor_t current = conv_out;
+    auto next = [&](int64_t uid) {
+      return ++done == steps ? y : Tensor(g, uid, c.y, CUDNN_DATA_FLOAT, true);
+    };
+    if (c.has_bias) {
+      const cudnnBackendDescriptor_t out = next(kBiasOut);
+      ops.push_back(Pointwise(g, CUDNN_POINTWISE_ADD, current,
+                              Tensor(g, kBias, c.bias, c.type, false), out));
+      current = out;
+    }
+    if (c.residual) {
+      const cudnnBackendDescriptor_t out = next(kSumOut);
+      ops.push_back(Pointwise(g, CUDNN_POINTWISE_ADD, current,
+                              Tensor(g, kResidual, c.y, c.type, false), out));
+      current = out;
+    }
+    if (c.relu) ops.push_back(Pointwise(g, CUDNN_POINTWISE_RELU_FWD, current, nullptr, y));
+  }
+
+  Desc graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  graph.Set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+            static_cast<int64_t>(ops.size()), ops.data())
+      .Set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle)
+      .Finalize();
+  g.graph = g.Keep(std::move(graph));
+  return g;
+}
+
+// ---- engines ----
+
+// An engine configuration by value: enough to build the same plan on another handle.
+struct EngineRecipe {
+  int64_t engine = -1;
+  std::vector<std::pair<cudnnBackendKnobType_t, int64_t>> knobs;
+  bool runtime_compiled = false;
+
+  bool operator==(const EngineRecipe&) const = default;
+};
+
+constexpr int64_t kMaxKnobs = CUDNN_KNOB_TYPE_COUNTS;
+
+// The recipe of a heuristics result, or nothing when its numerics are not acceptable here.
+std::optional<EngineRecipe> Acceptable(cudnnBackendDescriptor_t config, const ConvGeometry& c) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  std::vector<cudnnBackendDescriptor_t> engines = {engine.get()};
+  Get(config, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, engines);
+  EngineRecipe r;
+  std::vector<int64_t> index(1);
+  Get(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, index);
+  r.engine = index[0];
+
+  std::vector<cudnnBackendNumericalNote_t> notes(CUDNN_NUMERICAL_NOTE_TYPE_COUNT);
+  notes.resize(Get(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, notes));
+  for (cudnnBackendNumericalNote_t note : notes) {
+    switch (note) {
+      case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
+        if (!c.tensor_ops) return std::nullopt;
+        break;
+      case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
+      case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
+      case CUDNN_NUMERICAL_NOTE_FFT:
+      case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
+        return std::nullopt;
+      default:
+        break;
+    }
+  }
+  std::vector<cudnnBackendBehaviorNote_t> behavior(CUDNN_BEHAVIOR_NOTE_TYPE_COUNT);
+  behavior.resize(Get(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                      behavior));
+  for (cudnnBackendBehaviorNote_t note : behavior)
+    if (note == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) r.runtime_compiled = true;
+
+  std::vector<Desc> choices;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < kMaxKnobs; ++i) {
+    choices.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
+    raw.push_back(choices.back().get());
+  }
+  raw.resize(Get(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw));
+  for (cudnnBackendDescriptor_t choice : raw) {
+    std::vector<cudnnBackendKnobType_t> type(1);
+    std::vector<int64_t> value(1);
+    Get(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, type);
+    Get(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, value);
+    r.knobs.emplace_back(type[0], value[0]);
+  }
+  return r;
+}
+
+// The configurations cuDNN's heuristics `mode` suggests for `g`, best first (empty when none).
+std::vector<EngineRecipe> Suggestions(const OpGraph& g, const ConvGeometry& c,
+                                      cudnnBackendHeurMode_t mode) {
+  Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  heur.SetDesc(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph)
+      .Set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode)
+      .Finalize();
+  int64_t count = 0;
+  TANDEM_CUDNN_OR_FALLBACK(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                                                    nullptr));
+  std::vector<Desc> configs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < count; ++i) {
+    configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+    raw.push_back(configs.back().get());
+  }
+  raw.resize(Get(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw));
+  std::vector<EngineRecipe> out;
+  for (cudnnBackendDescriptor_t config : raw) {
+    try {
+      if (std::optional<EngineRecipe> r = Acceptable(config, c)) out.push_back(std::move(*r));
+    } catch (const NotCovered&) {
+    }
+  }
+  return out;
+}
+
+// An execution plan and the graph it was built from, on one handle.
+struct Plan {
+  OpGraph graph;
+  std::vector<Desc> parts;  // engine, knob choices, engine config
+  cudnnBackendDescriptor_t plan = nullptr;
+  size_t workspace = 0;
+};
+
+Plan BuildPlan(const ConvGeometry& c, bool fused, const EngineRecipe& r, cudnnHandle_t handle) {
+  Plan p{BuildOpGraph(c, fused, handle), {}, nullptr, 0};
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  engine.SetDesc(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, p.graph.graph)
+      .SetInt(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, r.engine)
+      .Finalize();
+  std::vector<cudnnBackendDescriptor_t> knobs;
+  for (const auto& [type, value] : r.knobs) {
+    Desc k(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
+    k.Set(CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &type)
+        .SetInt(CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, value)
+        .Finalize();
+    p.parts.push_back(std::move(k));
+    knobs.push_back(p.parts.back().get());
+  }
+  p.parts.push_back(std::move(engine));
+  Desc config(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+  config.SetDesc(CUDNN_ATTR_ENGINECFG_ENGINE, p.parts.back().get());
+  if (!knobs.empty()) {
+    config.Set(CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+               static_cast<int64_t>(knobs.size()), knobs.data());
+  }
+  config.Finalize();
+  p.parts.push_back(std::move(config));
+  Desc plan(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+  plan.Set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle)
+      .SetDesc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, p.parts.back().get())
+      .Finalize();
+  p.parts.push_back(std::move(plan));
+  p.plan = p.parts.back().get();
+  std::vector<int64_t> workspace(1);
+  Get(p.plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, workspace);
+  p.workspace = static_cast<size_t>(std::max<int64_t>(workspace[0], 0));
+  return p;
+}
+
+// The device pointers of one run, by uid.
+struct Pointers {
+  void* x = nullptr;
+  void* w = nullptr;
+  void* bias = nullptr;
+  void* residual = nullptr;
+  void* y = nullptr;
+};
+
+cudnnStatus_t Execute(cudnnHandle_t handle, const Plan& p, const ConvGeometry& c, bool fused,
+                      const Pointers& ptr, void* workspace) {
+  std::vector<int64_t> uids = {kX, kW, kY};
+  std::vector<void*> data = {ptr.x, ptr.w, ptr.y};
+  if (fused && c.has_bias) {
+    uids.push_back(kBias);
+    data.push_back(ptr.bias);
+  }
+  if (fused && c.residual) {
+    uids.push_back(kResidual);
+    data.push_back(ptr.residual);
+  }
+  cudnnBackendDescriptor_t pack = nullptr;
+  cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
+  if (s != CUDNN_STATUS_SUCCESS) return s;
+  const int64_t n = static_cast<int64_t>(uids.size());
+  s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
+                               uids.data());
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR,
+                                 n, data.data());
+  if (s == CUDNN_STATUS_SUCCESS)
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                 &workspace);
+  if (s == CUDNN_STATUS_SUCCESS) s = cudnnBackendFinalize(pack);
+  if (s == CUDNN_STATUS_SUCCESS) s = cudnnBackendExecute(handle, p.plan, pack);
+  cudnnBackendDestroyDescriptor(pack);
+  return s;
+}
+
+// y = relu(y + bias[channel] + residual), each part only when asked for: the epilogue of an
+// engine that only convolves, in the reference's order.
+__global__ void EpilogueKernel(float* y, const float* bias, const float* residual, int64_t n,
+                               int64_t channels, int64_t inner, bool relu) {
+  TANDEM_GRID_STRIDE_LOOP(i, n) {
+    float v = y[i];
+    if (bias) v += bias[(i / inner) % channels];
+    if (residual) v += residual[i];
+    if (relu && v < 0.0f) v = 0.0f;  // NaN stays NaN, as in the reference
+    y[i] = v;
+  }
+}
+
+void RunEpilogue(const ConvGeometry& c, const Pointers& ptr, cudaStream_t stream) {
+  const int64_t n = c.y.dims[0] * c.y.dims[1] * c.y.dims[2] * c.y.dims[3];
+  EpilogueKernel<<<BlocksFor(n), kBlockSize, 0, stream>>>(
+      static_cast<float*>(ptr.y), static_cast<const float*>(c.has_bias ? ptr.bias : nullptr),
+      static_cast<const float*>(c.residual ? ptr.residual : nullptr), n, c.channels, c.inner,
+      c.relu);
+  TANDEM_CUDA_CHECK_LAUNCH();
+}
+
+// ---- measuring ----
+
+// Milliseconds per run of `run` on `stream`: the best of a few timed rounds after a warm-up.
+template <class Run>
+double TimeMs(cudaStream_t stream, Run&& run) {
+  constexpr int kRounds = 3, kRunsPerRound = 4;
+  run();
+  cudaEvent_t start = nullptr, stop = nullptr;
+  TANDEM_CUDA_CHECK(cudaEventCreate(&start));
+  TANDEM_CUDA_CHECK(cudaEventCreate(&stop));
+  float best = -1.0f;
+  for (int round = 0; round < kRounds; ++round) {
+    TANDEM_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int i = 0; i < kRunsPerRound; ++i) run();
+    TANDEM_CUDA_CHECK(cudaEventRecord(stop, stream));
+    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (best < 0.0f || ms < best) best = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best / kRunsPerRound;
+}
+
+// A zeroed block of device memory for measuring kernels on.
+class DeviceBlock {
+ public:
+  DeviceBlock(int device, size_t bytes) : device_(device), bytes_(bytes) {
+    if (bytes == 0) return;
+    ptr_ = Allocate(device, bytes);
+    TANDEM_CUDA_CHECK(cudaMemset(ptr_, 0, bytes));
+  }
+  ~DeviceBlock() {
+    if (ptr_) Free(device_, ptr_, bytes_);
+  }
+  DeviceBlock(DeviceBlock&& other) noexcept
+      : device_(other.device_), bytes_(other.bytes_), ptr_(std::exchange(other.ptr_, nullptr)) {}
+  DeviceBlock& operator=(DeviceBlock&&) = delete;
+  void* get() const { return ptr_; }
+
+ private:
+  int device_;
+  size_t bytes_;
+  void* ptr_ = nullptr;
+};
+
+// Device buffers shaped like a spec's tensors, and a call of a kernel on them.
+class TrialBuffers {
+ public:
+  TrialBuffers(const KernelSpec& spec, size_t scratch) {
+    blocks_.reserve(spec.inputs.size() + spec.outputs.size() + 1);
+    for (const TensorDesc& t : spec.inputs) inputs_.push_back(Add(spec.ctx.id, t));
+    for (const TensorDesc& t : spec.outputs) outputs_.push_back(Add(spec.ctx.id, t));
+    scratch_ = blocks_.emplace_back(spec.ctx.id, scratch).get();
+  }
+
+  KernelCall Call() const { return KernelCall{inputs_, outputs_, scratch_, nullptr}; }
+  Pointers ConvPointers(const ops::ConvParams& p) const {
+    Pointers ptr{inputs_[0].data, inputs_[1].data, nullptr, nullptr, outputs_[0].data};
+    if (!p.no_bias) ptr.bias = inputs_[2].data;
+    if (p.fused_sum) ptr.residual = inputs_[p.residual_input()].data;
+    return ptr;
+  }
+
+ private:
+  TensorArg Add(int device, const TensorDesc& t) {
+    const size_t bytes = static_cast<size_t>(t.shape.Size()) * DTypeSize(t.dtype);
+    return TensorArg{blocks_.emplace_back(device, bytes).get(), &t.shape, t.dtype};
+  }
+
+  std::vector<DeviceBlock> blocks_;
+  std::vector<TensorArg> inputs_, outputs_;
+  void* scratch_ = nullptr;
+};
+
+// ---- the kernel ----
+
+constexpr size_t kMaxWorkspace = size_t{256} << 20;
+// Runtime-compiled engines take 0.1-1 s each to build: only the heuristics' first few are tried.
+constexpr int kMaxRuntimeCompiled = 2;
+constexpr int kMaxTrials = 24;
+
+struct Choice {
+  bool use_graph = false;
+  bool fused = false;  // the operation graph holds the epilogue
+  EngineRecipe recipe;
+  size_t workspace = 0;
+  double graph_ms = 0.0, legacy_ms = 0.0;
+};
+
+class GraphConvolution final : public Kernel {
+ public:
+  GraphConvolution(ConvGeometry geometry, const Choice& choice, const ops::ConvParams& p,
+                   std::unique_ptr<Kernel> legacy)
+      : c_(std::move(geometry)),
+        fused_(choice.fused),
+        recipe_(choice.recipe),
+        workspace_(choice.workspace),
+        residual_input_(p.fused_sum ? p.residual_input() : 0),
+        legacy_(std::move(legacy)),
+        id_(NewKernelId()) {}
+
+  void Run(const KernelCall& call) const override {
+    CudaState& state = StateFor(call);
+    const Pointers ptr = PointersOf(call);
+    const Local* local = LocalFor(state);
+    if (!local->plan || !Aligned(ptr)) {  // no plan on this context, or pointers cuDNN can't take
+      legacy_->Run(call);
+      return;
+    }
+    TANDEM_CUDNN_CHECK(Execute(state.Cudnn(), *local->plan, c_, fused_, ptr, call.scratch));
+    if (!fused_ && c_.HasEpilogue()) RunEpilogue(c_, ptr, state.stream());
+  }
+
+  size_t ScratchBytes() const override { return std::max(workspace_, legacy_->ScratchBytes()); }
+
+ private:
+  struct Local final : CudaState::KernelLocal {
+    std::unique_ptr<Plan> plan;  // null: building it failed here; the legacy kernel runs instead
+  };
+
+  const Local* LocalFor(CudaState& state) const {
+    if (auto* local = static_cast<const Local*>(state.FindKernelLocal(id_))) return local;
+    auto local = std::make_unique<Local>();
+    try {
+      local->plan = std::make_unique<Plan>(BuildPlan(c_, fused_, recipe_, state.Cudnn()));
+      if (local->plan->workspace > workspace_) local->plan.reset();
+    } catch (const NotCovered&) {
+      local->plan.reset();
+    }
+    return static_cast<const Local*>(&state.AddKernelLocal(id_, std::move(local)));
+  }
+
+  Pointers PointersOf(const KernelCall& call) const {
+    Pointers ptr{call.inputs[0].data, call.inputs[1].data, nullptr, nullptr, call.outputs[0].data};
+    if (c_.has_bias) ptr.bias = call.inputs[2].data;
+    if (c_.residual) ptr.residual = call.inputs[residual_input_].data;
+    return ptr;
+  }
+
+  static bool Aligned(const Pointers& ptr) {
+    for (const void* p : {ptr.x, ptr.w, ptr.bias, ptr.residual, ptr.y})
+      if (reinterpret_cast<uintptr_t>(p) % kAlignment != 0) return false;
+    return true;
+  }
+
+  ConvGeometry c_;
+  bool fused_;
+  EngineRecipe recipe_;
+  size_t workspace_;
+  size_t residual_input_;
+  std::unique_ptr<Kernel> legacy_;  // for pointers below kAlignment and contexts without a plan
+  uint64_t id_;
+};
+
+std::optional<ConvGeometry> GeometryOf(const KernelSpec& spec, const ops::ConvParams& p,
+                                       cudnnDataType_t type) {
+  if (p.kernel.size() != 2) return std::nullopt;  // 1-D and 3-D stay on the legacy kernel
+  ConvGeometry c;
+  c.type = type;
+  const bool nhwc = p.channels_last;
+  c.x = LogicalLayout(spec.inputs[0].shape.dims(), nhwc);
+  c.w = LogicalLayout(spec.inputs[1].shape.dims(), nhwc);
+  c.y = LogicalLayout(spec.outputs[0].shape.dims(), nhwc);
+  for (size_t i = 0; i < 2; ++i) {
+    c.pad.push_back(i < p.pad.size() ? p.pad[i] : 0);
+    c.stride.push_back(i < p.stride.size() ? p.stride[i] : 1);
+    c.dilate.push_back(i < p.dilate.size() ? p.dilate[i] : 1);
+  }
+  c.has_bias = !p.no_bias;
+  c.residual = p.fused_sum;
+  c.relu = p.fused_relu;
+  c.tensor_ops = spec.allow_tf32 || type != CUDNN_DATA_FLOAT;
+  c.channels = c.y.dims[1];
+  c.inner = nhwc ? 1 : c.y.dims[2] * c.y.dims[3];
+  c.bias = Layout{{1, c.channels, 1, 1}, {c.channels, 1, c.channels, c.channels}};
+  return c;
+}
+
+// The fastest acceptable engine for `c` (fused or not), with its time; nothing when none ran.
+std::optional<std::pair<EngineRecipe, double>> FastestEngine(const ConvGeometry& c, bool fused,
+                                                            CudaState& state,
+                                                            const TrialBuffers& buffers,
+                                                            const ops::ConvParams& p,
+                                                            size_t* workspace) {
+  const OpGraph graph = BuildOpGraph(c, fused, state.Cudnn());
+  std::vector<EngineRecipe> candidates;
+  for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    try {
+      for (EngineRecipe& r : Suggestions(graph, c, mode))
+        if (std::find(candidates.begin(), candidates.end(), r) == candidates.end())
+          candidates.push_back(std::move(r));
+    } catch (const NotCovered&) {
+    }
+  }
+  const Pointers ptr = buffers.ConvPointers(p);
+  std::optional<std::pair<EngineRecipe, double>> best;
+  int trials = 0, compiled = 0;
+  for (const EngineRecipe& r : candidates) {
+    if (trials >= kMaxTrials) break;
+    if (r.runtime_compiled && compiled++ >= kMaxRuntimeCompiled) continue;
+    ++trials;
+    try {
+      const Plan plan = BuildPlan(c, fused, r, state.Cudnn());
+      if (plan.workspace > kMaxWorkspace) continue;
+      const DeviceBlock workspace_block(state.device(), plan.workspace);
+      bool ok = true;
+      const double ms = TimeMs(state.stream(), [&] {
+        if (Execute(state.Cudnn(), plan, c, fused, ptr, workspace_block.get()) !=
+            CUDNN_STATUS_SUCCESS)
+          ok = false;
+        if (!fused && c.HasEpilogue()) RunEpilogue(c, ptr, state.stream());
+      });
+      if (ok && (!best || ms < best->second)) {
+        best = std::make_pair(r, ms);
+        *workspace = plan.workspace;
+      }
+    } catch (const NotCovered&) {
+    }
+  }
+  return best;
+}
+
+// Measured choices by shape, for the process: a ResNet-50 has 53 convolutions of 23 kinds, and
+// every CachedOp (and every input shape) builds its kernels again.
+std::string ChoiceKey(const ConvGeometry& c, int device) {
+  std::string key = std::to_string(device) + "|" + std::to_string(c.type) + "|" +
+                    std::to_string(c.has_bias) + std::to_string(c.residual) +
+                    std::to_string(c.relu) + std::to_string(c.tensor_ops);
+  for (const std::vector<int64_t>* v :
+       {&c.x.dims, &c.x.strides, &c.w.dims, &c.w.strides, &c.y.dims, &c.y.strides, &c.pad,
+        &c.stride, &c.dilate}) {
+    key += "|";
+    for (int64_t d : *v) key += std::to_string(d) + ",";
+  }
+  return key;
+}
+
+// TANDEM_CUDNN_GRAPH_LOG=1: one stderr line per measured shape (benchmarks quote these).
+void LogChoice(const std::string& key, const Choice& choice) {
+  std::fprintf(stderr, "[tandem cudnn conv] %s: legacy %.1f us, graph %s%.1f us -> %s (engine %lld)\n",
+               key.c_str(), choice.legacy_ms * 1e3, choice.fused ? "fused " : "",
+               choice.graph_ms * 1e3, choice.use_graph ? "graph" : "legacy",
+               static_cast<long long>(choice.recipe.engine));
+}
+
+Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
+              const Kernel& legacy) {
+  static std::mutex mutex;
+  static auto* known = new std::map<std::string, Choice>();
+  const std::string key = ChoiceKey(c, spec.ctx.id);
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = known->find(key); it != known->end()) return it->second;
+  }
+  DeviceGuard guard(spec.ctx.id);
+  CudaState& state = StateFor(nullptr);  // this thread's own stream and handle
+  Choice choice;
+  {
+    TrialBuffers buffers(spec, legacy.ScratchBytes());
+    const KernelCall call = buffers.Call();
+    choice.legacy_ms = TimeMs(state.stream(), [&] { legacy.Run(call); });
+    bool found = false;
+    for (bool fused : {true, false}) {
+      if (!fused && (!c.HasEpilogue() || c.type != CUDNN_DATA_FLOAT)) continue;
+      size_t workspace = 0;
+      auto best = FastestEngine(c, fused, state, buffers, p, &workspace);
+      if (best && (!found || best->second < choice.graph_ms)) {
+        found = true;
+        choice.fused = fused;
+        choice.recipe = best->first;
+        choice.graph_ms = best->second;
+        choice.workspace = workspace;
+      }
+    }
+    choice.use_graph = found && choice.graph_ms < choice.legacy_ms;
+  }
+  if (std::getenv("TANDEM_CUDNN_GRAPH_LOG")) LogChoice(key, choice);
+  std::lock_guard lock(mutex);
+  return known->emplace(key, choice).first->second;
+}
+
+bool GraphApiDisabled() {
+  const char* v = std::getenv("TANDEM_CUDNN_GRAPH");
+  return v && std::strcmp(v, "0") == 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> PreferGraphConvolution(const KernelSpec& spec, const ops::ConvParams& p,
+                                               cudnnDataType_t type,
+                                               std::unique_ptr<Kernel> legacy) {
+  if (GraphApiDisabled()) return legacy;
+  std::optional<ConvGeometry> geometry = GeometryOf(spec, p, type);
+  if (!geometry) return legacy;
+  Choice choice;
+  try {
+    choice = Choose(*geometry, spec, p, *legacy);
+  } catch (const NotCovered&) {
+    return legacy;
+  } catch (const Error&) {  // no memory to measure in, say: the legacy kernel was measured by cuDNN
+    return legacy;
+  }
+  if (!choice.use_graph) return legacy;
+  return std::make_unique<GraphConvolution>(std::move(*geometry), choice, p, std::move(legacy));
+}
+
+}  // namespace tandem::cuda
