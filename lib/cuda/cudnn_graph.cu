@@ -599,12 +599,99 @@ std::optional<ConvGeometry> GeometryOf(const KernelSpec& spec, const ops::ConvPa
   return c;
 }
 
-// The fastest acceptable engine for `c` (fused or not), with its time; nothing when none ran.
-std::optional<std::pair<EngineRecipe, double>> FastestEngine(const ConvGeometry& c, bool fused,
-                                                            CudaState& state,
-                                                            const TrialBuffers& buffers,
-                                                            const ops::ConvParams& p,
-                                                            size_t* workspace) {
+// What measuring one engine configuration gave.
+struct Measured {
+  EngineRecipe recipe;
+  double ms = 0.0;
+  size_t workspace = 0;
+};
+
+// Times `r` on the trial buffers; nothing when cuDNN cannot build or run it.
+std::optional<Measured> Measure(const ConvGeometry& c, bool fused, const EngineRecipe& r,
+                                CudaState& state, const Pointers& ptr) {
+  try {
+    const Plan plan = BuildPlan(c, fused, r, state.Cudnn());
+    if (plan.workspace > kMaxWorkspace) return std::nullopt;
+    const DeviceBlock workspace(state.device(), plan.workspace);
+    bool ok = true;
+    const double ms = TimeMs(state.stream(), [&] {
+      if (Execute(state.Cudnn(), plan, c, fused, ptr, workspace.get()) != CUDNN_STATUS_SUCCESS)
+        ok = false;
+      if (!fused && c.HasEpilogue()) RunEpilogue(c, ptr, state.stream());
+    });
+    if (!ok) return std::nullopt;
+    return Measured{r, ms, plan.workspace};
+  } catch (const NotCovered&) {
+    return std::nullopt;
+  }
+}
+
+// The values each knob of engine `r.engine` may take (cuDNN's knob info), by knob type.
+std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> KnobRanges(
+    const OpGraph& graph, const EngineRecipe& r) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  engine.SetDesc(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, graph.graph)
+      .SetInt(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, r.engine)
+      .Finalize();
+  std::vector<Desc> infos;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < kMaxKnobs; ++i) {
+    infos.emplace_back(CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR);
+    raw.push_back(infos.back().get());
+  }
+  raw.resize(Get(engine.get(), CUDNN_ATTR_ENGINE_KNOB_INFO, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw));
+  constexpr int64_t kMaxValues = 16;  // per knob; wider ranges are sampled evenly
+  std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> out;
+  for (cudnnBackendDescriptor_t info : raw) {
+    std::vector<cudnnBackendKnobType_t> type(1);
+    std::vector<int64_t> lo(1), hi(1), stride(1);
+    Get(info, CUDNN_ATTR_KNOB_INFO_TYPE, CUDNN_TYPE_KNOB_TYPE, type);
+    Get(info, CUDNN_ATTR_KNOB_INFO_MINIMUM_VALUE, CUDNN_TYPE_INT64, lo);
+    Get(info, CUDNN_ATTR_KNOB_INFO_MAXIMUM_VALUE, CUDNN_TYPE_INT64, hi);
+    Get(info, CUDNN_ATTR_KNOB_INFO_STRIDE, CUDNN_TYPE_INT64, stride);
+    if (hi[0] <= lo[0] || stride[0] < 1) continue;
+    const int64_t count = (hi[0] - lo[0]) / stride[0] + 1;
+    const int64_t step = stride[0] * std::max<int64_t>(1, (count + kMaxValues - 1) / kMaxValues);
+    std::vector<int64_t> values;
+    for (int64_t v = lo[0]; v <= hi[0]; v += step) values.push_back(v);
+    out.emplace_back(type[0], std::move(values));
+  }
+  return out;
+}
+
+// One pass of coordinate descent over the knobs of `start`'s engine: each knob in turn takes the
+// value that measures fastest with the others held. The heuristics' knob values are tuned for
+// large batches; at batch 1 other split-K and tile choices often win.
+Measured RefineKnobs(const ConvGeometry& c, bool fused, const OpGraph& graph, Measured best,
+                     CudaState& state, const Pointers& ptr) {
+  std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> ranges;
+  try {
+    ranges = KnobRanges(graph, best.recipe);
+  } catch (const NotCovered&) {
+    return best;
+  }
+  for (const auto& [type, values] : ranges) {
+    for (int64_t value : values) {
+      EngineRecipe r = best.recipe;
+      auto knob = std::find_if(r.knobs.begin(), r.knobs.end(),
+                               [&](const auto& k) { return k.first == type; });
+      if (knob == r.knobs.end()) {
+        r.knobs.emplace_back(type, value);
+      } else if (knob->second == value) {
+        continue;
+      } else {
+        knob->second = value;
+      }
+      if (std::optional<Measured> m = Measure(c, fused, r, state, ptr); m && m->ms < best.ms)
+        best = std::move(*m);
+    }
+  }
+  return best;
+}
+
+// The fastest acceptable engine configuration for `c` (fused or not); nothing when none ran.
+std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaState& state,
+                                      const Pointers& ptr) {
   const OpGraph graph = BuildOpGraph(c, fused, state.Cudnn());
   std::vector<EngineRecipe> candidates;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -615,30 +702,31 @@ std::optional<std::pair<EngineRecipe, double>> FastestEngine(const ConvGeometry&
     } catch (const NotCovered&) {
     }
   }
-  const Pointers ptr = buffers.ConvPointers(p);
-  std::optional<std::pair<EngineRecipe, double>> best;
+  std::vector<Measured> measured;
   int trials = 0, compiled = 0;
   for (const EngineRecipe& r : candidates) {
     if (trials >= kMaxTrials) break;
     if (r.runtime_compiled && compiled++ >= kMaxRuntimeCompiled) continue;
     ++trials;
-    try {
-      const Plan plan = BuildPlan(c, fused, r, state.Cudnn());
-      if (plan.workspace > kMaxWorkspace) continue;
-      const DeviceBlock workspace_block(state.device(), plan.workspace);
-      bool ok = true;
-      const double ms = TimeMs(state.stream(), [&] {
-        if (Execute(state.Cudnn(), plan, c, fused, ptr, workspace_block.get()) !=
-            CUDNN_STATUS_SUCCESS)
-          ok = false;
-        if (!fused && c.HasEpilogue()) RunEpilogue(c, ptr, state.stream());
-      });
-      if (ok && (!best || ms < best->second)) {
-        best = std::make_pair(r, ms);
-        *workspace = plan.workspace;
-      }
-    } catch (const NotCovered&) {
-    }
+    if (std::optional<Measured> m = Measure(c, fused, r, state, ptr)) measured.push_back(*m);
+  }
+  if (measured.empty()) return std::nullopt;
+  std::sort(measured.begin(), measured.end(),
+            [](const Measured& a, const Measured& b) { return a.ms < b.ms; });
+  // Knob search on the fastest precompiled engines (each runtime-compiled variant would be
+  // compiled again), where it can pay: a few microseconds are not worth the build time.
+  constexpr double kWorthRefiningMs = 0.02;
+  constexpr int kEnginesRefined = 2;
+  Measured best = measured.front();
+  std::vector<int64_t> refined;
+  for (const Measured& m : measured) {
+    if (static_cast<int>(refined.size()) >= kEnginesRefined || m.ms < kWorthRefiningMs) break;
+    if (m.recipe.runtime_compiled ||
+        std::find(refined.begin(), refined.end(), m.recipe.engine) != refined.end())
+      continue;
+    refined.push_back(m.recipe.engine);
+    Measured r = RefineKnobs(c, fused, graph, m, state, ptr);
+    if (r.ms < best.ms) best = std::move(r);
   }
   return best;
 }
@@ -683,16 +771,16 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
     const KernelCall call = buffers.Call();
     choice.legacy_ms = TimeMs(state.stream(), [&] { legacy.Run(call); });
     bool found = false;
+    const Pointers ptr = buffers.ConvPointers(p);
     for (bool fused : {true, false}) {
       if (!fused && (!c.HasEpilogue() || c.type != CUDNN_DATA_FLOAT)) continue;
-      size_t workspace = 0;
-      auto best = FastestEngine(c, fused, state, buffers, p, &workspace);
-      if (best && (!found || best->second < choice.graph_ms)) {
+      std::optional<Measured> best = FastestEngine(c, fused, state, ptr);
+      if (best && (!found || best->ms < choice.graph_ms)) {
         found = true;
         choice.fused = fused;
-        choice.recipe = best->first;
-        choice.graph_ms = best->second;
-        choice.workspace = workspace;
+        choice.recipe = best->recipe;
+        choice.graph_ms = best->ms;
+        choice.workspace = best->workspace;
       }
     }
     choice.use_graph = found && choice.graph_ms < choice.legacy_ms;
