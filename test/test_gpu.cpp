@@ -434,31 +434,36 @@ TEST_CASE("ResNet-50 v1 in float16 / bfloat16 and channels-last on cuDNN stays c
   };
   // Synthetic weights give peaked, sometimes nearly tied classes over 1000: a few rounding steps of
   // 11 (float16) or 8 (bfloat16) significant bits through 50 layers move probabilities by up to
-  // 2e-2 / 4e-2 (measured on the H200) and may swap a near tie in bfloat16.
+  // 2e-2 / 4e-2 (measured on the H200) and may swap a near tie. So every row's top-1 must be a
+  // class that float32 rates within the tolerance of its own best; exact agreement is printed.
   struct Variant {
     DType dtype;
     bool nhwc;
     double tolerance;  // max |p - p_fp32|
-    int min_same_top1;  // of 8
   };
-  for (const Variant& v : {Variant{DType::f32, true, 1e-4, 8}, Variant{DType::f16, false, 4e-2, 8},
-                           Variant{DType::f16, true, 4e-2, 8}, Variant{DType::bf16, true, 1e-1, 7}}) {
+  for (const Variant& v : {Variant{DType::f32, true, 1e-4}, Variant{DType::f16, false, 4e-2},
+                           Variant{DType::f16, true, 4e-2}, Variant{DType::bf16, true, 1e-1}}) {
     CachedOpFlags flags;
     flags.compute_dtype = v.dtype;
     flags.channels_last = v.nhwc;
     CachedOp op(net, params, Context::gpu(0), flags);
     const PlanReport plan = op.Plan({shape});
     const std::vector<float> got = op.Forward({x})[0].ToVector<float>();
-    int same_top1 = 0;
-    for (int row = 0; row < 8; ++row) same_top1 += top1(got, row) == top1(want, row);
-    std::printf("ResNet-50 v1 %s %s on cuDNN: max |dp| vs fp32 %.2e, top-1 same %d/8, %d casts, "
-                "%d nodes between casts, params %.1f MiB\n", DTypeName(v.dtype), v.nhwc ? "NHWC" : "NCHW",
-                MaxAbsDiff(got, want), same_top1, plan.precision_casts, plan.emulated_kernels,
-                plan.param_bytes / 1048576.0);
+    int same_top1 = 0, near_top1 = 0;
+    for (int row = 0; row < 8; ++row) {
+      const auto chosen = top1(got, row), best = top1(want, row);
+      same_top1 += chosen == best;
+      near_top1 += want[row * 1000 + chosen] >= want[row * 1000 + best] - v.tolerance;
+    }
+    std::printf("ResNet-50 v1 %s %s on cuDNN: max |dp| vs fp32 %.2e, top-1 same %d/8 (near ties "
+                "allowed: %d/8), %d casts, %d nodes between casts, params %.1f MiB\n",
+                DTypeName(v.dtype), v.nhwc ? "NHWC" : "NCHW", MaxAbsDiff(got, want), same_top1,
+                near_top1, plan.precision_casts, plan.emulated_kernels, plan.param_bytes / 1048576.0);
     INFO(DTypeName(v.dtype) << (v.nhwc ? " NHWC" : " NCHW"));
     CHECK(MaxAbsDiff(got, want) < v.tolerance);
-    CHECK(same_top1 >= v.min_same_top1);
-    if (v.dtype != DType::f32) CHECK(plan.emulated_kernels == 1);  // FullyConnected  // FullyConnected (+ flatten copy)
+    CHECK(near_top1 == 8);
+    if (v.dtype == DType::f32) CHECK(same_top1 == 8);
+    if (v.dtype != DType::f32) CHECK(plan.emulated_kernels == 1);  // FullyConnected
   }
 }
 

@@ -462,9 +462,10 @@ std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
     return nullptr;
   std::unique_ptr<Kernel> legacy =
       CreateOrFallBack([&] { return std::make_unique<CudnnConvolution>(spec, p, type); });
-  // Dynamic batching needs results that do not change with the batch size: the legacy
-  // algorithms were checked for that, the graph API's split-K engines were not.
-  if (!legacy || spec.batch_invariant) return legacy;
+  // Under dynamic batching the GPU promises results within 1e-5 of unbatched ones, not bit for
+  // bit (docs/batching.md): both kernels choose their algorithm per batch size, so
+  // spec.batch_invariant does not exclude either.
+  if (!legacy) return nullptr;
   return PreferGraphConvolution(spec, p, type, std::move(legacy));
 }
 

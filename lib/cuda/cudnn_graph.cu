@@ -508,6 +508,7 @@ struct Choice {
   EngineRecipe recipe;
   size_t workspace = 0;
   double graph_ms = 0.0, legacy_ms = 0.0;
+  int trials = 0;  // engine configurations measured (for the log)
 };
 
 class GraphConvolution final : public Kernel {
@@ -599,6 +600,12 @@ std::optional<ConvGeometry> GeometryOf(const KernelSpec& spec, const ops::ConvPa
   return c;
 }
 
+// Engine configurations this thread has measured (for TANDEM_CUDNN_GRAPH_LOG).
+int& MeasuredCount() {
+  thread_local int count = 0;
+  return count;
+}
+
 // What measuring one engine configuration gave.
 struct Measured {
   EngineRecipe recipe;
@@ -609,6 +616,7 @@ struct Measured {
 // Times `r` on the trial buffers; nothing when cuDNN cannot build or run it.
 std::optional<Measured> Measure(const ConvGeometry& c, bool fused, const EngineRecipe& r,
                                 CudaState& state, const Pointers& ptr) {
+  ++MeasuredCount();
   try {
     const Plan plan = BuildPlan(c, fused, r, state.Cudnn());
     if (plan.workspace > kMaxWorkspace) return std::nullopt;
@@ -748,10 +756,12 @@ std::string ChoiceKey(const ConvGeometry& c, int device) {
 
 // TANDEM_CUDNN_GRAPH_LOG=1: one stderr line per measured shape (benchmarks quote these).
 void LogChoice(const std::string& key, const Choice& choice) {
-  std::fprintf(stderr, "[tandem cudnn conv] %s: legacy %.1f us, graph %s%.1f us -> %s (engine %lld)\n",
+  std::fprintf(stderr,
+               "[tandem cudnn conv] %s: legacy %.1f us, graph %s%.1f us -> %s (engine %lld, "
+               "%d configurations measured)\n",
                key.c_str(), choice.legacy_ms * 1e3, choice.fused ? "fused " : "",
                choice.graph_ms * 1e3, choice.use_graph ? "graph" : "legacy",
-               static_cast<long long>(choice.recipe.engine));
+               static_cast<long long>(choice.recipe.engine), choice.trials);
 }
 
 Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
@@ -771,6 +781,7 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
     const KernelCall call = buffers.Call();
     choice.legacy_ms = TimeMs(state.stream(), [&] { legacy.Run(call); });
     bool found = false;
+    const int measured_before = MeasuredCount();
     const Pointers ptr = buffers.ConvPointers(p);
     for (bool fused : {true, false}) {
       if (!fused && (!c.HasEpilogue() || c.type != CUDNN_DATA_FLOAT)) continue;
@@ -784,6 +795,7 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
       }
     }
     choice.use_graph = found && choice.graph_ms < choice.legacy_ms;
+    choice.trials = MeasuredCount() - measured_before;
   }
   if (std::getenv("TANDEM_CUDNN_GRAPH_LOG")) LogChoice(key, choice);
   std::lock_guard lock(mutex);
