@@ -81,13 +81,16 @@ fi
 if want batching && [ -x build-gpu/bench/tandem-bench ]; then
   # Dynamic batching: bs1 callers gathered into runs of up to 32 rows, against unbatched tandem
   # (same run). Longer warm-up: every batch size the run meets is planned (and captured) once.
-  for mm in fp32 tf32; do
+  # BATCH_MATH, BATCH_THREADS, BATCH_DELAYS narrow the run; BATCH_UNBATCHED=0 skips its rows.
+  for mm in ${BATCH_MATH:-fp32 tf32}; do
     step "benchmark: dynamic batching, ResNet-50 v1 bs1 callers, --math $mm (unbatched first)"
-    timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 8,16,64 \
-      --batch 1 --seconds 2 --warmup 1 --math $mm --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
-    echo "bench rc=$?" >> "$log/summary.txt"
+    if [ "${BATCH_UNBATCHED:-1}" != 0 ]; then
+      timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads ${BATCH_THREADS:-8,16,64} \
+        --batch 1 --seconds 2 --warmup 1 --math $mm --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
+      echo "bench rc=$?" >> "$log/summary.txt"
+    fi
     for delay in ${BATCH_DELAYS:-0 200 1000}; do
-      timeout 200 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 8,16,64 \
+      timeout 200 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads ${BATCH_THREADS:-8,16,64} \
         --batch 1 --seconds 2 --warmup 3 --math $mm --max-batch 32 --max-delay-us $delay \
         --json "$log/bench.jsonl" >> "$log/batching.txt" 2>&1
       echo "bench rc=$? (max delay $delay us)" >> "$log/summary.txt"
@@ -144,20 +147,24 @@ fi
 if want convgraph && [ -x build-gpu/bench/tandem-bench ]; then
   # Issue 5: ResNet-50 v1 bs1 with the cuDNN graph-API convolutions (the default) against the
   # legacy-API ones only (TANDEM_CUDNN_GRAPH=0), same run; the first run logs each shape's choice.
-  for mm in fp32 tf32; do
-    for layout in nchw nhwc; do
+  # CONVGRAPH_CASES picks math:layout pairs; CONVGRAPH_LEGACY=0 skips the legacy rows.
+  for case in ${CONVGRAPH_CASES:-fp32:nchw fp32:nhwc tf32:nchw tf32:nhwc}; do
+    mm=${case%%:*} layout=${case##*:}
+    {
       step "benchmark: ResNet-50 v1 bs1 --math $mm --layout $layout, legacy cuDNN API vs graph API"
-      TANDEM_CUDNN_GRAPH=0 timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
-        --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout --name resnet50-v1-legacyconv \
-        --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>&1
-      echo "legacy rc=$?" >> "$log/summary.txt"
-      grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
+      if [ "${CONVGRAPH_LEGACY:-1}" != 0 ]; then
+        TANDEM_CUDNN_GRAPH=0 timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
+          --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout --name resnet50-v1-legacyconv \
+          --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>&1
+        echo "legacy rc=$?" >> "$log/summary.txt"
+        grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
+      fi
       TANDEM_CUDNN_GRAPH_LOG=1 timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
         --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout \
         --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>"$log/convgraph-$mm-$layout.log"
       echo "graph rc=$? ($(grep -c -- '-> graph' "$log/convgraph-$mm-$layout.log") of $(grep -c 'tandem cudnn conv' "$log/convgraph-$mm-$layout.log") shapes on the graph API)" >> "$log/summary.txt"
       grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
-    done
+    }
   done
 fi
 

@@ -17,6 +17,7 @@
 // PyTorch keeps its plans thread_local for this reason), so each execution context builds its own
 // operation graph and plan from that recipe with its own handle, on its first call (which the
 // CUDA graph path runs eagerly, outside any capture), and keeps it in its CudaState.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -550,6 +551,8 @@ class GraphConvolution final : public Kernel {
       if (local->plan->workspace > workspace_) local->plan.reset();
     } catch (const NotCovered&) {
       local->plan.reset();
+    } catch (const Error&) {  // no memory for a runtime-compiled engine, say: the legacy kernel
+      local->plan.reset();
     }
     return static_cast<const Local*>(&state.AddKernelLocal(id_, std::move(local)));
   }
@@ -605,6 +608,12 @@ int& MeasuredCount() {
   thread_local int count = 0;
   return count;
 }
+
+// Measuring stops here (after at least one configuration): what a model's build may spend per
+// convolution shape and graph variant. At batch 1 this covers the heuristics' list and the knob
+// search; at large batches, or with runtime compilation, the search is cut short.
+using Clock = std::chrono::steady_clock;
+constexpr auto kSearchBudget = std::chrono::milliseconds(150);
 
 // What measuring one engine configuration gave.
 struct Measured {
@@ -671,7 +680,7 @@ std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> KnobRanges(
 // value that measures fastest with the others held. The heuristics' knob values are tuned for
 // large batches; at batch 1 other split-K and tile choices often win.
 Measured RefineKnobs(const ConvGeometry& c, bool fused, const OpGraph& graph, Measured best,
-                     CudaState& state, const Pointers& ptr) {
+                     CudaState& state, const Pointers& ptr, Clock::time_point deadline) {
   std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> ranges;
   try {
     ranges = KnobRanges(graph, best.recipe);
@@ -680,6 +689,7 @@ Measured RefineKnobs(const ConvGeometry& c, bool fused, const OpGraph& graph, Me
   }
   for (const auto& [type, values] : ranges) {
     for (int64_t value : values) {
+      if (Clock::now() > deadline) return best;
       EngineRecipe r = best.recipe;
       auto knob = std::find_if(r.knobs.begin(), r.knobs.end(),
                                [&](const auto& k) { return k.first == type; });
@@ -700,6 +710,7 @@ Measured RefineKnobs(const ConvGeometry& c, bool fused, const OpGraph& graph, Me
 // The fastest acceptable engine configuration for `c` (fused or not); nothing when none ran.
 std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaState& state,
                                       const Pointers& ptr) {
+  const Clock::time_point deadline = Clock::now() + kSearchBudget;
   const OpGraph graph = BuildOpGraph(c, fused, state.Cudnn());
   std::vector<EngineRecipe> candidates;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -713,7 +724,7 @@ std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaSta
   std::vector<Measured> measured;
   int trials = 0, compiled = 0;
   for (const EngineRecipe& r : candidates) {
-    if (trials >= kMaxTrials) break;
+    if (trials >= kMaxTrials || (!measured.empty() && Clock::now() > deadline)) break;
     if (r.runtime_compiled && compiled++ >= kMaxRuntimeCompiled) continue;
     ++trials;
     if (std::optional<Measured> m = Measure(c, fused, r, state, ptr)) measured.push_back(*m);
@@ -733,7 +744,7 @@ std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaSta
         std::find(refined.begin(), refined.end(), m.recipe.engine) != refined.end())
       continue;
     refined.push_back(m.recipe.engine);
-    Measured r = RefineKnobs(c, fused, graph, m, state, ptr);
+    Measured r = RefineKnobs(c, fused, graph, m, state, ptr, deadline);
     if (r.ms < best.ms) best = std::move(r);
   }
   return best;
