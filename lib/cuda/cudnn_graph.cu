@@ -422,26 +422,35 @@ void RunEpilogue(const ConvGeometry& c, const Pointers& ptr, cudaStream_t stream
 
 // ---- measuring ----
 
+// A CUDA event, destroyed with its scope.
+class Event {
+ public:
+  Event() { TANDEM_CUDA_CHECK(cudaEventCreate(&e_)); }
+  ~Event() { cudaEventDestroy(e_); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  cudaEvent_t get() const { return e_; }
+
+ private:
+  cudaEvent_t e_ = nullptr;
+};
+
 // Milliseconds per run of `run` on `stream`: the best of a few timed rounds after a warm-up.
 template <class Run>
 double TimeMs(cudaStream_t stream, Run&& run) {
   constexpr int kRounds = 3, kRunsPerRound = 4;
   run();
-  cudaEvent_t start = nullptr, stop = nullptr;
-  TANDEM_CUDA_CHECK(cudaEventCreate(&start));
-  TANDEM_CUDA_CHECK(cudaEventCreate(&stop));
+  const Event start, stop;
   float best = -1.0f;
   for (int round = 0; round < kRounds; ++round) {
-    TANDEM_CUDA_CHECK(cudaEventRecord(start, stream));
+    TANDEM_CUDA_CHECK(cudaEventRecord(start.get(), stream));
     for (int i = 0; i < kRunsPerRound; ++i) run();
-    TANDEM_CUDA_CHECK(cudaEventRecord(stop, stream));
-    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop));
+    TANDEM_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
+    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop.get()));
     float ms = 0.0f;
-    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
     if (best < 0.0f || ms < best) best = ms;
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   return best / kRunsPerRound;
 }
 
@@ -451,7 +460,7 @@ class DeviceBlock {
   DeviceBlock(int device, size_t bytes) : device_(device), bytes_(bytes) {
     if (bytes == 0) return;
     ptr_ = Allocate(device, bytes);
-    TANDEM_CUDA_CHECK(cudaMemset(ptr_, 0, bytes));
+    Memset(device, ptr_, 0, bytes);  // done when it returns: the timing stream does not wait
   }
   ~DeviceBlock() {
     if (ptr_) Free(device_, ptr_, bytes_);
