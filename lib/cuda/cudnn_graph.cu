@@ -83,6 +83,22 @@ int64_t Get(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
   return count;
 }
 
+// An array attribute of descriptors: cuDNN fills descriptors the caller created, here up to
+// `capacity` of `type`; `raw` holds the ones it filled.
+struct DescArray {
+  std::vector<Desc> owned;
+  std::vector<cudnnBackendDescriptor_t> raw;
+};
+
+DescArray GetDescs(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name,
+                   cudnnBackendDescriptorType_t type, int64_t capacity) {
+  DescArray a;
+  a.owned.reserve(static_cast<size_t>(capacity));
+  for (int64_t i = 0; i < capacity; ++i) a.raw.push_back(a.owned.emplace_back(type).get());
+  a.raw.resize(Get(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, a.raw));
+  return a;
+}
+
 // ---- the convolution as an operation graph ----
 
 enum Uid : int64_t { kX = 1, kW, kBias, kResidual, kY, kConvOut = 101, kBiasOut, kSumOut };
@@ -270,14 +286,9 @@ std::optional<EngineRecipe> Acceptable(cudnnBackendDescriptor_t config, const Co
   for (cudnnBackendBehaviorNote_t note : behavior)
     if (note == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) r.runtime_compiled = true;
 
-  std::vector<Desc> choices;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < kMaxKnobs; ++i) {
-    choices.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
-    raw.push_back(choices.back().get());
-  }
-  raw.resize(Get(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw));
-  for (cudnnBackendDescriptor_t choice : raw) {
+  const DescArray choices = GetDescs(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                     CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, kMaxKnobs);
+  for (cudnnBackendDescriptor_t choice : choices.raw) {
     std::vector<cudnnBackendKnobType_t> type(1);
     std::vector<int64_t> value(1);
     Get(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, type);
@@ -298,15 +309,10 @@ std::vector<EngineRecipe> Suggestions(const OpGraph& g, const ConvGeometry& c,
   TANDEM_CUDNN_OR_FALLBACK(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
                                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
                                                     nullptr));
-  std::vector<Desc> configs;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < count; ++i) {
-    configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
-    raw.push_back(configs.back().get());
-  }
-  raw.resize(Get(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw));
+  const DescArray configs = GetDescs(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, count);
   std::vector<EngineRecipe> out;
-  for (cudnnBackendDescriptor_t config : raw) {
+  for (cudnnBackendDescriptor_t config : configs.raw) {
     try {
       if (std::optional<EngineRecipe> r = Acceptable(config, c)) out.push_back(std::move(*r));
     } catch (const NotCovered&) {
@@ -659,16 +665,11 @@ std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> KnobRanges(
   engine.SetDesc(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, graph.graph)
       .SetInt(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, r.engine)
       .Finalize();
-  std::vector<Desc> infos;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < kMaxKnobs; ++i) {
-    infos.emplace_back(CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR);
-    raw.push_back(infos.back().get());
-  }
-  raw.resize(Get(engine.get(), CUDNN_ATTR_ENGINE_KNOB_INFO, CUDNN_TYPE_BACKEND_DESCRIPTOR, raw));
+  const DescArray infos = GetDescs(engine.get(), CUDNN_ATTR_ENGINE_KNOB_INFO,
+                                   CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR, kMaxKnobs);
   constexpr int64_t kMaxValues = 16;  // per knob; wider ranges are sampled evenly
   std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> out;
-  for (cudnnBackendDescriptor_t info : raw) {
+  for (cudnnBackendDescriptor_t info : infos.raw) {
     std::vector<cudnnBackendKnobType_t> type(1);
     std::vector<int64_t> lo(1), hi(1), stride(1);
     Get(info, CUDNN_ATTR_KNOB_INFO_TYPE, CUDNN_TYPE_KNOB_TYPE, type);
