@@ -56,6 +56,10 @@ if want gputest; then
   # The inference rewrites (BN folding, ReLU fusion) on every backend, GPU ones included.
   timeout 120 build-gpu/test/test_rewrite -r compact >> "$log/test_gpu.log" 2>&1
   echo "test_rewrite rc=$?" >> "$log/summary.txt"
+  # cuDNN convolutions run on the graph API wherever it measures faster, so the legacy-API kernel
+  # is checked on its own too.
+  TANDEM_CUDNN_GRAPH=0 timeout 120 build-gpu/test/ops/test_ops_convolution -r compact >> "$log/test_gpu.log" 2>&1
+  echo "test_ops_convolution, legacy cuDNN API only: rc=$?" >> "$log/summary.txt"
 fi
 
 if want tests; then
