@@ -125,7 +125,8 @@ struct ConvGeometry {
   cudnnDataType_t type = CUDNN_DATA_FLOAT;
   Layout x, w, y, bias;
   std::vector<int64_t> pad, stride, dilate;
-  bool has_bias = false, residual = false, relu = false;
+  bool has_bias = false, relu = false;
+  size_t residual = 0;  // input index of the fused residual add, 0 for none
   bool tensor_ops = false;  // TF32 (float32 with allow_tf32) or float16 / bfloat16
   int64_t channels = 0, inner = 1;  // output channels; elements per channel run (NCHW: H*W)
 
@@ -209,7 +210,7 @@ OpGraph BuildOpGraph(const ConvGeometry& c, bool fused, cudnnHandle_t handle) {
 
   if (epilogue) {
     // Each step writes a virtual float32 tensor, the last one y.
-    const int steps = int{c.has_bias} + int{c.residual} + int{c.relu};
+    const int steps = int{c.has_bias} + int{c.residual != 0} + int{c.relu};
     int done = 0;
     cudnnBackendDescriptor_t current = conv_out;
     auto next = [&](int64_t uid) {
@@ -263,7 +264,8 @@ std::optional<EngineRecipe> Acceptable(cudnnBackendDescriptor_t config, const Co
   r.engine = index[0];
 
   std::vector<cudnnBackendNumericalNote_t> notes(CUDNN_NUMERICAL_NOTE_TYPE_COUNT);
-  notes.resize(Get(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, notes));
+  notes.resize(
+      Get(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, notes));
   for (cudnnBackendNumericalNote_t note : notes) {
     switch (note) {
       case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
@@ -321,18 +323,17 @@ std::vector<EngineRecipe> Suggestions(const OpGraph& g, const ConvGeometry& c,
   return out;
 }
 
-// An execution plan and the graph it was built from, on one handle.
-struct Plan {
-  OpGraph graph;
-  std::vector<Desc> parts;  // engine, knob choices, engine config
+// An execution plan of one engine configuration on an operation graph built with `handle`.
+struct EnginePlan {
+  std::vector<Desc> parts;  // knob choices, engine, engine config, plan
   cudnnBackendDescriptor_t plan = nullptr;
   size_t workspace = 0;
 };
 
-Plan BuildPlan(const ConvGeometry& c, bool fused, const EngineRecipe& r, cudnnHandle_t handle) {
-  Plan p{BuildOpGraph(c, fused, handle), {}, nullptr, 0};
+EnginePlan BuildEnginePlan(const OpGraph& graph, const EngineRecipe& r, cudnnHandle_t handle) {
+  EnginePlan p;
   Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
-  engine.SetDesc(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, p.graph.graph)
+  engine.SetDesc(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, graph.graph)
       .SetInt(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, r.engine)
       .Finalize();
   std::vector<cudnnBackendDescriptor_t> knobs;
@@ -365,6 +366,12 @@ Plan BuildPlan(const ConvGeometry& c, bool fused, const EngineRecipe& r, cudnnHa
   return p;
 }
 
+// A context's own operation graph and plan (the plan refers to the graph).
+struct Plan {
+  OpGraph graph;
+  EnginePlan engine;
+};
+
 // The device pointers of one run, by uid.
 struct Pointers {
   void* x = nullptr;
@@ -374,7 +381,14 @@ struct Pointers {
   void* y = nullptr;
 };
 
-cudnnStatus_t Execute(cudnnHandle_t handle, const Plan& p, const ConvGeometry& c, bool fused,
+Pointers PointersOf(const KernelCall& call, const ConvGeometry& c) {
+  Pointers ptr{call.inputs[0].data, call.inputs[1].data, nullptr, nullptr, call.outputs[0].data};
+  if (c.has_bias) ptr.bias = call.inputs[2].data;
+  if (c.residual) ptr.residual = call.inputs[c.residual].data;
+  return ptr;
+}
+
+cudnnStatus_t Execute(cudnnHandle_t handle, const EnginePlan& p, const ConvGeometry& c, bool fused,
                       const Pointers& ptr, void* workspace) {
   std::vector<int64_t> uids = {kX, kW, kY};
   std::vector<void*> data = {ptr.x, ptr.w, ptr.y};
@@ -460,53 +474,34 @@ double TimeMs(cudaStream_t stream, Run&& run) {
   return best / kRunsPerRound;
 }
 
-// A zeroed block of device memory for measuring kernels on.
-class DeviceBlock {
- public:
-  DeviceBlock(int device, size_t bytes) : device_(device), bytes_(bytes) {
-    if (bytes == 0) return;
-    ptr_ = Allocate(device, bytes);
-    Memset(device, ptr_, 0, bytes);  // done when it returns: the timing stream does not wait
-  }
-  ~DeviceBlock() {
-    if (ptr_) Free(device_, ptr_, bytes_);
-  }
-  DeviceBlock(DeviceBlock&& other) noexcept
-      : device_(other.device_), bytes_(other.bytes_), ptr_(std::exchange(other.ptr_, nullptr)) {}
-  DeviceBlock& operator=(DeviceBlock&&) = delete;
-  void* get() const { return ptr_; }
+// Zeroed device memory for measuring kernels on; null for 0 bytes.
+std::unique_ptr<detail::Storage> ZeroedBlock(int device, size_t bytes) {
+  if (bytes == 0) return nullptr;
+  auto block = std::make_unique<detail::Storage>(bytes, Context::gpu(device));
+  Memset(device, block->ptr, 0, bytes);  // done when it returns: the timing stream does not wait
+  return block;
+}
 
- private:
-  int device_;
-  size_t bytes_;
-  void* ptr_ = nullptr;
-};
+void* PtrOf(const std::unique_ptr<detail::Storage>& block) { return block ? block->ptr : nullptr; }
 
 // Device buffers shaped like a spec's tensors, and a call of a kernel on them.
 class TrialBuffers {
  public:
   TrialBuffers(const KernelSpec& spec, size_t scratch) {
-    blocks_.reserve(spec.inputs.size() + spec.outputs.size() + 1);
     for (const TensorDesc& t : spec.inputs) inputs_.push_back(Add(spec.ctx.id, t));
     for (const TensorDesc& t : spec.outputs) outputs_.push_back(Add(spec.ctx.id, t));
-    scratch_ = blocks_.emplace_back(spec.ctx.id, scratch).get();
+    scratch_ = PtrOf(blocks_.emplace_back(ZeroedBlock(spec.ctx.id, scratch)));
   }
 
   KernelCall Call() const { return KernelCall{inputs_, outputs_, scratch_, nullptr}; }
-  Pointers ConvPointers(const ops::ConvParams& p) const {
-    Pointers ptr{inputs_[0].data, inputs_[1].data, nullptr, nullptr, outputs_[0].data};
-    if (!p.no_bias) ptr.bias = inputs_[2].data;
-    if (p.fused_sum) ptr.residual = inputs_[p.residual_input()].data;
-    return ptr;
-  }
 
  private:
   TensorArg Add(int device, const TensorDesc& t) {
     const size_t bytes = static_cast<size_t>(t.shape.Size()) * DTypeSize(t.dtype);
-    return TensorArg{blocks_.emplace_back(device, bytes).get(), &t.shape, t.dtype};
+    return TensorArg{PtrOf(blocks_.emplace_back(ZeroedBlock(device, bytes))), &t.shape, t.dtype};
   }
 
-  std::vector<DeviceBlock> blocks_;
+  std::vector<std::unique_ptr<detail::Storage>> blocks_;
   std::vector<TensorArg> inputs_, outputs_;
   void* scratch_ = nullptr;
 };
@@ -529,25 +524,24 @@ struct Choice {
 
 class GraphConvolution final : public Kernel {
  public:
-  GraphConvolution(ConvGeometry geometry, const Choice& choice, const ops::ConvParams& p,
-                   std::unique_ptr<Kernel> legacy)
+  GraphConvolution(ConvGeometry geometry, const Choice& choice, std::unique_ptr<Kernel> legacy)
       : c_(std::move(geometry)),
         fused_(choice.fused),
         recipe_(choice.recipe),
         workspace_(choice.workspace),
-        residual_input_(p.fused_sum ? p.residual_input() : 0),
         legacy_(std::move(legacy)),
         id_(NewKernelId()) {}
 
   void Run(const KernelCall& call) const override {
     CudaState& state = StateFor(call);
-    const Pointers ptr = PointersOf(call);
+    const Pointers ptr = PointersOf(call, c_);
     const Local* local = LocalFor(state);
     if (!local->plan || !Aligned(ptr)) {  // no plan on this context, or pointers cuDNN can't take
       legacy_->Run(call);
       return;
     }
-    TANDEM_CUDNN_CHECK(Execute(state.Cudnn(), *local->plan, c_, fused_, ptr, call.scratch));
+    TANDEM_CUDNN_CHECK(
+        Execute(state.Cudnn(), local->plan->engine, c_, fused_, ptr, call.scratch));
     if (!fused_ && c_.HasEpilogue()) RunEpilogue(c_, ptr, state.stream());
   }
 
@@ -562,21 +556,16 @@ class GraphConvolution final : public Kernel {
     if (auto* local = static_cast<const Local*>(state.FindKernelLocal(id_))) return local;
     auto local = std::make_unique<Local>();
     try {
-      local->plan = std::make_unique<Plan>(BuildPlan(c_, fused_, recipe_, state.Cudnn()));
-      if (local->plan->workspace > workspace_) local->plan.reset();
+      auto plan = std::make_unique<Plan>();
+      plan->graph = BuildOpGraph(c_, fused_, state.Cudnn());
+      plan->engine = BuildEnginePlan(plan->graph, recipe_, state.Cudnn());
+      if (plan->engine.workspace <= workspace_) local->plan = std::move(plan);
     } catch (const NotCovered&) {
       local->plan.reset();
     } catch (const Error&) {  // no memory for a runtime-compiled engine, say: the legacy kernel
       local->plan.reset();
     }
     return static_cast<const Local*>(&state.AddKernelLocal(id_, std::move(local)));
-  }
-
-  Pointers PointersOf(const KernelCall& call) const {
-    Pointers ptr{call.inputs[0].data, call.inputs[1].data, nullptr, nullptr, call.outputs[0].data};
-    if (c_.has_bias) ptr.bias = call.inputs[2].data;
-    if (c_.residual) ptr.residual = call.inputs[residual_input_].data;
-    return ptr;
   }
 
   static bool Aligned(const Pointers& ptr) {
@@ -589,7 +578,6 @@ class GraphConvolution final : public Kernel {
   bool fused_;
   EngineRecipe recipe_;
   size_t workspace_;
-  size_t residual_input_;
   std::unique_ptr<Kernel> legacy_;  // for pointers below kAlignment and contexts without a plan
   uint64_t id_;
 };
@@ -609,19 +597,13 @@ std::optional<ConvGeometry> GeometryOf(const KernelSpec& spec, const ops::ConvPa
     c.dilate.push_back(i < p.dilate.size() ? p.dilate[i] : 1);
   }
   c.has_bias = !p.no_bias;
-  c.residual = p.fused_sum;
+  c.residual = p.fused_sum ? p.residual_input() : 0;
   c.relu = p.fused_relu;
   c.tensor_ops = spec.allow_tf32 || type != CUDNN_DATA_FLOAT;
   c.channels = c.y.dims[1];
   c.inner = nhwc ? 1 : c.y.dims[2] * c.y.dims[3];
   c.bias = Layout{{1, c.channels, 1, 1}, {c.channels, 1, c.channels, c.channels}};
   return c;
-}
-
-// Engine configurations this thread has measured (for TANDEM_CUDNN_GRAPH_LOG).
-int& MeasuredCount() {
-  thread_local int count = 0;
-  return count;
 }
 
 // Measuring stops here (after at least one configuration): what a model's build may spend per
@@ -637,19 +619,36 @@ struct Measured {
   size_t workspace = 0;
 };
 
+// One engine search: a convolution's operation graph (fused or not) and the trial buffers it is
+// timed on, on this thread's stream and handle.
+struct Search {
+  const ConvGeometry& c;
+  bool fused;
+  CudaState& state;
+  Pointers ptr;
+  Clock::time_point deadline = Clock::now() + kSearchBudget;  // set before the graph is built
+  int measured = 0;  // configurations timed (for TANDEM_CUDNN_GRAPH_LOG)
+  OpGraph graph;
+
+  Search(const ConvGeometry& geometry, bool fused_epilogue, CudaState& s, const Pointers& p)
+      : c(geometry), fused(fused_epilogue), state(s), ptr(p),
+        graph(BuildOpGraph(geometry, fused_epilogue, s.Cudnn())) {}
+};
+
 // Times `r` on the trial buffers; nothing when cuDNN cannot build or run it.
-std::optional<Measured> Measure(const ConvGeometry& c, bool fused, const EngineRecipe& r,
-                                CudaState& state, const Pointers& ptr) {
-  ++MeasuredCount();
+std::optional<Measured> Measure(Search& s, const EngineRecipe& r) {
+  ++s.measured;
   try {
-    const Plan plan = BuildPlan(c, fused, r, state.Cudnn());
+    const EnginePlan plan = BuildEnginePlan(s.graph, r, s.state.Cudnn());
     if (plan.workspace > kMaxWorkspace) return std::nullopt;
-    const DeviceBlock workspace(state.device(), plan.workspace);
+    const std::unique_ptr<detail::Storage> workspace =
+        ZeroedBlock(s.state.device(), plan.workspace);
     bool ok = true;
-    const double ms = TimeMs(state.stream(), [&] {
-      if (Execute(state.Cudnn(), plan, c, fused, ptr, workspace.get()) != CUDNN_STATUS_SUCCESS)
+    const double ms = TimeMs(s.state.stream(), [&] {
+      if (Execute(s.state.Cudnn(), plan, s.c, s.fused, s.ptr, PtrOf(workspace)) !=
+          CUDNN_STATUS_SUCCESS)
         ok = false;
-      if (!fused && c.HasEpilogue()) RunEpilogue(c, ptr, state.stream());
+      if (!s.fused && s.c.HasEpilogue()) RunEpilogue(s.c, s.ptr, s.state.stream());
     });
     if (!ok) return std::nullopt;
     return Measured{r, ms, plan.workspace};
@@ -686,20 +685,19 @@ std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> KnobRanges(
   return out;
 }
 
-// One pass of coordinate descent over the knobs of `start`'s engine: each knob in turn takes the
+// One pass of coordinate descent over the knobs of `best`'s engine: each knob in turn takes the
 // value that measures fastest with the others held. The heuristics' knob values are tuned for
 // large batches; at batch 1 other split-K and tile choices often win.
-Measured RefineKnobs(const ConvGeometry& c, bool fused, const OpGraph& graph, Measured best,
-                     CudaState& state, const Pointers& ptr, Clock::time_point deadline) {
+Measured RefineKnobs(Search& s, Measured best) {
   std::vector<std::pair<cudnnBackendKnobType_t, std::vector<int64_t>>> ranges;
   try {
-    ranges = KnobRanges(graph, best.recipe);
+    ranges = KnobRanges(s.graph, best.recipe);
   } catch (const NotCovered&) {
     return best;
   }
   for (const auto& [type, values] : ranges) {
     for (int64_t value : values) {
-      if (Clock::now() > deadline) return best;
+      if (Clock::now() > s.deadline) return best;
       EngineRecipe r = best.recipe;
       auto knob = std::find_if(r.knobs.begin(), r.knobs.end(),
                                [&](const auto& k) { return k.first == type; });
@@ -710,22 +708,18 @@ Measured RefineKnobs(const ConvGeometry& c, bool fused, const OpGraph& graph, Me
       } else {
         knob->second = value;
       }
-      if (std::optional<Measured> m = Measure(c, fused, r, state, ptr); m && m->ms < best.ms)
-        best = std::move(*m);
+      if (std::optional<Measured> m = Measure(s, r); m && m->ms < best.ms) best = std::move(*m);
     }
   }
   return best;
 }
 
-// The fastest acceptable engine configuration for `c` (fused or not); nothing when none ran.
-std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaState& state,
-                                      const Pointers& ptr) {
-  const Clock::time_point deadline = Clock::now() + kSearchBudget;
-  const OpGraph graph = BuildOpGraph(c, fused, state.Cudnn());
+// The fastest acceptable engine configuration of the search's graph; nothing when none ran.
+std::optional<Measured> FastestEngine(Search& s) {
   std::vector<EngineRecipe> candidates;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
     try {
-      for (EngineRecipe& r : Suggestions(graph, c, mode))
+      for (EngineRecipe& r : Suggestions(s.graph, s.c, mode))
         if (std::find(candidates.begin(), candidates.end(), r) == candidates.end())
           candidates.push_back(std::move(r));
     } catch (const NotCovered&) {
@@ -734,10 +728,10 @@ std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaSta
   std::vector<Measured> measured;
   int trials = 0, compiled = 0;
   for (const EngineRecipe& r : candidates) {
-    if (trials >= kMaxTrials || (!measured.empty() && Clock::now() > deadline)) break;
+    if (trials >= kMaxTrials || (!measured.empty() && Clock::now() > s.deadline)) break;
     if (r.runtime_compiled && compiled++ >= kMaxRuntimeCompiled) continue;
     ++trials;
-    if (std::optional<Measured> m = Measure(c, fused, r, state, ptr)) measured.push_back(*m);
+    if (std::optional<Measured> m = Measure(s, r)) measured.push_back(*m);
   }
   if (measured.empty()) return std::nullopt;
   std::sort(measured.begin(), measured.end(),
@@ -754,7 +748,7 @@ std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaSta
         std::find(refined.begin(), refined.end(), m.recipe.engine) != refined.end())
       continue;
     refined.push_back(m.recipe.engine);
-    Measured r = RefineKnobs(c, fused, graph, m, state, ptr, deadline);
+    Measured r = RefineKnobs(s, m);
     if (r.ms < best.ms) best = std::move(r);
   }
   return best;
@@ -764,7 +758,7 @@ std::optional<Measured> FastestEngine(const ConvGeometry& c, bool fused, CudaSta
 // every CachedOp (and every input shape) builds its kernels again.
 std::string ChoiceKey(const ConvGeometry& c, int device) {
   std::string key = std::to_string(device) + "|" + std::to_string(c.type) + "|" +
-                    std::to_string(c.has_bias) + std::to_string(c.residual) +
+                    std::to_string(c.has_bias) + std::to_string(c.residual != 0) +
                     std::to_string(c.relu) + std::to_string(c.tensor_ops);
   for (const std::vector<int64_t>* v :
        {&c.x.dims, &c.x.strides, &c.w.dims, &c.w.strides, &c.y.dims, &c.y.strides, &c.pad,
@@ -785,8 +779,7 @@ void LogChoice(const std::string& key, const Choice& choice) {
                static_cast<long long>(choice.recipe.engine), choice.trials);
 }
 
-Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
-              const Kernel& legacy) {
+Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const Kernel& legacy) {
   static std::mutex mutex;
   static auto* known = new std::map<std::string, Choice>();
   const std::string key = ChoiceKey(c, spec.ctx.id);
@@ -802,11 +795,11 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
     const KernelCall call = buffers.Call();
     choice.legacy_ms = TimeMs(state.stream(), [&] { legacy.Run(call); });
     bool found = false;
-    const int measured_before = MeasuredCount();
-    const Pointers ptr = buffers.ConvPointers(p);
     for (bool fused : {true, false}) {
       if (!fused && (!c.HasEpilogue() || c.type != CUDNN_DATA_FLOAT)) continue;
-      std::optional<Measured> best = FastestEngine(c, fused, state, ptr);
+      Search search(c, fused, state, PointersOf(call, c));
+      std::optional<Measured> best = FastestEngine(search);
+      choice.trials += search.measured;
       if (best && (!found || best->ms < choice.graph_ms)) {
         found = true;
         choice.fused = fused;
@@ -816,7 +809,6 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
       }
     }
     choice.use_graph = found && choice.graph_ms < choice.legacy_ms;
-    choice.trials = MeasuredCount() - measured_before;
   }
   if (std::getenv("TANDEM_CUDNN_GRAPH_LOG")) LogChoice(key, choice);
   std::lock_guard lock(mutex);
@@ -838,14 +830,14 @@ std::unique_ptr<Kernel> PreferGraphConvolution(const KernelSpec& spec, const ops
   if (!geometry) return legacy;
   Choice choice;
   try {
-    choice = Choose(*geometry, spec, p, *legacy);
+    choice = Choose(*geometry, spec, *legacy);
   } catch (const NotCovered&) {
     return legacy;
   } catch (const Error&) {  // no memory to measure in, say: the legacy kernel was measured by cuDNN
     return legacy;
   }
   if (!choice.use_graph) return legacy;
-  return std::make_unique<GraphConvolution>(std::move(*geometry), choice, p, std::move(legacy));
+  return std::make_unique<GraphConvolution>(std::move(*geometry), choice, std::move(legacy));
 }
 
 }  // namespace tandem::cuda
