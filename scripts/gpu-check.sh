@@ -154,21 +154,19 @@ if want convgraph && [ -x build-gpu/bench/tandem-bench ]; then
   # CONVGRAPH_CASES picks math:layout pairs; CONVGRAPH_LEGACY=0 skips the legacy rows.
   for case in ${CONVGRAPH_CASES:-fp32:nchw fp32:nhwc tf32:nchw tf32:nhwc}; do
     mm=${case%%:*} layout=${case##*:}
-    {
-      step "benchmark: ResNet-50 v1 bs1 --math $mm --layout $layout, legacy cuDNN API vs graph API"
-      if [ "${CONVGRAPH_LEGACY:-1}" != 0 ]; then
-        TANDEM_CUDNN_GRAPH=0 timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
-          --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout --name resnet50-v1-legacyconv \
-          --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>&1
-        echo "legacy rc=$?" >> "$log/summary.txt"
-        grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
-      fi
-      TANDEM_CUDNN_GRAPH_LOG=1 timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
-        --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout \
-        --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>"$log/convgraph-$mm-$layout.log"
-      echo "graph rc=$? ($(grep -c -- '-> graph' "$log/convgraph-$mm-$layout.log") of $(grep -c 'tandem cudnn conv' "$log/convgraph-$mm-$layout.log") shapes on the graph API)" >> "$log/summary.txt"
+    step "benchmark: ResNet-50 v1 bs1 --math $mm --layout $layout, legacy cuDNN API vs graph API"
+    if [ "${CONVGRAPH_LEGACY:-1}" != 0 ]; then
+      TANDEM_CUDNN_GRAPH=0 timeout 100 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
+        --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout --name resnet50-v1-legacyconv \
+        --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>&1
+      echo "legacy rc=$?" >> "$log/summary.txt"
       grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
-    }
+    fi
+    TANDEM_CUDNN_GRAPH_LOG=1 timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
+      --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout \
+      --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>"$log/convgraph-$mm-$layout.log"
+    echo "graph rc=$? ($(grep -c -- '-> graph' "$log/convgraph-$mm-$layout.log") of $(grep -c 'tandem cudnn conv' "$log/convgraph-$mm-$layout.log") shapes on the graph API)" >> "$log/summary.txt"
+    grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
   done
 fi
 
