@@ -434,8 +434,8 @@ TEST_CASE("ResNet-50 v1 in float16 / bfloat16 and channels-last on cuDNN stays c
   };
   // Synthetic weights give peaked, sometimes nearly tied classes over 1000: a few rounding steps of
   // 11 (float16) or 8 (bfloat16) significant bits through 50 layers move probabilities by up to
-  // 2e-2 / 4e-2 (measured on the H200) and may swap a near tie. So every row's top-1 must be a
-  // class that float32 rates within the tolerance of its own best; exact agreement is printed.
+  // 2e-2 / 4e-2 (measured on the H200) and may swap a near tie in bfloat16. So every row's top-1
+  // must be a class that float32 rates within the tolerance of its own best.
   struct Variant {
     DType dtype;
     bool nhwc;
@@ -462,7 +462,8 @@ TEST_CASE("ResNet-50 v1 in float16 / bfloat16 and channels-last on cuDNN stays c
     INFO(DTypeName(v.dtype) << (v.nhwc ? " NHWC" : " NCHW"));
     CHECK(MaxAbsDiff(got, want) < v.tolerance);
     CHECK(near_top1 == 8);
-    if (v.dtype == DType::f32) CHECK(same_top1 == 8);
+    // Only bfloat16 was seen to swap a near tie (6/8 exact on the H200); float16 kept 8/8.
+    if (v.dtype != DType::bf16) CHECK(same_top1 == 8);
     if (v.dtype != DType::f32) CHECK(plan.emulated_kernels == 1);  // FullyConnected
   }
 }
