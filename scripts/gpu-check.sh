@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
-#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of
-#                                             build,gputest,tests,bench,batching,half,profile,torch
-#                                             (default build,gputest,tests,bench,batching)
+#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, convtests,
+#                                             tests, bench, batching, half, profile, convgraph,
+#                                             torch (default build,gputest,convtests,tests,bench,
+#                                             batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
-# Every step has its own time limit and writes its log to LOG_DIR; LOG_DIR/summary.txt collects
-# the headlines, so a run cut short still says how far it got. Shorter runs: BATCH_DELAYS="0 1000"
-# (max_delay_us values of the batching rows), TORCH_THREADS=16,64 (libtorch thread counts).
+# Every step has its own time limit and writes its log to LOG_DIR (gputest alone can take most of
+# one 10-minute device call); LOG_DIR/summary.txt collects the headlines, so a run cut short still
+# says how far it got. Shorter runs: BATCH_DELAYS="0 1000" (max_delay_us values of the batching
+# rows), TORCH_THREADS=16,64 (libtorch thread counts), CONVGRAPH_CASES="fp32:nchw" (convgraph).
 set -uo pipefail
-log=${1:?usage: scripts/gpu-check.sh LOG_DIR [build,gputest,tests,bench,batching,profile,torch]}
-steps=${2:-build,gputest,tests,bench,batching}
+log=${1:?usage: scripts/gpu-check.sh LOG_DIR [STEPS, see the header]}
+steps=${2:-build,gputest,convtests,tests,bench,batching}
 cd "$(dirname "$0")/.."
 mkdir -p "$log"
 log=$(cd "$log" && pwd)
@@ -50,16 +52,37 @@ fi
 
 if want gputest; then
   step "GPU tests (test_gpu: cuDNN / plain CUDA vs reference, zoo table, MNIST, threads, errors)"
-  timeout 300 build-gpu/test/test_gpu -r compact > "$log/test_gpu.log" 2>&1
-  echo "test_gpu rc=$?" >> "$log/summary.txt"
+  # Two runs, each with its own limit: the zoo table alone (CPU reference for four ImageNet nets,
+  # every GPU convolution shape measured at plan time) needs about five minutes.
+  timeout 400 build-gpu/test/test_gpu -r compact "[zoo]" > "$log/test_gpu.log" 2>&1
+  echo "test_gpu [zoo] rc=$?" >> "$log/summary.txt"
+  timeout 240 build-gpu/test/test_gpu -r compact "~[zoo]" >> "$log/test_gpu.log" 2>&1
+  echo "test_gpu ~[zoo] rc=$?" >> "$log/summary.txt"
   grep -E "zoo table|MNIST on GPU|TF32 vs|FAILED|failed|passed|SKIPPED" "$log/test_gpu.log" | head -60 >> "$log/summary.txt"
   # The inference rewrites (BN folding, ReLU fusion) on every backend, GPU ones included.
   timeout 120 build-gpu/test/test_rewrite -r compact >> "$log/test_gpu.log" 2>&1
   echo "test_rewrite rc=$?" >> "$log/summary.txt"
-  # cuDNN convolutions run on the graph API wherever it measures faster, so the legacy-API kernel
-  # is checked on its own too.
-  TANDEM_CUDNN_GRAPH=0 timeout 120 build-gpu/test/ops/test_ops_convolution -r compact >> "$log/test_gpu.log" 2>&1
-  echo "test_ops_convolution, legacy cuDNN API only: rc=$?" >> "$log/summary.txt"
+fi
+
+if want convtests; then
+  step "convolution op tests on every GPU kernel the factory can choose (each vs the reference)"
+  # The factory keeps whichever kernel measures fastest per shape, so each candidate is also
+  # checked on its own: the legacy cuDNN API only, and the split-K fp32 kernel forced wherever it
+  # covers a convolution (N slices, tile shape N mod 6: N = 1, 2, 4, 6, 9, 11 reach all six).
+  for mode in "default" "TANDEM_CUDNN_GRAPH=0" "TANDEM_CONV_SPLITK=1" "TANDEM_CONV_SPLITK=2" "TANDEM_CONV_SPLITK=4" "TANDEM_CONV_SPLITK=6" "TANDEM_CONV_SPLITK=9" "TANDEM_CONV_SPLITK=11"; do
+    # shellcheck disable=SC2086
+    env $([ "$mode" = default ] || echo "$mode") timeout 120 build-gpu/test/ops/test_ops_convolution -r compact \
+      > "$aux/convtest.log" 2>&1
+    echo "test_ops_convolution ($mode): rc=$? $(grep -E "^(Passed|Failed)|test cases" "$aux/convtest.log" | tail -1)" >> "$log/summary.txt"
+    cat "$aux/convtest.log" >> "$log/convtests.log"
+  done
+  # The rewrite's fused bias + residual + ReLU on split-K: in the slices kernel (one slice) and
+  # in the reduction kernel (several).
+  for n in 1 7; do
+    TANDEM_CONV_SPLITK=$n timeout 120 build-gpu/test/test_rewrite -r compact > "$aux/convtest.log" 2>&1
+    echo "test_rewrite (TANDEM_CONV_SPLITK=$n): rc=$? $(grep -E "^(Passed|Failed)|test cases" "$aux/convtest.log" | tail -1)" >> "$log/summary.txt"
+    cat "$aux/convtest.log" >> "$log/convtests.log"
+  done
 fi
 
 if want tests; then
@@ -162,10 +185,18 @@ if want convgraph && [ -x build-gpu/bench/tandem-bench ]; then
       echo "legacy rc=$?" >> "$log/summary.txt"
       grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
     fi
+    if [ "$mm" = fp32 ] && [ "${CONVGRAPH_NOSPLITK:-1}" != 0 ]; then  # split-K runs in strict fp32 only
+      TANDEM_CONV_SPLITK=0 timeout 120 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
+        --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout --name resnet50-v1-nosplitk \
+        --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>&1
+      echo "cuDNN only (no split-K) rc=$?" >> "$log/summary.txt"
+      grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
+    fi
     TANDEM_CUDNN_GRAPH_LOG=1 timeout 150 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu \
       --threads 1,8,16 --batch 1 --seconds 2 --warmup 1 --math $mm --layout $layout \
       --json "$log/bench.jsonl" >> "$log/convgraph.txt" 2>"$log/convgraph-$mm-$layout.log"
-    echo "graph rc=$? ($(grep -c -- '-> graph' "$log/convgraph-$mm-$layout.log") of $(grep -c 'tandem cudnn conv' "$log/convgraph-$mm-$layout.log") shapes on the graph API)" >> "$log/summary.txt"
+    clog="$log/convgraph-$mm-$layout.log"
+    echo "graph rc=$? (of $(grep -c 'tandem cudnn conv' "$clog") shapes: $(grep -c -- '-> graph' "$clog") graph API, $(grep -c -- '-> split-K' "$clog") split-K)" >> "$log/summary.txt"
     grep -E "^ +[0-9]+ +[0-9]+ " "$log/convgraph.txt" | tail -3 >> "$log/summary.txt"
   done
 fi

@@ -466,7 +466,7 @@ std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   // bit (docs/batching.md): both kernels choose their algorithm per batch size, so
   // spec.batch_invariant does not exclude either.
   if (!legacy) return nullptr;
-  return PreferGraphConvolution(spec, p, type, std::move(legacy));
+  return FastestConvolution(spec, p, type, std::move(legacy));
 }
 
 std::unique_ptr<Kernel> MakeCudnnPooling(const KernelSpec& spec) {

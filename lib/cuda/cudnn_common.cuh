@@ -35,12 +35,11 @@ std::unique_ptr<Kernel> CreateOrFallBack(Make&& make) {
   }
 }
 
-// The convolution of `spec` as one cuDNN graph-API operation graph (with its bias, fused residual
-// and ReLU) when the fastest engine measured for it beats `legacy` (the legacy-API kernel, also
-// measured here); otherwise `legacy` itself. Never fails: anything the graph API cannot do keeps
-// `legacy`.
-std::unique_ptr<Kernel> PreferGraphConvolution(const KernelSpec& spec, const ops::ConvParams& p,
-                                               cudnnDataType_t type,
-                                               std::unique_ptr<Kernel> legacy);
+// The fastest measured kernel for the convolution of `spec`: `legacy` (the legacy-API kernel,
+// also measured here), one cuDNN graph-API operation graph (with its bias, fused residual and
+// ReLU), or in strict fp32 the split-K kernel (conv_splitk.hpp). Never fails: anything the
+// graph API cannot do keeps `legacy`.
+std::unique_ptr<Kernel> FastestConvolution(const KernelSpec& spec, const ops::ConvParams& p,
+                                           cudnnDataType_t type, std::unique_ptr<Kernel> legacy);
 
 }  // namespace tandem::cuda
