@@ -171,13 +171,19 @@ __global__ void SplitKReduce(const float* __restrict__ partial, const float* __r
   }
 }
 
-template <int BM, int BN, int BK>
+// Launches the slices kernel of the tile shape g.tile names (tried from kTileShapes[I] on).
+template <int I = 0>
 void LaunchPartials(const SplitKGeometry& g, const float* x, const float* w, float* partial,
                     const float* bias, const float* residual, bool relu, float* y,
                     cudaStream_t stream) {
-  const dim3 grid((g.n + BN - 1) / BN, (g.cout + BM - 1) / BM, g.splits);
-  SplitKPartials<BM, BN, BK>
-      <<<grid, kThreads, 0, stream>>>(x, w, partial, bias, residual, y, g, relu);
+  if constexpr (I < kNumTileShapes) {
+    constexpr TileShape t = kTileShapes[I];
+    if (g.tile != I)
+      return LaunchPartials<I + 1>(g, x, w, partial, bias, residual, relu, y, stream);
+    const dim3 grid((g.n + t.n - 1) / t.n, (g.cout + t.m - 1) / t.m, g.splits);
+    SplitKPartials<t.m, t.n, t.k>
+        <<<grid, kThreads, 0, stream>>>(x, w, partial, bias, residual, y, g, relu);
+  }
 }
 
 }  // namespace
@@ -238,27 +244,7 @@ size_t SplitKWorkspaceBytes(const SplitKGeometry& g) {
 
 void RunSplitK(const SplitKGeometry& g, const float* x, const float* w, const float* bias,
                const float* residual, bool relu, float* y, float* workspace, cudaStream_t stream) {
-  switch (g.tile) {
-    case 0:
-      LaunchPartials<64, 64, 8>(g, x, w, workspace, bias, residual, relu, y, stream);
-      break;
-    case 1:
-      LaunchPartials<128, 64, 8>(g, x, w, workspace, bias, residual, relu, y, stream);
-      break;
-    case 2:
-      LaunchPartials<64, 128, 8>(g, x, w, workspace, bias, residual, relu, y, stream);
-      break;
-    case 3:
-      LaunchPartials<128, 128, 8>(g, x, w, workspace, bias, residual, relu, y, stream);
-      break;
-    case 4:
-      LaunchPartials<64, 64, 16>(g, x, w, workspace, bias, residual, relu, y, stream);
-      break;
-    default:
-      LaunchPartials<128, 64, 16>(g, x, w, workspace, bias, residual, relu, y, stream);
-      break;
-  }
-  static_assert(kNumTileShapes == 6, "RunSplitK launches each tile shape");
+  LaunchPartials(g, x, w, workspace, bias, residual, relu, y, stream);
   TANDEM_CUDA_CHECK_LAUNCH();
   if (g.splits == 1) return;  // the partials kernel wrote y
   const int64_t total = int64_t{g.cout} * g.n;
