@@ -1,6 +1,10 @@
 // Internal: the split-K implicit-GEMM convolution (lib/cuda/conv_splitk.cu), strict fp32, NCHW,
 // 2-D, one group. The cuDNN convolution factory measures it against cuDNN's engines for each
 // shape (lib/cuda/cudnn_graph.cu) and keeps it where it is faster.
+//
+// Thread safety: a SplitKGeometry is a value and the kernel keeps only that; Run may be called
+// from any number of threads at once, each call on its own stream with its own scratch (the
+// partial sums).
 #pragma once
 
 #include <cuda_runtime.h>
