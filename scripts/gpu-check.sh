@@ -20,6 +20,7 @@ log=$(cd "$log" && pwd)
 aux=/tmp/gpu-check-aux  # logs that need not come back (the device returns at most 8 files)
 mkdir -p "$aux"
 step() { echo "=== $1 ($SECONDS s)" | tee -a "$log/summary.txt"; }
+catch_summary() { grep -E "^(Passed|Failed)|test cases" "$1" | tail -1; }  # Catch's last word
 want() { [[ ",$steps," == *",$1,"* ]]; }
 jobs=$(nproc)
 
@@ -73,14 +74,14 @@ if want convtests; then
     # shellcheck disable=SC2086
     env $([ "$mode" = default ] || echo "$mode") timeout 120 build-gpu/test/ops/test_ops_convolution -r compact \
       > "$aux/convtest.log" 2>&1
-    echo "test_ops_convolution ($mode): rc=$? $(grep -E "^(Passed|Failed)|test cases" "$aux/convtest.log" | tail -1)" >> "$log/summary.txt"
+    echo "test_ops_convolution ($mode): rc=$? $(catch_summary "$aux/convtest.log")" >> "$log/summary.txt"
     cat "$aux/convtest.log" >> "$log/convtests.log"
   done
   # The rewrite's fused bias + residual + ReLU on split-K: in the slices kernel (one slice) and
   # in the reduction kernel (several).
   for n in 1 7; do
     TANDEM_CONV_SPLITK=$n timeout 120 build-gpu/test/test_rewrite -r compact > "$aux/convtest.log" 2>&1
-    echo "test_rewrite (TANDEM_CONV_SPLITK=$n): rc=$? $(grep -E "^(Passed|Failed)|test cases" "$aux/convtest.log" | tail -1)" >> "$log/summary.txt"
+    echo "test_rewrite (TANDEM_CONV_SPLITK=$n): rc=$? $(catch_summary "$aux/convtest.log")" >> "$log/summary.txt"
     cat "$aux/convtest.log" >> "$log/convtests.log"
   done
 fi

@@ -30,6 +30,20 @@ constexpr TileShape kTileShapes[] = {{64, 64, 8},   {128, 64, 8}, {64, 128, 8},
                                      {128, 128, 8}, {64, 64, 16}, {128, 64, 16}};
 constexpr int kNumTileShapes = sizeof(kTileShapes) / sizeof(kTileShapes[0]);
 
+// Writes output channel m of output pixel j (of the whole batch) to NCHW y after the epilogue,
+// in the reference's order: bias, then residual, then ReLU (NaN stays NaN).
+__device__ __forceinline__ void StoreWithEpilogue(const SplitKGeometry& g, int m, int j, float v,
+                                                  const float* __restrict__ bias,
+                                                  const float* __restrict__ residual, bool relu,
+                                                  float* __restrict__ y) {
+  const int pixels = g.oh * g.ow;
+  if (bias) v += bias[m];
+  const int64_t yi = (static_cast<int64_t>(j / pixels) * g.cout + m) * pixels + j % pixels;
+  if (residual) v += residual[yi];
+  if (relu && v < 0.0f) v = 0.0f;
+  y[yi] = v;
+}
+
 // One block's BM x BN outputs over the reduction slice blockIdx.z. With one slice it applies the
 // epilogue (bias, residual, ReLU) and writes y; otherwise it writes its partial sums. Double
 // buffered: the next step's operands are fetched into registers while this step's are used.
@@ -130,16 +144,10 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = 0; c < TN; ++c) {
       const int jc = j0 + tx * TN + c;
       if (jc >= g.n) continue;
-      if (!direct) {
+      if (direct)
+        StoreWithEpilogue(g, m, jc, acc[i][c], bias, residual, relu, y);
+      else
         out[static_cast<int64_t>(m) * g.n + jc] = acc[i][c];
-        continue;
-      }
-      float v = acc[i][c];  // the epilogue in the reference's order, as in SplitKReduce
-      if (bias) v += bias[m];
-      const int64_t yi = (static_cast<int64_t>(jc / pixels) * g.cout + m) * pixels + jc % pixels;
-      if (residual) v += residual[yi];
-      if (relu && v < 0.0f) v = 0.0f;  // NaN stays NaN, as in the reference
-      y[yi] = v;
     }
   }
 }
@@ -149,7 +157,6 @@ __global__ void SplitKReduce(const float* __restrict__ partial, const float* __r
                              const float* __restrict__ residual, float* __restrict__ y,
                              SplitKGeometry g, bool relu) {
   const int64_t total = static_cast<int64_t>(g.cout) * g.n;
-  const int pixels = g.oh * g.ow;
   constexpr int kLoadsInFlight = 8;  // the sum is latency-bound: one L2 round trip per 8 slices
   TANDEM_GRID_STRIDE_LOOP(i, total) {
     float v = 0.0f;
@@ -162,12 +169,8 @@ __global__ void SplitKReduce(const float* __restrict__ partial, const float* __r
       for (int u = 0; u < kLoadsInFlight; ++u)
         if (z0 + u < g.splits) v += slice[u];  // in slice order, whatever the unrolling
     }
-    const int m = static_cast<int>(i / g.n), j = static_cast<int>(i % g.n);
-    if (bias) v += bias[m];
-    const int64_t yi = (static_cast<int64_t>(j / pixels) * g.cout + m) * pixels + j % pixels;
-    if (residual) v += residual[yi];
-    if (relu && v < 0.0f) v = 0.0f;
-    y[yi] = v;
+    StoreWithEpilogue(g, static_cast<int>(i / g.n), static_cast<int>(i % g.n), v, bias, residual,
+                      relu, y);
   }
 }
 

@@ -804,10 +804,12 @@ std::optional<std::pair<SplitKGeometry, double>> ChosenSplitK(const KernelSpec& 
     int previous = 0;
     for (int splits : {1, 2, 4, 8, 16, 32, 64, 128}) {
       const std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, splits, tile);
-      if (!g || g->splits == previous || SplitKWorkspaceBytes(*g) > kMaxSplitKWorkspace) continue;
+      if (!g || g->splits == previous) continue;
+      const size_t workspace_bytes = SplitKWorkspaceBytes(*g);
+      if (workspace_bytes > kMaxSplitKWorkspace) continue;
       previous = g->splits;
       const std::unique_ptr<detail::Storage> workspace =
-          ZeroedBlock(state.device(), SplitKWorkspaceBytes(*g));
+          ZeroedBlock(state.device(), workspace_bytes);
       const std::unique_ptr<Kernel> kernel = MakeSplitKConvolution(*g, p);
       const KernelCall with_workspace{call.inputs, call.outputs, PtrOf(workspace), nullptr};
       measured.emplace_back(*g, TimeMs(state.stream(), [&] { kernel->Run(with_workspace); }));
@@ -897,7 +899,6 @@ bool GraphApiDisabled() {
   const char* v = std::getenv("TANDEM_CUDNN_GRAPH");
   return v && std::strcmp(v, "0") == 0;
 }
-
 
 }  // namespace
 
