@@ -242,6 +242,9 @@ struct RunResult {
   double rss_mib = 0, peak_rss_mib = 0, load = 0;
   size_t contexts = 0;
   double mean_batch = 0;  // rows per model run (dynamic batching), else --batch
+  // Wall time of this row's first Plan: on the GPU the first row's includes the per-shape
+  // convolution measurements, later rows reuse them (they are kept per process).
+  double plan_ms = 0;
   PlanReport plan;
 };
 
@@ -296,7 +299,9 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   RunResult r;
   r.threads = threads;
   r.intra_op = flags.intra_op_threads;
+  const auto plan_start = Clock::now();
   r.plan = op.Plan({InputShape(o)});
+  r.plan_ms = std::chrono::duration<double, std::milli>(Clock::now() - plan_start).count();
   // Dynamic batching runs the batch sizes it meets (powers of two below max_batch, and max_batch);
   // planning them here keeps their planning (and, on the GPU, cuDNN's measurements) out of the
   // measured window, as a server would do at start-up.
@@ -377,14 +382,15 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
       "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
       "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
-      "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s}",
+      "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s, \"plan_ms\": %.1f}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, MathMode(o).c_str(),
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
       static_cast<long long>(r.calls), r.seconds, r.intra_op,
       o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
-      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false");
+      o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false",
+      r.plan_ms);
   return buf;
 }
 
@@ -430,7 +436,8 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
       std::printf("        (dynamic batching, max %d rows, max delay %d us: %.2f rows per run)\n",
                   o.max_batch, o.max_delay_us, r.mean_batch);
     std::fflush(stdout);
-    if (threads == o.threads.front()) std::printf("        (kernels: %s)\n", Kernels(r.plan).c_str());
+    if (threads == o.threads.front())
+      std::printf("        (kernels: %s; first plan %.0f ms)\n", Kernels(r.plan).c_str(), r.plan_ms);
     lines.push_back(JsonLine(o, r, ratio));
   }
   std::printf("\nextra/arena = (RSS after N threads - RSS after 1 thread) / ((N-1) * arena): memory "

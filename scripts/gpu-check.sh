@@ -2,8 +2,8 @@
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
 #   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, convtests,
-#                                             tests, bench, batching, half, profile, convgraph,
-#                                             torch (default build,gputest,convtests,tests,bench,
+#                                             tests, bench, plantime, batching, half, profile,
+#                                             convgraph, torch (default build,gputest,convtests,tests,bench,
 #                                             batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
@@ -102,7 +102,22 @@ if want bench && [ -x build-gpu/bench/tandem-bench ]; then
     timeout 120 build-gpu/bench/tandem-bench --model zoo:resnet50-v1 --device gpu --threads 1,2,4,8,16 \
       --batch 1 --seconds 2 --warmup 1 --math $variant --json "$log/bench.jsonl" >> "$log/bench.txt" 2>&1
     echo "bench rc=$?" >> "$log/summary.txt"
-    grep -E "^ +[0-9]+ +[0-9]+ |GPU math" "$log/bench.txt" | tail -6 >> "$log/summary.txt"
+    grep -E "^ +[0-9]+ +[0-9]+ |GPU math|first plan" "$log/bench.txt" | tail -7 >> "$log/summary.txt"
+  done
+fi
+
+if want plantime && [ -x build-gpu/bench/tandem-bench ]; then
+  # What the per-shape convolution measurements cost at plan time: a fresh process's first Plan
+  # (strict fp32, bs1), with the split-K candidates and without them (TANDEM_CONV_SPLITK=0).
+  for model in resnet50-v1 inception-bn; do
+    for splitk in default 0; do
+      step "plan time: $model fp32 bs1, split-K ${splitk/0/left out}"
+      # shellcheck disable=SC2046
+      env $([ $splitk = default ] || echo TANDEM_CONV_SPLITK=0) timeout 120 build-gpu/bench/tandem-bench \
+        --model zoo:$model --device gpu --threads 1 --batch 1 --seconds 0.5 --warmup 0.2 \
+        --name "$model-plan-splitk-$splitk" --json "$log/bench.jsonl" > "$aux/plan.txt" 2>&1
+      echo "rc=$? $(grep -o 'first plan [0-9]* ms' "$aux/plan.txt")" >> "$log/summary.txt"
+    done
   done
 fi
 

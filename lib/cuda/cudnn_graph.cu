@@ -802,6 +802,8 @@ std::optional<std::pair<SplitKGeometry, double>> ChosenSplitK(const KernelSpec& 
   const KernelCall call = buffers.Call();
   for (int tile = 0; tile < SplitKTileShapes(); ++tile) {
     int previous = 0;
+    double tile_best = 0;
+    int slower_in_a_row = 0;
     for (int splits : {1, 2, 4, 8, 16, 32, 64, 128}) {
       const std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, splits, tile);
       if (!g || g->splits == previous) continue;
@@ -812,7 +814,17 @@ std::optional<std::pair<SplitKGeometry, double>> ChosenSplitK(const KernelSpec& 
           ZeroedBlock(state.device(), workspace_bytes);
       const std::unique_ptr<Kernel> kernel = MakeSplitKConvolution(*g, p);
       const KernelCall with_workspace{call.inputs, call.outputs, PtrOf(workspace), nullptr};
-      measured.emplace_back(*g, TimeMs(state.stream(), [&] { kernel->Run(with_workspace); }));
+      const double ms = TimeMs(state.stream(), [&] { kernel->Run(with_workspace); });
+      measured.emplace_back(*g, ms);
+      // Past a tile shape's best slice count, more slices only add blocks and partial sums: a
+      // later candidate would be both slower and larger than the best one, which the choice
+      // below never takes. Two slower in a row (not one, for timing noise) end the tile's search.
+      if (tile_best == 0 || ms < tile_best) {
+        tile_best = ms;
+        slower_in_a_row = 0;
+      } else if (++slower_in_a_row == 2) {
+        break;
+      }
     }
   }
   if (measured.empty()) return std::nullopt;
