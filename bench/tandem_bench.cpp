@@ -68,6 +68,7 @@ struct Options {
   std::string layout = "nchw";  // nhwc: CachedOpFlags::channels_last
   bool rewrites = true;  // --no-rewrites: every graph pass off (BN folding, fusions, folding)
   bool graphs = true;         // GPU: replay each context's plan as a CUDA graph
+  bool cudnn = true;          // --no-cudnn: the plain-CUDA kernels (CachedOpFlags::use_cudnn)
   int max_batch = 0, max_delay_us = 0, concurrent_batches = 2;  // dynamic batching (off: 0)
   int gpus = 1;  // > 1: MultiDeviceCachedOp over gpu(0) .. gpu(gpus - 1)
 };
@@ -76,11 +77,12 @@ const char* kUsage =
     "usage: tandem-bench --model PREFIX|zoo:NAME [--epoch N] [--device cpu|gpu] [--threads 1,2,4]\n"
     "  [--batch B] [--seconds S] [--warmup S] [--dtype f32|f16|bf16] [--layout nchw|nhwc] [--intra-op N] [--sample-shape C,H,W]\n"
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
-    "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites]\n"
+    "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites] [--no-cudnn]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
     "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
-    "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context.";
+    "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context;\n"
+    "  --no-cudnn runs the plain-CUDA kernels (no cuDNN).";
 
 std::vector<int64_t> ParseList(const std::string& flag, const std::string& text) {
   std::vector<int64_t> out;
@@ -128,6 +130,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--reference") o.reference = true;
     else if (a == "--math") o.math = value(i);
     else if (a == "--no-graphs") o.graphs = false;
+    else if (a == "--no-cudnn") o.cudnn = false;
     else if (a == "--no-rewrites") o.rewrites = false;
     else if (a == "--max-batch") o.max_batch = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--max-delay-us") o.max_delay_us = static_cast<int>(ParseNumber(a, value(i)));
@@ -276,6 +279,7 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
     flags.drop_identity = flags.fold_constants = false;
   }
   flags.cuda_graphs = o.graphs;
+  flags.use_cudnn = o.cudnn;
   flags.max_batch = o.max_batch;
   flags.max_delay_us = o.max_delay_us;
   flags.max_concurrent_batches = o.concurrent_batches;
@@ -387,7 +391,7 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       r.mean_ms, r.rss_mib, r.peak_rss_mib, MathMode(o).c_str(),
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
       static_cast<long long>(r.calls), r.seconds, r.intra_op,
-      o.reference ? "reference" : "auto", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
+      o.reference ? "reference" : o.cudnn ? "auto" : "plain-cuda", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
       o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false",
       r.plan_ms);
@@ -407,13 +411,14 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
               o.name.c_str(), ctx.ToString().c_str(), o.batch, InputShape(o).ToString().c_str(),
               o.seconds, o.warmup, std::thread::hardware_concurrency());
   if (ctx.is_gpu())
-    std::printf("GPU math: %s, %s activations; %s\n",
+    std::printf("GPU math: %s, %s activations; %s%s\n",
                 o.dtype == "f16"    ? "fp16 (tensor cores, fp32 accumulation)"
                 : o.dtype == "bf16" ? "bf16 (tensor cores, fp32 accumulation)"
                 : o.math == "tf32"  ? "TF32 (tensor cores)"
                                     : "strict fp32 (TF32 off)",
                 o.layout == "nhwc" ? "NHWC" : "NCHW",
-                o.graphs ? "CUDA graph per execution context" : "eager (kernel by kernel)");
+                o.graphs ? "CUDA graph per execution context" : "eager (kernel by kernel)",
+                o.cudnn ? "" : "; plain-CUDA kernels (no cuDNN)");
   std::printf("RSS before any run: %.1f MiB (parameters loaded)\n\n", ProcStatusMiB("VmRSS"));
   std::printf("%7s %8s %10s %9s %9s %9s %9s %9s %9s %9s %8s %12s\n", "threads", "intra-op",
               "images/s", "p50 ms", "p99 ms", "RSS MiB", "peak MiB", "arena MiB", "param MiB",

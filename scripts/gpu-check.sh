@@ -2,8 +2,8 @@
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
 #   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, convtests,
-#                                             tests, bench, plantime, batching, half, profile,
-#                                             convgraph, torch (default build,gputest,convtests,tests,bench,
+#                                             tests, bench, plantime, plaincuda, batching, half,
+#                                             profile, convgraph, torch (default build,gputest,convtests,tests,bench,
 #                                             batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
@@ -67,10 +67,11 @@ fi
 
 if want convtests; then
   step "convolution op tests on every GPU kernel the factory can choose (each vs the reference)"
-  # The factory keeps whichever kernel measures fastest per shape, so each candidate is also
-  # checked on its own: the legacy cuDNN API only, and the split-K fp32 kernel forced wherever it
-  # covers a convolution (N slices, tile shape N mod 6: N = 1, 2, 4, 6, 9, 11 reach all six).
-  for mode in "default" "TANDEM_CUDNN_GRAPH=0" "TANDEM_CONV_SPLITK=1" "TANDEM_CONV_SPLITK=2" "TANDEM_CONV_SPLITK=4" "TANDEM_CONV_SPLITK=6" "TANDEM_CONV_SPLITK=9" "TANDEM_CONV_SPLITK=11"; do
+  # The factories keep whichever kernel measures fastest per shape, so each candidate is also
+  # checked on its own: the legacy cuDNN API only, the direct plain-CUDA kernel only (split-K
+  # left out), and the split-K fp32 kernel forced wherever it covers a convolution (N slices, tile
+  # shape N mod 6: N = 1, 2, 4, 6, 9, 11 reach all six).
+  for mode in "default" "TANDEM_CUDNN_GRAPH=0" "TANDEM_CONV_SPLITK=0" "TANDEM_CONV_SPLITK=1" "TANDEM_CONV_SPLITK=2" "TANDEM_CONV_SPLITK=4" "TANDEM_CONV_SPLITK=6" "TANDEM_CONV_SPLITK=9" "TANDEM_CONV_SPLITK=11"; do
     # shellcheck disable=SC2086
     env $([ "$mode" = default ] || echo "$mode") timeout 120 build-gpu/test/ops/test_ops_convolution -r compact \
       > "$aux/convtest.log" 2>&1
@@ -118,6 +119,21 @@ if want plantime && [ -x build-gpu/bench/tandem-bench ]; then
         --name "$model-plan-splitk-$splitk" --json "$log/bench.jsonl" > "$aux/plan.txt" 2>&1
       echo "rc=$? $(grep -o 'first plan [0-9]* ms' "$aux/plan.txt")" >> "$log/summary.txt"
     done
+  done
+fi
+
+if want plaincuda && [ -x build-gpu/bench/tandem-bench ]; then
+  # The path without cuDNN (CachedOpFlags::use_cudnn = false, as with -Dcudnn=disabled), strict
+  # fp32: its convolutions with split-K where it measures faster (the default), and with the
+  # direct kernel alone (TANDEM_CONV_SPLITK=0), same run.
+  for splitk in default 0; do
+    step "benchmark: plain CUDA (no cuDNN), ResNet-50 v1 bs1 fp32, split-K ${splitk/0/left out}"
+    # shellcheck disable=SC2046
+    env $([ $splitk = default ] || echo TANDEM_CONV_SPLITK=0) timeout 150 build-gpu/bench/tandem-bench \
+      --model zoo:resnet50-v1 --device gpu --no-cudnn --threads 1,8 --batch 1 --seconds 2 --warmup 1 \
+      --name "resnet50-v1-plaincuda-splitk-$splitk" --json "$log/bench.jsonl" >> "$log/plaincuda.txt" 2>&1
+    echo "bench rc=$?" >> "$log/summary.txt"
+    grep -E "^ +[0-9]+ +[0-9]+ |first plan" "$log/plaincuda.txt" | tail -3 >> "$log/summary.txt"
   done
 fi
 

@@ -1,8 +1,17 @@
 // Plain CUDA Convolution: direct, one thread per output element, for 1-D, 2-D and 3-D inputs with
 // stride, symmetric pad, dilation and groups (1-D and 2-D run as 3-D with leading extents of 1),
-// the same loops as lib/ref/convolution.cpp. Slow for big layers but obviously right; the cuDNN
-// kernel (cudnn.cu) is the fast path.
+// the same loops as lib/ref/convolution.cpp. Slow for big layers but obviously right. Where the
+// split-K implicit GEMM (conv_splitk.hpp: 2-D, one group) covers a shape, both are measured at
+// plan time and the faster is kept, so the path without cuDNN is not many times slower than the
+// cuDNN one (the cuDNN factory, cudnn.cu, measures the same split-K kernel against its engines).
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
 #include "lib/cuda/common.cuh"
+#include "lib/cuda/conv_splitk.hpp"
+#include "lib/cuda/kernel_timing.cuh"
 #include "lib/cuda/kernels.hpp"
 #include "lib/ops/params.hpp"
 #include "lib/ref/ref_util.hpp"
@@ -112,6 +121,58 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
   return g;
 }
 
+
+// Plan time, per shape and device (kept for the process, like cuDNN's choices): whether split-K
+// beats the direct kernel, and its geometry if so.
+std::string ChoiceKey(const SplitKGeometry& g, const ops::ConvParams& p, int device) {
+  std::string key = std::to_string(device);
+  for (int v : {g.batch, g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.kh, g.kw, g.stride_h, g.stride_w,
+                g.pad_h, g.pad_w, g.dil_h, g.dil_w, int{p.no_bias}, int{p.fused_sum},
+                int{p.fused_relu}})
+    key.append(",").append(std::to_string(v));
+  return key;
+}
+
+std::optional<SplitKGeometry> MeasuredChoice(const KernelSpec& spec, const ops::ConvParams& p,
+                                             const Kernel& direct, const std::string& key) {
+  static std::mutex mutex;
+  static auto* known = new std::map<std::string, std::optional<SplitKGeometry>>();
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = known->find(key); it != known->end()) return it->second;
+  }
+  DeviceGuard guard(spec.ctx.id);
+  CudaState& state = StateFor(nullptr);  // this thread's own stream
+  TrialBuffers buffers(spec, 0);
+  const KernelCall call = buffers.Call();
+  const double direct_ms = TimeMs(state.stream(), [&] { direct.Run(call); });
+  std::optional<SplitKGeometry> chosen;
+  if (auto best = FastestSplitK(spec, p, call, state); best && best->ms < direct_ms)
+    chosen = best->geometry;
+  std::lock_guard lock(mutex);
+  return known->emplace(key, chosen).first->second;
+}
+
+// The direct kernel, or split-K where it covers the spec and measures faster (TANDEM_CONV_SPLITK
+// forces or excludes it, as for cuDNN: conv_splitk.hpp).
+std::unique_ptr<Kernel> FasterOfDirectAndSplitK(const KernelSpec& spec, const ops::ConvParams& p,
+                                                std::unique_ptr<Kernel> direct) {
+  const int setting = SplitKSetting();
+  if (setting == 0) return direct;
+  if (setting > 0) {  // the tile shape cycles with the count
+    std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, setting, setting % SplitKTileShapes());
+    return g ? MakeSplitKConvolution(*g, p) : std::move(direct);
+  }
+  const std::optional<SplitKGeometry> covered = SplitKGeometryOf(spec, p, 1, 0);
+  if (!covered || spec.outputs[0].shape.Size() == 0) return direct;
+  std::optional<SplitKGeometry> chosen;
+  try {
+    chosen = MeasuredChoice(spec, p, *direct, ChoiceKey(*covered, p, spec.ctx.id));
+  } catch (const Error&) {  // no memory to measure in, say: the direct kernel needs none
+    return direct;
+  }
+  return chosen ? MakeSplitKConvolution(*chosen, p) : std::move(direct);
+}
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
@@ -128,7 +189,7 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const bool has_bias = !p.no_bias;
   const size_t residual = p.fused_sum ? p.residual_input() : 0;  // 0: none
   const int64_t total = spec.outputs[0].shape.Size();
-  return MakeKernel([g, has_bias, residual, total](const KernelCall& call) {
+  return FasterOfDirectAndSplitK(spec, p, MakeKernel([g, has_bias, residual, total](const KernelCall& call) {
     if (total == 0) return;
     CudaState& state = StateFor(call);
     const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
@@ -137,7 +198,7 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
         g, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(), bias, sum,
         call.outputs[0].as<float>());
     TANDEM_CUDA_CHECK_LAUNCH();
-  });
+  }));
 }
 
 }  // namespace tandem::cuda

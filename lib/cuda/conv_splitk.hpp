@@ -1,6 +1,7 @@
 // Internal: the split-K implicit-GEMM convolution (lib/cuda/conv_splitk.cu), strict fp32, NCHW,
 // 2-D, one group. The cuDNN convolution factory measures it against cuDNN's engines for each
-// shape (lib/cuda/cudnn_graph.cu) and keeps it where it is faster.
+// shape (lib/cuda/cudnn_graph.cu), the plain-CUDA one against the direct kernel (conv.cu), and
+// each keeps it where it is faster.
 //
 // Thread safety: a SplitKGeometry is a value and the kernel keeps only that; Run may be called
 // from any number of threads at once, each call on its own stream with its own scratch (the
@@ -16,6 +17,8 @@
 #include "tandem/registry.hpp"
 
 namespace tandem::cuda {
+
+class CudaState;  // lib/cuda/common.cuh
 
 struct SplitKGeometry {
   int batch = 0, cin = 0, h = 0, w = 0, cout = 0, oh = 0, ow = 0, kh = 0, kw = 0;
@@ -41,5 +44,21 @@ void RunSplitK(const SplitKGeometry& g, const float* x, const float* w, const fl
                const float* residual, bool relu, float* y, float* workspace, cudaStream_t stream);
 // The kernel for one geometry of `p` (bias, fused residual and ReLU as p says).
 std::unique_ptr<Kernel> MakeSplitKConvolution(const SplitKGeometry& g, const ops::ConvParams& p);
+
+struct SplitKTiming {
+  SplitKGeometry geometry;
+  double ms = 0.0;  // per run, as kernel_timing.cuh's TimeMs measures it
+};
+// Plan time: the geometry to use for `spec` (tile shape and slice count, workspace up to 64 MiB)
+// and its time, measured on `call`'s buffers on `state`'s stream; nothing when the kernel does not
+// cover the spec. Among the geometries within 15 % of the fastest it takes the one with the
+// fewest thread blocks (see conv_splitk.cu).
+std::optional<SplitKTiming> FastestSplitK(const KernelSpec& spec, const ops::ConvParams& p,
+                                          const KernelCall& call, CudaState& state);
+
+// TANDEM_CONV_SPLITK=N: N > 0 (tests) forces the split-K kernel with N slices and tile shape
+// N mod SplitKTileShapes() wherever it covers the spec; 0 (A/B benchmarks) leaves it out; unset
+// (-1) lets it compete with the other kernels of the shape.
+int SplitKSetting();
 
 }  // namespace tandem::cuda

@@ -30,6 +30,7 @@
 
 #include "lib/cuda/conv_splitk.hpp"
 #include "lib/cuda/cudnn_common.cuh"
+#include "lib/cuda/kernel_timing.cuh"
 
 namespace tandem::cuda {
 namespace {
@@ -442,89 +443,6 @@ void RunEpilogue(const ConvGeometry& c, const Pointers& ptr, cudaStream_t stream
   TANDEM_CUDA_CHECK_LAUNCH();
 }
 
-// ---- measuring ----
-
-// A CUDA event, destroyed with its scope.
-class Event {
- public:
-  Event() { TANDEM_CUDA_CHECK(cudaEventCreate(&e_)); }
-  ~Event() { cudaEventDestroy(e_); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  cudaEvent_t get() const { return e_; }
-
- private:
-  cudaEvent_t e_ = nullptr;
-};
-
-// Keeps `stream` busy for about `ns` nanoseconds, so that the work queued behind it is all
-// launched before any of it starts.
-__global__ void HoldStream(uint64_t ns) {
-  uint64_t start = 0, now = 0;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
-  do {
-    __nanosleep(1000);
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-  } while (now - start < ns);
-}
-
-// Milliseconds per run of `run` on `stream`: the best of a few timed rounds after a warm-up.
-// Each round is queued behind a hold, so the time is the GPU's and not the launches': a model
-// runs as a replayed CUDA graph, where launching costs next to nothing, and a two-kernel
-// candidate must not lose to a one-kernel one for its second launch alone.
-template <class Run>
-double TimeMs(cudaStream_t stream, Run&& run) {
-  constexpr int kRounds = 3, kRunsPerRound = 4;
-  constexpr uint64_t kHoldNs = 200'000;  // well above the launch time of a round
-  run();
-  const Event start, stop;
-  float best = -1.0f;
-  for (int round = 0; round < kRounds; ++round) {
-    HoldStream<<<1, 1, 0, stream>>>(kHoldNs);
-    TANDEM_CUDA_CHECK_LAUNCH();
-    TANDEM_CUDA_CHECK(cudaEventRecord(start.get(), stream));
-    for (int i = 0; i < kRunsPerRound; ++i) run();
-    TANDEM_CUDA_CHECK(cudaEventRecord(stop.get(), stream));
-    TANDEM_CUDA_CHECK(cudaEventSynchronize(stop.get()));
-    float ms = 0.0f;
-    TANDEM_CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
-    if (best < 0.0f || ms < best) best = ms;
-  }
-  return best / kRunsPerRound;
-}
-
-// Zeroed device memory for measuring kernels on; null for 0 bytes.
-std::unique_ptr<detail::Storage> ZeroedBlock(int device, size_t bytes) {
-  if (bytes == 0) return nullptr;
-  auto block = std::make_unique<detail::Storage>(bytes, Context::gpu(device));
-  Memset(device, block->ptr, 0, bytes);  // done when it returns: the timing stream does not wait
-  return block;
-}
-
-void* PtrOf(const std::unique_ptr<detail::Storage>& block) { return block ? block->ptr : nullptr; }
-
-// Device buffers shaped like a spec's tensors, and a call of a kernel on them.
-class TrialBuffers {
- public:
-  TrialBuffers(const KernelSpec& spec, size_t scratch) {
-    for (const TensorDesc& t : spec.inputs) inputs_.push_back(Add(spec.ctx.id, t));
-    for (const TensorDesc& t : spec.outputs) outputs_.push_back(Add(spec.ctx.id, t));
-    scratch_ = PtrOf(blocks_.emplace_back(ZeroedBlock(spec.ctx.id, scratch)));
-  }
-
-  KernelCall Call() const { return KernelCall{inputs_, outputs_, scratch_, nullptr}; }
-
- private:
-  TensorArg Add(int device, const TensorDesc& t) {
-    const size_t bytes = static_cast<size_t>(t.shape.Size()) * DTypeSize(t.dtype);
-    return TensorArg{PtrOf(blocks_.emplace_back(ZeroedBlock(device, bytes))), &t.shape, t.dtype};
-  }
-
-  std::vector<std::unique_ptr<detail::Storage>> blocks_;
-  std::vector<TensorArg> inputs_, outputs_;
-  void* scratch_ = nullptr;
-};
-
 // ---- the kernel ----
 
 constexpr size_t kMaxWorkspace = size_t{256} << 20;
@@ -790,67 +708,6 @@ std::string ChoiceKey(const ConvGeometry& c, int device) {
   return key;
 }
 
-// The split-K kernel's geometry for this spec (tile shape and slice count) and its time, when any
-// covers it. Strict fp32 only: with TF32 or 16-bit types cuDNN's tensor-core engines are far
-// ahead.
-std::optional<std::pair<SplitKGeometry, double>> ChosenSplitK(const KernelSpec& spec,
-                                                              const ops::ConvParams& p,
-                                                              const TrialBuffers& buffers,
-                                                              CudaState& state) {
-  constexpr size_t kMaxSplitKWorkspace = size_t{64} << 20;
-  std::vector<std::pair<SplitKGeometry, double>> measured;
-  const KernelCall call = buffers.Call();
-  for (int tile = 0; tile < SplitKTileShapes(); ++tile) {
-    int previous = 0;
-    double tile_best = 0;
-    int slower_in_a_row = 0;
-    for (int splits : {1, 2, 4, 8, 16, 32, 64, 128}) {
-      const std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, splits, tile);
-      if (!g || g->splits == previous) continue;
-      const size_t workspace_bytes = SplitKWorkspaceBytes(*g);
-      if (workspace_bytes > kMaxSplitKWorkspace) continue;
-      previous = g->splits;
-      const std::unique_ptr<detail::Storage> workspace =
-          ZeroedBlock(state.device(), workspace_bytes);
-      const std::unique_ptr<Kernel> kernel = MakeSplitKConvolution(*g, p);
-      const KernelCall with_workspace{call.inputs, call.outputs, PtrOf(workspace), nullptr};
-      const double ms = TimeMs(state.stream(), [&] { kernel->Run(with_workspace); });
-      measured.emplace_back(*g, ms);
-      // Past a tile shape's best slice count, more slices only add blocks and partial sums: a
-      // later candidate would be both slower and larger than the best one, which the choice
-      // below never takes. Two slower in a row (not one, for timing noise) end the tile's search.
-      if (tile_best == 0 || ms < tile_best) {
-        tile_best = ms;
-        slower_in_a_row = 0;
-      } else if (++slower_in_a_row == 2) {
-        break;
-      }
-    }
-  }
-  if (measured.empty()) return std::nullopt;
-  const auto fastest = *std::min_element(measured.begin(), measured.end(), [](auto& a, auto& b) {
-    return a.second < b.second;
-  });
-  // Among those nearly as fast, the fewest thread blocks: the same work with fewer partial sums
-  // and block start-ups, which is what counts when calls from several threads share the GPU
-  // (ResNet-50 v1 bs1 on an H200, 8 threads: 1939 img/s for the fastest, 2153 for this; one
-  // thread's latency 0.92 ms against 0.99 ms).
-  constexpr double kNearlyAsFast = 1.15;
-  auto chosen = fastest;
-  for (const auto& m : measured)
-    if (m.second <= fastest.second * kNearlyAsFast &&
-        SplitKBlocks(m.first) < SplitKBlocks(chosen.first))
-      chosen = m;
-  return chosen;
-}
-
-// TANDEM_CONV_SPLITK=N: N > 0 (tests) forces the split-K kernel with N slices wherever it covers
-// the spec; 0 (A/B benchmarks) leaves it out; unset (-1) lets it compete.
-int SplitKSetting() {
-  const char* v = std::getenv("TANDEM_CONV_SPLITK");
-  return v ? std::atoi(v) : -1;
-}
-
 // TANDEM_CUDNN_GRAPH_LOG=1: one stderr line per measured shape (benchmarks quote these).
 void LogChoice(const std::string& key, const Choice& choice) {
   std::fprintf(stderr,
@@ -894,11 +751,12 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
       }
     }
     choice.use_graph = found && choice.graph_ms < choice.legacy_ms;
+    // Strict fp32 only: with TF32 or 16-bit types cuDNN's tensor-core engines are far ahead.
     if (!c.tensor_ops && SplitKSetting() != 0) {
       const double to_beat = choice.use_graph ? choice.graph_ms : choice.legacy_ms;
-      if (auto best = ChosenSplitK(spec, p, buffers, state); best && best->second < to_beat) {
-        choice.splitk = best->first;
-        choice.splitk_ms = best->second;
+      if (auto best = FastestSplitK(spec, p, call, state); best && best->ms < to_beat) {
+        choice.splitk = best->geometry;
+        choice.splitk_ms = best->ms;
       }
     }
   }
