@@ -306,16 +306,12 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   const auto plan_start = Clock::now();
   r.plan = op.Plan({InputShape(o)});
   r.plan_ms = std::chrono::duration<double, std::milli>(Clock::now() - plan_start).count();
-  // Dynamic batching runs the batch sizes it meets (powers of two below max_batch, and max_batch);
-  // planning them here keeps their planning (and, on the GPU, cuDNN's measurements) out of the
-  // measured window, as a server would do at start-up.
-  if (o.max_batch > 1) {
-    for (int64_t rows = 1;; rows = std::min<int64_t>(rows * 2, o.max_batch)) {
-      std::vector<int64_t> dims = InputShape(o).dims();
-      dims[0] = rows * o.batch;
-      op.Plan({Shape(dims)});
-      if (rows == o.max_batch) break;
-    }
+  // Planning the sizes dynamic batching runs at keeps their planning (and, on the GPU, the
+  // convolution measurements) out of the measured window, as a server would do at start-up.
+  for (int64_t rows : op.batch_sizes()) {
+    std::vector<int64_t> dims = InputShape(o).dims();
+    dims[0] = rows * o.batch;
+    op.Plan({Shape(dims)});
   }
 
   std::vector<std::vector<double>> latencies(threads);

@@ -185,6 +185,27 @@ TEST_CASE("batching: a model whose outputs mix the samples is never batched and 
   CHECK(flat_op.batching_stats().requests == 0);
 }
 
+TEST_CASE("batching: batch_sizes() lists the run sizes, and planning them up front leaves batched "
+          "runs nothing to plan", "[batching]") {
+  Symbol net = ResidualNet();
+  auto params = testing::random_params(net, {{"data", Shape{1, 3, 16, 16}}});
+  CHECK(CachedOp(net, params, Context::cpu()).batch_sizes().empty());
+  CHECK(CachedOp(net, params, Context::cpu(), Batching(6, 0)).batch_sizes() ==
+        std::vector<int64_t>{1, 2, 4, 6});
+  CachedOp batched(net, params, Context::cpu(), Batching(8, 2000));
+  REQUIRE(batched.batch_sizes() == std::vector<int64_t>{1, 2, 4, 8});
+  for (int64_t rows : batched.batch_sizes()) batched.Plan({Shape{rows, 3, 16, 16}});
+  REQUIRE(batched.cached_plan_count() == 4);
+  CachedOp unbatched(net, params, Context::cpu(), {.intra_op_threads = 1});
+  auto cases = MakeCases(unbatched, {{1, 3, 16, 16}}, 4);
+  Tally tally;
+  Hammer(batched, cases, {}, 16, 10, 0, tally);
+  CHECK(tally.right == 160);
+  CHECK(batched.batching_stats().batches > 0);
+  CHECK(batched.batching_stats().batches < 160);  // some requests did share a run
+  CHECK(batched.cached_plan_count() == 4);
+}
+
 TEST_CASE("batching: inconsistent options are refused at construction", "[batching]") {
   Symbol net = ResidualNet();
   auto params = testing::random_params(net, {{"data", Shape{1, 3, 16, 16}}});

@@ -166,6 +166,10 @@ class CachedOp {
   size_t cached_plan_count() const;
   size_t execution_context_count() const;  // contexts created so far (== peak concurrency)
   BatchingStats batching_stats() const;
+  // The leading-dimension sizes dynamic batching runs the model at (ascending: powers of two below
+  // max_batch, then max_batch), empty when it is off. A server can Plan each of them (sample shape
+  // with that leading dimension) at start-up, so no request waits for a plan to be built.
+  std::vector<int64_t> batch_sizes() const;
 
  private:
   struct Impl;

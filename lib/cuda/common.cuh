@@ -164,6 +164,12 @@ struct Dims3 {
   static Dims3 Zeros() { return Dims3{{0, 0, 0}}; }
 };
 
+// Spatial attribute value i (stride, pad, dilate, ...), or `fallback` where the attribute lists
+// fewer values (an absent attribute is empty).
+inline int64_t SpatialAt(const std::vector<int64_t>& values, size_t i, int64_t fallback) {
+  return i < values.size() ? values[i] : fallback;
+}
+
 // Places `values` (the spatial values of a `spatial`-D op) right-aligned into a Dims3.
 inline void FillSpatial(Dims3& dst, const std::vector<int64_t>& values, int spatial) {
   const int offset = 3 - spatial;

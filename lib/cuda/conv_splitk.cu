@@ -214,7 +214,7 @@ std::optional<SplitKGeometry> SplitKGeometryOf(const KernelSpec& spec, const ops
   g.kh = static_cast<int>(p.kernel[0]);
   g.kw = static_cast<int>(p.kernel[1]);
   auto at = [](const std::vector<int64_t>& v, size_t i, int fallback) {
-    return i < v.size() ? static_cast<int>(v[i]) : fallback;
+    return static_cast<int>(SpatialAt(v, i, fallback));
   };
   g.stride_h = at(p.stride, 0, 1);
   g.stride_w = at(p.stride, 1, 1);

@@ -139,7 +139,7 @@ std::vector<int> SpatialParam(const std::vector<int64_t>& values, int spatial, i
   std::vector<int> out;
   if (spatial == 1) out.push_back(fill);
   for (int i = 0; i < spatial; ++i)
-    out.push_back(i < static_cast<int>(values.size()) ? static_cast<int>(values[i]) : fallback);
+    out.push_back(static_cast<int>(SpatialAt(values, i, fallback)));
   return out;
 }
 

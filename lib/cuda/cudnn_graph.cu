@@ -531,9 +531,9 @@ std::optional<ConvGeometry> GeometryOf(const KernelSpec& spec, const ops::ConvPa
   c.w = LogicalLayout(spec.inputs[1].shape.dims(), nhwc);
   c.y = LogicalLayout(spec.outputs[0].shape.dims(), nhwc);
   for (size_t i = 0; i < 2; ++i) {
-    c.pad.push_back(i < p.pad.size() ? p.pad[i] : 0);
-    c.stride.push_back(i < p.stride.size() ? p.stride[i] : 1);
-    c.dilate.push_back(i < p.dilate.size() ? p.dilate[i] : 1);
+    c.pad.push_back(SpatialAt(p.pad, i, 0));
+    c.stride.push_back(SpatialAt(p.stride, i, 1));
+    c.dilate.push_back(SpatialAt(p.dilate, i, 1));
   }
   c.has_bias = !p.no_bias;
   c.residual = p.fused_sum ? p.residual_input() : 0;

@@ -89,8 +89,8 @@ PoolGeometry MakeGeometry(const KernelSpec& spec, const ops::PoolingParams& p) {
       continue;
     }
     g.kernel[d] = p.kernel[i];
-    if (i < static_cast<int>(p.stride.size())) g.stride[d] = p.stride[i];
-    if (i < static_cast<int>(p.pad.size())) g.pad[d] = p.pad[i];
+    g.stride[d] = SpatialAt(p.stride, i, 1);
+    g.pad[d] = SpatialAt(p.pad, i, 0);
   }
   return g;
 }

@@ -525,6 +525,10 @@ BatchingStats CachedOp::batching_stats() const {
   return stats;
 }
 
+std::vector<int64_t> CachedOp::batch_sizes() const {
+  return impl_->batcher ? impl_->batcher->sizes() : std::vector<int64_t>{};
+}
+
 size_t CachedOp::execution_context_count() const {
   std::lock_guard lock(impl_->pool_mutex);
   return impl_->created;
