@@ -121,7 +121,6 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
   return g;
 }
 
-
 // Plan time, per shape and device (kept for the process, like cuDNN's choices): whether split-K
 // beats the direct kernel, and its geometry if so.
 std::string ChoiceKey(const SplitKGeometry& g, const ops::ConvParams& p, int device) {
@@ -173,6 +172,7 @@ std::unique_ptr<Kernel> FasterOfDirectAndSplitK(const KernelSpec& spec, const op
   }
   return chosen ? MakeSplitKConvolution(*chosen, p) : std::move(direct);
 }
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
@@ -189,7 +189,7 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const bool has_bias = !p.no_bias;
   const size_t residual = p.fused_sum ? p.residual_input() : 0;  // 0: none
   const int64_t total = spec.outputs[0].shape.Size();
-  return FasterOfDirectAndSplitK(spec, p, MakeKernel([g, has_bias, residual, total](const KernelCall& call) {
+  std::unique_ptr<Kernel> direct = MakeKernel([g, has_bias, residual, total](const KernelCall& call) {
     if (total == 0) return;
     CudaState& state = StateFor(call);
     const float* bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
@@ -198,7 +198,8 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
         g, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(), bias, sum,
         call.outputs[0].as<float>());
     TANDEM_CUDA_CHECK_LAUNCH();
-  }));
+  });
+  return FasterOfDirectAndSplitK(spec, p, std::move(direct));
 }
 
 }  // namespace tandem::cuda
