@@ -4,8 +4,6 @@
 // split-K implicit GEMM (conv_splitk.hpp: 2-D, one group) covers a shape, both are measured at
 // plan time and the faster is kept, so the path without cuDNN is not many times slower than the
 // cuDNN one (the cuDNN factory, cudnn.cu, measures the same split-K kernel against its engines).
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -133,13 +131,7 @@ std::string ChoiceKey(const SplitKGeometry& g, const ops::ConvParams& p, int dev
 }
 
 std::optional<SplitKGeometry> MeasuredChoice(const KernelSpec& spec, const ops::ConvParams& p,
-                                             const Kernel& direct, const std::string& key) {
-  static std::mutex mutex;
-  static auto* known = new std::map<std::string, std::optional<SplitKGeometry>>();
-  {
-    std::lock_guard lock(mutex);
-    if (auto it = known->find(key); it != known->end()) return it->second;
-  }
+                                             const Kernel& direct) {
   DeviceGuard guard(spec.ctx.id);
   CudaState& state = StateFor(nullptr);  // this thread's own stream
   TrialBuffers buffers(spec, 0);
@@ -148,25 +140,22 @@ std::optional<SplitKGeometry> MeasuredChoice(const KernelSpec& spec, const ops::
   std::optional<SplitKGeometry> chosen;
   if (auto best = FastestSplitK(spec, p, call, state); best && best->ms < direct_ms)
     chosen = best->geometry;
-  std::lock_guard lock(mutex);
-  return known->emplace(key, chosen).first->second;
+  return chosen;
 }
 
 // The direct kernel, or split-K where it covers the spec and measures faster (TANDEM_CONV_SPLITK
 // forces or excludes it, as for cuDNN: conv_splitk.hpp).
 std::unique_ptr<Kernel> FasterOfDirectAndSplitK(const KernelSpec& spec, const ops::ConvParams& p,
                                                 std::unique_ptr<Kernel> direct) {
-  const int setting = SplitKSetting();
-  if (setting == 0) return direct;
-  if (setting > 0) {  // the tile shape cycles with the count
-    std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, setting, setting % SplitKTileShapes());
-    return g ? MakeSplitKConvolution(*g, p) : std::move(direct);
-  }
+  if (std::unique_ptr<Kernel> forced = ForcedSplitK(spec, p)) return forced;
+  if (SplitKSetting() >= 0) return direct;  // left out, or forced where it does not cover the spec
   const std::optional<SplitKGeometry> covered = SplitKGeometryOf(spec, p, 1, 0);
   if (!covered || spec.outputs[0].shape.Size() == 0) return direct;
+  static auto* known = new ChoiceTable<std::optional<SplitKGeometry>>();
   std::optional<SplitKGeometry> chosen;
   try {
-    chosen = MeasuredChoice(spec, p, *direct, ChoiceKey(*covered, p, spec.ctx.id));
+    chosen = known->FindOrMeasure(ChoiceKey(*covered, p, spec.ctx.id),
+                                  [&] { return MeasuredChoice(spec, p, *direct); });
   } catch (const Error&) {  // no memory to measure in, say: the direct kernel needs none
     return direct;
   }

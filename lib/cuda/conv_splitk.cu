@@ -345,4 +345,12 @@ int SplitKSetting() {
   return v ? std::atoi(v) : -1;
 }
 
+std::unique_ptr<Kernel> ForcedSplitK(const KernelSpec& spec, const ops::ConvParams& p) {
+  const int forced = SplitKSetting();
+  if (forced <= 0) return nullptr;
+  // The tile shape cycles with the count, so a few settings reach every tile shape.
+  const std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, forced, forced % SplitKTileShapes());
+  return g ? MakeSplitKConvolution(*g, p) : nullptr;
+}
+
 }  // namespace tandem::cuda

@@ -60,5 +60,8 @@ std::optional<SplitKTiming> FastestSplitK(const KernelSpec& spec, const ops::Con
 // N mod SplitKTileShapes() wherever it covers the spec; 0 (A/B benchmarks) leaves it out; unset
 // (-1) lets it compete with the other kernels of the shape.
 int SplitKSetting();
+// The split-K kernel TANDEM_CONV_SPLITK=N > 0 forces for `spec`, or null (not forced, or not
+// covered).
+std::unique_ptr<Kernel> ForcedSplitK(const KernelSpec& spec, const ops::ConvParams& p);
 
 }  // namespace tandem::cuda

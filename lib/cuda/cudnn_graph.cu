@@ -22,8 +22,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -720,15 +718,8 @@ void LogChoice(const std::string& key, const Choice& choice) {
                choice.splitk ? choice.splitk->tile : -1, choice.splitk ? choice.splitk->splits : 0);
 }
 
-Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
-              const Kernel& legacy) {
-  static std::mutex mutex;
-  static auto* known = new std::map<std::string, Choice>();
-  const std::string key = ChoiceKey(c, spec.ctx.id);
-  {
-    std::lock_guard lock(mutex);
-    if (auto it = known->find(key); it != known->end()) return it->second;
-  }
+Choice Measure(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
+               const Kernel& legacy) {
   DeviceGuard guard(spec.ctx.id);
   CudaState& state = StateFor(nullptr);  // this thread's own stream and handle
   Choice choice;
@@ -760,9 +751,18 @@ Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPara
       }
     }
   }
-  if (std::getenv("TANDEM_CUDNN_GRAPH_LOG")) LogChoice(key, choice);
-  std::lock_guard lock(mutex);
-  return known->emplace(key, choice).first->second;
+  return choice;
+}
+
+Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
+              const Kernel& legacy) {
+  static auto* known = new ChoiceTable<Choice>();
+  const std::string key = ChoiceKey(c, spec.ctx.id);
+  return known->FindOrMeasure(key, [&] {
+    Choice choice = Measure(c, spec, p, legacy);
+    if (std::getenv("TANDEM_CUDNN_GRAPH_LOG")) LogChoice(key, choice);
+    return choice;
+  });
 }
 
 bool GraphApiDisabled() {
@@ -774,11 +774,7 @@ bool GraphApiDisabled() {
 
 std::unique_ptr<Kernel> FastestConvolution(const KernelSpec& spec, const ops::ConvParams& p,
                                            cudnnDataType_t type, std::unique_ptr<Kernel> legacy) {
-  if (const int forced = SplitKSetting(); forced > 0) {  // the tile shape cycles with the count
-    if (std::optional<SplitKGeometry> g =
-            SplitKGeometryOf(spec, p, forced, forced % SplitKTileShapes()))
-      return MakeSplitKConvolution(*g, p);
-  }
+  if (std::unique_ptr<Kernel> forced = ForcedSplitK(spec, p)) return forced;
   if (GraphApiDisabled()) return legacy;
   std::optional<ConvGeometry> geometry = GeometryOf(spec, p, type);
   if (!geometry) return legacy;

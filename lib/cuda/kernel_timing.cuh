@@ -3,13 +3,17 @@
 // the direct kernel in conv.cu) and keep the fastest. Needs no cuDNN.
 //
 // Thread safety: everything here works on the caller's own stream and its own buffers; nothing
-// is shared, so any number of threads may measure at once (each only sees a slower GPU).
+// is shared, so any number of threads may measure at once (each only sees a slower GPU). A
+// ChoiceTable is shared by design: its mutex guards lookups and inserts, never a measurement.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "lib/cuda/common.cuh"
@@ -42,6 +46,29 @@ class TrialBuffers {
   std::vector<std::unique_ptr<detail::Storage>> blocks_;
   std::vector<TensorArg> inputs_, outputs_;
   void* scratch_ = nullptr;
+};
+
+// Measured choices kept for the process by key (shape, device, ...), so a second CachedOp or a
+// second thread planning the same shape reuses the first measurement. The mutex is not held while
+// measuring, which takes milliseconds: two threads meeting a new key at once both measure, and
+// the first result stored is the one both return.
+template <class Choice>
+class ChoiceTable {
+ public:
+  template <class Measure>
+  Choice FindOrMeasure(const std::string& key, Measure&& measure) {
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = known_.find(key); it != known_.end()) return it->second;
+    }
+    Choice measured = measure();
+    std::lock_guard lock(mutex_);
+    return known_.emplace(key, std::move(measured)).first->second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, Choice> known_;
 };
 
 }  // namespace tandem::cuda
