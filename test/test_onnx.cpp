@@ -380,9 +380,13 @@ TEST_CASE("onnx: Conv with auto_pad SAME_UPPER and a folded Pad pad asymmetrical
              OnnxNode("Conv", {"xp", "w"}, {"y"}, "conv", {AttrInts("strides", {2, 2})})};
   const onnx::Model m = LoadBytes(Model(p));
   CheckClose(Run1(m, NDArray(x, Shape{1, 1, 4, 4})), want);
-  int concats = 0;
-  for (const auto& node : m.symbol.TopoNodes()) concats += node->op_name() == "Concat";
-  CHECK(concats == 2);  // the end padding is real here (the last window reads it)
+  int pads = 0, concats = 0;
+  for (const auto& node : m.symbol.TopoNodes()) {
+    pads += node->op_name() == "Pad";
+    concats += node->op_name() == "Concat";
+  }
+  CHECK(pads == 1);  // the end padding is real here (the last window reads it): MXNet's Pad
+  CHECK(concats == 0);
 
   // A Pad that a Conv cannot absorb (a non-zero value) is built explicitly.
   p.initializers.push_back(FloatTensor("v", {}, {1.0f}));
@@ -392,6 +396,23 @@ TEST_CASE("onnx: Conv with auto_pad SAME_UPPER and a folded Pad pad asymmetrical
   want1[2] += 3;
   want1[3] += 5;
   CheckClose(Run1(LoadBytes(Model(p)), NDArray(x, Shape{1, 1, 4, 4})), want1);
+
+  // reflect and edge modes become MXNet's Pad with that mode (numpy's reflect: no edge repeat).
+  GraphSpec r;
+  r.inputs = {ValueInfo("x", {1, 1, 4, 4})};
+  r.outputs = {ValueInfo("y", {1, 1, 4, 6})};
+  r.initializers = {IntTensor("pads", {8}, {0, 0, 0, 1, 0, 0, 0, 1})};
+  for (const char* mode : {"reflect", "edge"}) {
+    r.nodes = {OnnxNode("Pad", {"x", "pads"}, {"y"}, "pad", {AttrStr("mode", mode)})};
+    std::vector<float> want_rows;
+    for (int row = 0; row < 4; ++row) {
+      const float* v = x.data() + row * 4;
+      const bool reflect = std::string(mode) == "reflect";
+      const std::vector<float> padded = {reflect ? v[1] : v[0], v[0], v[1], v[2], v[3], reflect ? v[2] : v[3]};
+      want_rows.insert(want_rows.end(), padded.begin(), padded.end());
+    }
+    CheckClose(Run1(LoadBytes(Model(r)), NDArray(x, Shape{1, 1, 4, 4})), want_rows);
+  }
 }
 
 TEST_CASE("onnx: AveragePool count_include_pad and ceil_mode, MaxPool ceil_mode", "[onnx][ops]") {

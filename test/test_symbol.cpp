@@ -485,6 +485,22 @@ TEST_CASE("symbol hostile: unknown op throws Unsupported naming the op and the n
   CHECK_THAT(msg, Catch::Contains("fancy.json"));
 }
 
+TEST_CASE("symbol: a model with several unknown operators names every one of them at once",
+          "[symbol][hostile]") {
+  const std::string json = R"J({"nodes": [
+      {"op": "null", "name": "data", "inputs": []},
+      {"op": "FancyOp", "name": "fancy0", "inputs": [[0, 0]]},
+      {"op": "Activation", "name": "act", "attrs": {"act_type": "relu"}, "inputs": [[1, 0]]},
+      {"op": "OtherOp", "name": "other0", "inputs": [[2, 0]]},
+      {"op": "FancyOp", "name": "fancy1", "inputs": [[3, 0]]}],
+    "arg_nodes": [0], "heads": [[4, 0, 0]]})J";
+  const std::string msg = LoadError<tandem::Unsupported>(json, "two.json");
+  CHECK_THAT(msg, Catch::Contains("2 operators are not supported"));
+  CHECK_THAT(msg, Catch::Contains("FancyOp (2 nodes: fancy0, fancy1)"));
+  CHECK_THAT(msg, Catch::Contains("OtherOp (1 node: other0)"));
+  CHECK_THAT(msg, Catch::Contains("two.json"));
+}
+
 TEST_CASE("symbol hostile: an input index beyond the node count throws FormatError",
           "[symbol][hostile]") {
   const std::string msg = LoadError<FormatError>(GraphWithSecondNode(

@@ -135,6 +135,10 @@ struct PlanReport {
   int emulated_kernels = 0;       // nodes in a reduced precision run in float32 between casts
   int folded_constants = 0;       // weight-only nodes evaluated at construction
   int converted_to_channels_last = 0;  // nodes running NHWC (channels_last), transposes not counted
+  int host_fallback_kernels = 0;  // GPU plan: nodes without a GPU kernel, run by their reference
+                                  // kernel on the host between copies (counted as "reference")
+  int aliased_views = 0;          // Reshape / Flatten / expand_dims / squeeze nodes whose output
+                                  // shares its input's memory (no copy)
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

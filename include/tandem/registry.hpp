@@ -88,6 +88,32 @@ struct OpSchema {
   std::function<void(const std::any&, std::vector<DType>& in, std::vector<DType>& out)> infer_type;
   // Inputs that inference never reads (SoftmaxOutput's "label"); need not be bound.
   std::vector<std::string> unused_at_inference;
+
+  // What the graph passes need to know about the operator (plain fields, read by the rewrite,
+  // channels-last and precision passes and by the planner instead of lists of names).
+  //
+  // How its output relates to its inputs element by element. kUnary: one data input, and output
+  // element i depends only on input element i (and on scalar attributes), so the op computes the
+  // same in any memory order (the channels-last pass keeps NHWC through it). kBinary: two inputs
+  // of the output's shape, element by element. kBroadcast: two inputs, numpy broadcasting.
+  enum class Elementwise { kNo, kUnary, kBinary, kBroadcast };
+  Elementwise elementwise = Elementwise::kNo;
+  // Optional per-node refinement of `elementwise` (LeakyReLU's prelu reads a per-channel slope,
+  // so it is not element-wise in memory order); empty: `elementwise` holds for every node.
+  std::function<bool(const std::any&)> elementwise_if;
+  // Keeps its meaning at 8 to 11 mantissa bits with float32 accumulation inside the kernel: may
+  // run in float16 / bfloat16 when CachedOpFlags::compute_dtype asks for it.
+  bool low_precision = false;
+  // Output 0 equals input 0 at inference (Dropout, BlockGrad, identity): the rewrite removes it.
+  bool identity_at_inference = false;
+  // Output 0 is input 0's bytes under another shape (Reshape, Flatten, expand_dims, squeeze):
+  // the planner may let it alias its input instead of copying.
+  bool view_of_input = false;
+
+  // True when `elementwise` is kind for this node's params.
+  bool IsElementwise(Elementwise kind, const std::any& params) const {
+    return elementwise == kind && (!elementwise_if || elementwise_if(params));
+  }
 };
 
 template <class P>

@@ -1,6 +1,7 @@
 // MXNet symbol JSON: read all three generations (attributes under "attrs", "attr" or "param";
 // pre-0.9 files without aux-state inputs) and write what MXNet 1.x writes.
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -137,6 +138,29 @@ Symbol BuildNode(const json& node, size_t index, const std::vector<Symbol>& buil
   }
 }
 
+// Every node whose operator is not registered, all at once: a user meets the whole gap of a
+// model in one error instead of one operator per attempt.
+void ReportUnknownOperators(const json& nodes, const JsonSource& src) {
+  std::map<std::string, std::vector<std::string>> unknown;  // op -> node names
+  for (const json& node : nodes) {
+    if (!node.is_object()) continue;  // BuildNode reports malformed nodes
+    auto op = node.find("op");
+    auto name = node.find("name");
+    if (op == node.end() || !op->is_string() || *op == "null" || FindOp(op->get<std::string>())) continue;
+    unknown[op->get<std::string>()].push_back(name != node.end() && name->is_string() ? name->get<std::string>() : "?");
+  }
+  if (unknown.empty()) return;
+  std::string list;
+  for (const auto& [op, names] : unknown) {
+    list += "\n  " + op + " (" + std::to_string(names.size()) + (names.size() == 1 ? " node: " : " nodes: ");
+    for (size_t i = 0; i < names.size() && i < 3; ++i) list += (i ? ", " : "") + names[i];
+    list += names.size() > 3 ? ", ...)" : ")";
+  }
+  Throw<Unsupported>(src.name, ": ", unknown.size(), unknown.size() == 1 ? " operator is" : " operators are",
+                     " not supported by tandem (register custom operators with tandem::RegisterOp "
+                     "before loading):", list);
+}
+
 }  // namespace
 
 Symbol Symbol::LoadJSON(const std::string& text, const std::string& source) {
@@ -156,6 +180,7 @@ Symbol Symbol::LoadJSON(const std::string& text, const std::string& source) {
   const int version = ReadVersion(root, src);
 
   std::vector<Symbol> built;
+  ReportUnknownOperators(*nodes, src);
   built.reserve(nodes->size());
   for (size_t i = 0; i < nodes->size(); ++i) built.push_back(BuildNode((*nodes)[i], i, built, version, src));
   if (built.empty()) src.Fail("graph has no nodes");

@@ -14,10 +14,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "tandem/context.hpp"
 #include "tandem/ndarray.hpp"
+#include "tandem/registry.hpp"
 
 namespace tandem {
 class ExecContext;
@@ -51,6 +53,12 @@ void ReleaseCachedMemory(int id);
 // when a plan has run on a GPU context, so outputs are complete when Forward returns, and before
 // the call's arena may be released or reused by another stream.
 void FinishCall(ExecContext& exec);
+
+// The host fallback of a GPU plan: a kernel for `spec` (a GPU node) made by `host_factory` (the
+// reference kernel) from a host copy of its constant inputs, run on the host between copies of
+// its inputs and outputs on the call's stream (synchronising twice). So an operator without a
+// CUDA kernel still runs in a GPU plan. nullptr when the factory declines.
+std::unique_ptr<Kernel> RunOnHost(const KernelSpec& spec, const KernelFactory& host_factory);
 
 // Runs one call's kernels as a CUDA graph, on the call's stream (the caller then calls FinishCall).
 // The first call of plan `plan_id` on this execution context returns false (the caller runs it

@@ -1,42 +1,13 @@
-// Plain CUDA element-wise arithmetic: binary ops (equal shapes or numpy broadcasting), ops with a
-// scalar operand, and clip; float32 arithmetic as lib/ref/elemwise.cpp.
+// Plain CUDA kernels of the element-wise family (lib/ops/elementwise.hpp): unary functions, binary
+// functions (equal shapes or numpy broadcasting), functions with a scalar operand, and clip. Each
+// kernel is instantiated per function from the body the reference kernels use.
 #include "lib/cuda/elementwise.cuh"
 #include "lib/cuda/kernels.hpp"
+#include "lib/ops/elementwise.hpp"
 #include "lib/ops/params.hpp"
 
 namespace tandem::cuda {
 namespace {
-
-__device__ float ApplyBinary(ops::BinaryKind kind, float a, float b) {
-  switch (kind) {
-    case ops::BinaryKind::kAdd: return a + b;
-    case ops::BinaryKind::kSub: return a - b;
-    case ops::BinaryKind::kMul: return a * b;
-    case ops::BinaryKind::kDiv: return a / b;
-    // std::max / std::min semantics (the first operand wins ties and NaN comparisons).
-    case ops::BinaryKind::kMax: return a < b ? b : a;
-    case ops::BinaryKind::kMin: return b < a ? b : a;
-  }
-  return 0.0f;
-}
-
-struct ScalarFn {
-  ops::ScalarKind kind;
-  float s;
-  __device__ float operator()(float x) const {
-    switch (kind) {
-      case ops::ScalarKind::kPlus: return x + s;
-      case ops::ScalarKind::kMinus: return x - s;
-      case ops::ScalarKind::kRMinus: return s - x;
-      case ops::ScalarKind::kMul: return x * s;
-      case ops::ScalarKind::kDiv: return x / s;
-      case ops::ScalarKind::kRDiv: return s / x;
-      case ops::ScalarKind::kMax: return x < s ? s : x;
-      case ops::ScalarKind::kMin: return s < x ? s : x;
-    }
-    return 0.0f;
-  }
-};
 
 // std::min(std::max(x, lo), hi), NaN handling included.
 struct ClipFn {
@@ -49,17 +20,17 @@ struct ClipFn {
 
 // Output dims with the element strides of each operand seen through them (0 where broadcast).
 struct BinaryPlan {
-  ops::BinaryKind kind;
   int64_t size = 0;
   bool same_shapes = false;
   Strided lhs, rhs;
 };
 
-__global__ void BinaryKernel(BinaryPlan plan, const float* lhs, const float* rhs, float* out) {
+template <class F>
+__global__ void BinaryKernel(BinaryPlan plan, F f, const float* lhs, const float* rhs, float* out) {
   TANDEM_GRID_STRIDE_LOOP(i, plan.size) {
     const int64_t l = plan.same_shapes ? i : plan.lhs.OffsetOf(i);
     const int64_t r = plan.same_shapes ? i : plan.rhs.OffsetOf(i);
-    out[i] = ApplyBinary(plan.kind, lhs[l], rhs[r]);
+    out[i] = f(lhs[l], rhs[r]);
   }
 }
 
@@ -100,7 +71,6 @@ std::unique_ptr<Kernel> MakeBinary(const KernelSpec& spec) {
                                  out.ToString());
   }
   BinaryPlan plan;
-  plan.kind = p.kind;
   plan.size = out.Size();
   plan.same_shapes = lhs == out && rhs == out;
   if (!plan.same_shapes) {
@@ -108,14 +78,18 @@ std::unique_ptr<Kernel> MakeBinary(const KernelSpec& spec) {
     plan.lhs = BroadcastStrides(spec, lhs, out);
     plan.rhs = BroadcastStrides(spec, rhs, out);
   }
-  return MakeKernel([plan](const KernelCall& call) {
-    if (plan.size == 0) return;
-    CudaState& state = StateFor(call);
-    BinaryKernel<<<BlocksFor(plan.size), kBlockSize, 0, state.stream()>>>(
-        plan, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
-        call.outputs[0].as<float>());
-    TANDEM_CUDA_CHECK_LAUNCH();
+  std::unique_ptr<Kernel> kernel;
+  ops::VisitBinary(p.kind, [&](auto f) {
+    kernel = MakeKernel([plan, f](const KernelCall& call) {
+      if (plan.size == 0) return;
+      CudaState& state = StateFor(call);
+      BinaryKernel<<<BlocksFor(plan.size), kBlockSize, 0, state.stream()>>>(
+          plan, f, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
+          call.outputs[0].as<float>());
+      TANDEM_CUDA_CHECK_LAUNCH();
+    });
   });
+  return kernel;
 }
 
 std::unique_ptr<Kernel> MakeScalar(const KernelSpec& spec) {
@@ -123,8 +97,22 @@ std::unique_ptr<Kernel> MakeScalar(const KernelSpec& spec) {
   ref::RequireArity(spec, 1, 1);
   if (!AllFloat32(spec)) return nullptr;
   CheckSameSize(spec);
-  return MakeMapKernel(spec.inputs[0].shape.Size(),
-                       ScalarFn{p.kind, static_cast<float>(p.scalar)});
+  std::unique_ptr<Kernel> kernel;
+  ops::VisitBinary(p.kind, [&](auto f) {
+    kernel = MakeMapKernel(spec.inputs[0].shape.Size(),
+                           ops::WithScalar<decltype(f)>{f, static_cast<float>(p.scalar), p.reversed});
+  });
+  return kernel;
+}
+
+std::unique_ptr<Kernel> MakeUnary(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::UnaryParams>(spec.params);
+  ref::RequireArity(spec, 1, 1);
+  if (!AllFloat32(spec)) return nullptr;
+  CheckSameSize(spec);
+  std::unique_ptr<Kernel> kernel;
+  ops::VisitUnary(p.kind, p.a, p.b, [&](auto f) { kernel = MakeMapKernel(spec.inputs[0].shape.Size(), f); });
+  return kernel;
 }
 
 std::unique_ptr<Kernel> MakeClip(const KernelSpec& spec) {

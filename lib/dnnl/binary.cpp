@@ -8,26 +8,28 @@
 
 #include "lib/dnnl/common.hpp"
 #include "lib/dnnl/kernels.hpp"
-#include "lib/ops/params.hpp"
+#include "lib/ops/elementwise.hpp"
 
 namespace tandem::dnnl_backend {
 namespace {
 
-dnnl::algorithm Algorithm(ops::BinaryKind kind) {
+// oneDNN's binary algorithm for `kind`; nullopt for the functions it lacks (the reference
+// kernel of the element-wise family then takes the node).
+std::optional<dnnl::algorithm> Algorithm(ops::BinaryKind kind) {
   switch (kind) {
     case ops::BinaryKind::kAdd: return dnnl::algorithm::binary_add;
     case ops::BinaryKind::kSub: return dnnl::algorithm::binary_sub;
     case ops::BinaryKind::kMul: return dnnl::algorithm::binary_mul;
     case ops::BinaryKind::kDiv: return dnnl::algorithm::binary_div;
-    case ops::BinaryKind::kMax: return dnnl::algorithm::binary_max;
-    case ops::BinaryKind::kMin: return dnnl::algorithm::binary_min;
+    case ops::BinaryKind::kMaximum: return dnnl::algorithm::binary_max;
+    case ops::BinaryKind::kMinimum: return dnnl::algorithm::binary_min;
+    default: return std::nullopt;
   }
-  return dnnl::algorithm::binary_add;
 }
 
 bool Commutes(ops::BinaryKind kind) {
   return kind == ops::BinaryKind::kAdd || kind == ops::BinaryKind::kMul ||
-         kind == ops::BinaryKind::kMax || kind == ops::BinaryKind::kMin;
+         kind == ops::BinaryKind::kMaximum || kind == ops::BinaryKind::kMinimum;
 }
 
 // `shape` with leading 1s up to `rank` dims (numpy broadcasting aligns trailing dims).
@@ -49,7 +51,8 @@ bool BroadcastsTo(const dnnl::memory::dims& dims, const dnnl::memory::dims& out)
 
 std::unique_ptr<Kernel> MakeBinary(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::BinaryParams>(spec.params);
-  if (!IsPlainF32(spec, 2) || spec.outputs.size() != 1) return nullptr;
+  const std::optional<dnnl::algorithm> algorithm = Algorithm(p.kind);
+  if (!algorithm || !IsPlainF32(spec, 2) || spec.outputs.size() != 1) return nullptr;
   const dnnl::memory::dims out = ToDims(spec.outputs[0].shape);
   const int rank = static_cast<int>(out.size());
   auto lhs = Promote(spec.inputs[0].shape, rank);
@@ -65,7 +68,7 @@ std::unique_ptr<Kernel> MakeBinary(const KernelSpec& spec) {
 
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
     const dnnl::memory::desc src0 = PlainDesc(*lhs), src1 = PlainDesc(*rhs), dst = PlainDesc(out);
-    dnnl::binary::desc desc(Algorithm(p.kind), src0, src1, dst);
+    dnnl::binary::desc desc(*algorithm, src0, src1, dst);
     dnnl::binary::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
     kernel->AddStep(dnnl::binary(pd), pd.scratchpad_desc(),

@@ -25,30 +25,15 @@ int NhwcAxis(int64_t axis) {
 }
 
 bool IsUnaryElementwise(const Node& n) {
-  static const char* const kOps[] = {
-      "Activation",   "clip",          "Dropout",        "identity",    "BlockGrad",
-      "_plus_scalar", "_minus_scalar", "_rminus_scalar", "_mul_scalar", "_div_scalar"};
-  for (const char* op : kOps)
-    if (IsOp(n, op)) return true;
-  if (IsOp(n, "LeakyReLU"))
-    return ParamsAs<ops::LeakyReLUParams>(n.params).act != ops::LeakyType::kPrelu;
-  // Every NHWC tensor is float32 (a Convolution or Pooling made it): a Cast to anything else
-  // would make a tensor that the transposes back (float32 only on the CPU) could not take.
-  if (IsOp(n, "Cast"))
-    return ParamsAs<ops::CastParams>(n.params).dtype == static_cast<int>(DType::f32);
-  return false;
+  return n.op->IsElementwise(OpSchema::Elementwise::kUnary, n.params);
 }
 
 bool IsElemwise(const Node& n) {
-  for (const char* op : {"elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div"})
-    if (IsOp(n, op)) return true;
-  return false;
+  return n.op->IsElementwise(OpSchema::Elementwise::kBinary, n.params);
 }
 
 bool IsBroadcast(const Node& n) {
-  for (const char* op : {"broadcast_add", "broadcast_sub", "broadcast_mul", "broadcast_div"})
-    if (IsOp(n, op)) return true;
-  return false;
+  return n.op->IsElementwise(OpSchema::Elementwise::kBroadcast, n.params);
 }
 
 // `weight` (F, C/g, kh, kw) as (F, kh, kw, C/g), in a new array.

@@ -133,6 +133,34 @@ void CheckEntrySizes(const ModelGraph& m, Plan& p) {
   }
 }
 
+// A kernel that does nothing: the node's output is its input's memory.
+class AliasKernel final : public Kernel {
+ public:
+  void Run(const KernelCall&) const override {}
+};
+
+// When `n` is a view (OpSchema::view_of_input) whose output is an intermediate result of its
+// input's size, its output takes its input's slot instead of memory of its own, and its kernel
+// becomes a no-op. Safe because no kernel writes its inputs: the bytes are only read until the
+// root entry is freed, after the view's last reader. True when the node was aliased.
+bool AliasView(const Node& n, PlannedNode& planned, Plan& p, std::vector<uint32_t>& root,
+               std::vector<int64_t>& last_use) {
+  if (!n.op->view_of_input || planned.inputs.size() != 1 || planned.outputs.size() != 1) return false;
+  const uint32_t in = planned.inputs[0], out = planned.outputs[0];
+  const SlotKind source = p.slots[in].kind;
+  if (p.slots[out].kind != SlotKind::kNone || last_use[out] < 0 || source == SlotKind::kNone ||
+      source == SlotKind::kOutput ||
+      p.entry_types[in] != p.entry_types[out] || p.entry_shapes[in].Size() != p.entry_shapes[out].Size())
+    return false;
+  p.slots[out] = p.slots[in];
+  root[out] = root[in];
+  last_use[root[out]] = std::max(last_use[root[out]], last_use[out]);
+  planned.kernel = std::make_unique<AliasKernel>();
+  planned.scratch_bytes = 0;
+  ++p.report.aliased_views;
+  return true;
+}
+
 void AssignSlots(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   p.slots.assign(g.num_entries(), Slot{});
@@ -154,12 +182,17 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
   std::vector<int64_t> last_use(g.num_entries(), -1);
   for (uint32_t nid = 0; nid < g.nodes.size(); ++nid)
     for (uint32_t e : g.input_entries[nid]) last_use[e] = nid;
+  // A view's output shares its input's memory (root): the root then lives until the view's last
+  // reader, and only roots are ever freed.
+  std::vector<uint32_t> root(g.num_entries());
+  for (uint32_t e = 0; e < root.size(); ++e) root[e] = e;
   ArenaAllocator arena;
   size_t next_planned = 0;  // p.nodes holds the operator nodes in the same (topological) order
   for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
     const Node& n = *g.nodes[nid];
     if (n.is_variable()) continue;
     PlannedNode& planned = p.nodes[next_planned++];
+    if (AliasView(n, planned, p, root, last_use)) continue;
     std::vector<uint32_t> dead;
     for (int k = 0; k < n.num_outputs(); ++k) {
       uint32_t e = g.row_ptr[nid] + k;
@@ -185,7 +218,7 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
     // Inputs are released only after the outputs are placed: a kernel never sees its output
     // overlap its input.
     for (uint32_t e : g.input_entries[nid])
-      if (last_use[e] == nid && p.slots[e].kind == SlotKind::kArena) dead.push_back(e);
+      if (root[e] == e && last_use[e] == nid && p.slots[e].kind == SlotKind::kArena) dead.push_back(e);
     std::sort(dead.begin(), dead.end());
     dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
     for (uint32_t e : dead) arena.Free(p.slots[e].offset, EntryBytes(p, e));
@@ -237,6 +270,26 @@ std::unique_ptr<Kernel> FirstKernel(const std::vector<Backend>& order, const std
   return nullptr;
 }
 
+// The reference kernel of `op` run on the host inside a GPU plan (lib/cuda/host_fallback.cu);
+// nullptr when it declines (a float16 spec it would reject with TypeError: the plan then
+// emulates the node in float32 around this same fallback).
+std::unique_ptr<Kernel> HostFallback(const std::string& op, const KernelSpec& spec) {
+#if TANDEM_HAVE_CUDA
+  KernelFactory reference = FindKernel(op, Backend::kReference);
+  if (!reference) return nullptr;
+  try {
+    return cuda::RunOnHost(spec, reference);
+  } catch (const TypeError&) {
+    if (!HasReducedFloat(spec)) throw;
+    return nullptr;
+  }
+#else
+  (void)op;
+  (void)spec;
+  return nullptr;
+#endif
+}
+
 void ChooseKernels(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   const std::vector<Backend> order = BackendOrder(m);
@@ -256,17 +309,24 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
       spec.constants.push_back(param.is_none() ? nullptr : &param);
     }
     for (uint32_t e : planned.outputs) spec.outputs.push_back({p.entry_shapes[e], p.entry_types[e]});
-    bool emulated = false;
+    bool emulated = false, on_host = false;
+    // The node's own backends, then (GPU plans) its reference kernel on the host.
+    auto make = [&](const KernelSpec& s) {
+      std::unique_ptr<Kernel> kernel = FirstKernel(order, n.op->name, s, &planned.backend);
+      if (!kernel && m.ctx.is_gpu() && !m.flags.reference_only) {
+        kernel = HostFallback(n.op->name, s);
+        on_host = kernel != nullptr;
+        if (on_host) planned.backend = Backend::kReference;
+      }
+      return kernel;
+    };
     try {
-      planned.kernel = FirstKernel(order, n.op->name, spec, &planned.backend);
+      planned.kernel = make(spec);
       if (!planned.kernel && HasReducedFloat(spec)) {
-        planned.kernel = EmulateInFloat32(
-            spec,
-            [&](const KernelSpec& f32) { return FirstKernel(order, n.op->name, f32, &planned.backend); },
-            [&](const KernelSpec& cast) {
-              Backend unused;
-              return FirstKernel(order, "Cast", cast, &unused);
-            });
+        planned.kernel = EmulateInFloat32(spec, make, [&](const KernelSpec& cast) {
+          Backend unused;
+          return FirstKernel(order, "Cast", cast, &unused);
+        });
         emulated = planned.kernel != nullptr;
       }
     } catch (const Error& e) {
@@ -280,7 +340,10 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
     p.scratch_bytes = std::max(p.scratch_bytes, planned.scratch_bytes);
     p.report.kernels_by_backend[BackendName(planned.backend)]++;
     p.report.emulated_kernels += emulated;
+    p.report.host_fallback_kernels += on_host;
+    p.has_host_nodes |= on_host;
     p.report.node_kernels.push_back(n.name + ": " + n.op->name + " [" + BackendName(planned.backend) +
+                                    (on_host ? ", on the host" : "") +
                                     (emulated ? ", float32 between casts]" : "]"));
     p.nodes.push_back(std::move(planned));
   }
@@ -369,7 +432,8 @@ void RunPlan(const ModelGraph& m, const Plan& p, const std::vector<NDArray>& inp
   char* arena = static_cast<char*>(exec.Arena(p.arena_bytes));
 #if TANDEM_HAVE_CUDA
   // A graph bakes in the arena's addresses: only worth it when the arena outlives the call.
-  if (m.ctx.is_gpu() && m.flags.cuda_graphs && m.flags.static_alloc && p.output_copies.empty()) {
+  if (m.ctx.is_gpu() && m.flags.cuda_graphs && m.flags.static_alloc && p.output_copies.empty() &&
+      !p.has_host_nodes) {
     auto run_nodes = [&](const std::vector<NDArray>& in, const std::vector<NDArray>& out) {
       RunNodes(m, p, in, out, exec, arena);
     };

@@ -71,6 +71,9 @@ struct Plan {
   // buffer as large as the largest kernel's); scratch_bytes: the largest kernel scratch (its room
   // is part of arena_bytes).
   size_t arena_bytes = 0, naive_bytes = 0, scratch_bytes = 0;
+  // Some node runs on the host (GPU host fallback): its synchronisations cannot be captured in a
+  // CUDA graph, so the plan always runs eagerly.
+  bool has_host_nodes = false;
   PlanReport report;
 };
 

@@ -20,18 +20,10 @@ bool IsFloat(DType t) {
   return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16;
 }
 
-// Operators whose results keep their meaning at 8 to 11 mantissa bits with float32 accumulation
-// inside the kernel (what cuDNN and cuBLAS do on tensor cores). Softmax, BatchNorm's statistics,
-// sums over many elements and division are not in the list: they stay float32.
-bool RunsInLowPrecision(const Node& n) {
-  static const std::set<std::string> kLow = {
-      "Convolution",  "FullyConnected", "Pooling",       "Activation",     "LeakyReLU",
-      "elemwise_add", "elemwise_sub",   "elemwise_mul",  "broadcast_add",  "broadcast_sub",
-      "broadcast_mul", "_plus_scalar",  "_minus_scalar", "_rminus_scalar", "_mul_scalar",
-      "Concat",       "SliceChannel",   "Flatten",       "Reshape",        "transpose",
-      "Transpose",    "Dropout",        "identity",      "BlockGrad",      "clip"};
-  return kLow.count(n.op->name) != 0;
-}
+// OpSchema::low_precision: operators whose results keep their meaning at 8 to 11 mantissa bits
+// with float32 accumulation inside the kernel (what cuDNN and cuBLAS do on tensor cores).
+// Softmax, BatchNorm's statistics, sums over many elements and division stay float32.
+bool RunsInLowPrecision(const Node& n) { return n.op->low_precision; }
 
 // What the original graph computes in: the dtype of every entry with float32 data inputs.
 std::vector<DType> NaturalTypes(const IndexedGraph& g, const std::map<std::string, NDArray>& params) {

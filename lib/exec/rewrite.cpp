@@ -37,11 +37,10 @@ Usage CountUsage(const Symbol& symbol, const std::vector<NodePtr>& nodes) {
   return u;
 }
 
-// Copies at inference: Dropout (tandem never drops at inference), BlockGrad / stop_gradient,
-// identity / _copy. Flatten and Reshape change the shape, so they stay.
-bool IsIdentity(const Node& n) {
-  return (IsOp(n, "Dropout") || IsOp(n, "BlockGrad") || IsOp(n, "identity")) && n.inputs.size() == 1;
-}
+// Copies at inference (OpSchema::identity_at_inference): Dropout (tandem never drops at
+// inference), BlockGrad / stop_gradient, identity / _copy. Flatten and Reshape change the shape,
+// so they stay.
+bool IsIdentity(const Node& n) { return n.op->identity_at_inference && n.inputs.size() == 1; }
 
 // The graph without identity nodes: each reader (a head included) reads the node's input. The
 // CachedOp takes output names from the original symbol, so they do not change. An identity that

@@ -295,6 +295,9 @@ class Importer {
   Symbol PadExplicit(const Symbol& x, const std::vector<int64_t>& shape, const std::vector<int64_t>& begin,
                      const std::vector<int64_t>& end, float value, const std::string& suffix);
   Symbol MaterializePad(const PendingPad& p);
+  std::optional<Symbol> MxnetPad(const Symbol& x, size_t rank, const std::vector<int64_t>& begin,
+                                 const std::vector<int64_t>& end, const std::string& mode, float value,
+                                 const std::string& suffix);
 
   // ---- converters ----
   void Activation(const pb::NodeProto& n, const char* act);
@@ -753,9 +756,24 @@ Symbol Importer::ReshapeTo(const Symbol& data, const Dims& target, const std::st
   return Op("Reshape", suffix, {{"shape", AttrString(codes)}}, {data});
 }
 
+// MXNet's Pad operator where it applies (4-D / 5-D data, spatial axes only); nullopt otherwise.
+std::optional<Symbol> Importer::MxnetPad(const Symbol& x, size_t rank, const std::vector<int64_t>& begin,
+                                         const std::vector<int64_t>& end, const std::string& mode, float value,
+                                         const std::string& suffix) {
+  if ((rank != 4 && rank != 5) || begin[0] || end[0] || begin[1] || end[1]) return std::nullopt;
+  std::vector<int64_t> widths;
+  for (size_t a = 0; a < rank; ++a) {
+    widths.push_back(begin[a]);
+    widths.push_back(end[a]);
+  }
+  return Op("Pad", suffix, {{"mode", mode}, {"pad_width", AttrString(widths)}, {"constant_value", AttrString(value)}},
+            {x});
+}
+
 Symbol Importer::PadExplicit(const Symbol& x, const std::vector<int64_t>& shape,
                              const std::vector<int64_t>& begin, const std::vector<int64_t>& end,
                              float value, const std::string& suffix) {
+  if (std::optional<Symbol> pad = MxnetPad(x, shape.size(), begin, end, "constant", value, suffix)) return *pad;
   for (int64_t d : shape)
     if (d < 0)
       Throw<Unsupported>("node '", cur_name_, "': padding that cannot fold into a Conv / Pool needs the "
@@ -1749,7 +1767,8 @@ void Importer::Pad(const pb::NodeProto& n) {
   NeedInputs(n, 1, opset_ < 11 ? 1 : 4);
   const Attrs a(n, Desc(n));
   const std::string mode = a.Str("mode", "constant");
-  if (mode != "constant") Fail(n, "mode '", mode, "' is not supported (only constant)");
+  if (mode != "constant" && mode != "edge" && mode != "reflect")
+    Fail(n, "mode '", mode, "' is not supported (constant, edge, reflect)");
   std::vector<int64_t> pads;
   float value = 0;
   if (opset_ < 11) {
@@ -1786,6 +1805,12 @@ void Importer::Pad(const pb::NodeProto& n) {
   }
   if (!any) {
     Alias(n, In(n, 0));
+    return;
+  }
+  if (mode != "constant") {  // edge / reflect: MXNet's Pad (spatial axes of 4-D / 5-D data)
+    std::optional<Symbol> pad = MxnetPad(Sym(In(n, 0)), static_cast<size_t>(rank), begin, end, mode, 0, "");
+    if (!pad) Fail(n, "mode '", mode, "' pads only the spatial axes of 4-D or 5-D data");
+    SetSym(n, *pad);
     return;
   }
   auto p = std::make_shared<PendingPad>();

@@ -65,6 +65,8 @@ void InferLeakyReLU(ShapeInferenceArgs& a) {
 OpSchema ActivationSchema() {
   OpSchema s = UnaryIdentitySchema("Activation");
   s.parse = ParseActivation;
+  s.elementwise = OpSchema::Elementwise::kUnary;
+  s.low_precision = true;
   return s;
 }
 
@@ -76,6 +78,10 @@ OpSchema LeakyReLUSchema() {
                            : std::vector<std::string>{"data"};
   };
   s.infer_shape = InferLeakyReLU;
+  // prelu reads a per-channel slope: element-wise only in NCHW order.
+  s.elementwise = OpSchema::Elementwise::kUnary;
+  s.elementwise_if = [](const std::any& params) { return !IsPrelu(params); };
+  s.low_precision = true;
   return s;
 }
 

@@ -46,6 +46,7 @@ OpSchema ConcatSchema() {
     return NumberedNames("arg", ParamsAs<ConcatParams>(params).num_args);
   };
   s.infer_shape = InferConcat;
+  s.low_precision = true;
   return s;
 }
 

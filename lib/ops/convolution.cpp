@@ -95,6 +95,7 @@ OpSchema ConvolutionSchema() {
   s.aux_states = FixedNames({});
   s.outputs = FixedNames({"output"});
   s.infer_shape = InferConvolution;
+  s.low_precision = true;
   return s;
 }
 

@@ -48,6 +48,7 @@ OpSchema FullyConnectedSchema() {
   s.aux_states = FixedNames({});
   s.outputs = FixedNames({"output"});
   s.infer_shape = InferFullyConnected;
+  s.low_precision = true;
   return s;
 }
 

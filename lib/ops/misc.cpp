@@ -28,23 +28,44 @@ std::any ParseClip(const AttrReader& r) {
 
 }  // namespace
 
+namespace {
+
+// A copy at inference: the rewrite removes it.
+OpSchema IdentityAtInference(std::string name, std::vector<std::string> aliases = {}) {
+  OpSchema s = UnaryIdentitySchema(std::move(name), std::move(aliases));
+  s.identity_at_inference = true;
+  s.elementwise = OpSchema::Elementwise::kUnary;
+  s.low_precision = true;
+  return s;
+}
+
+}  // namespace
+
 // Dropout's p, mode, axes and cudnn_off only matter in training.
-OpSchema DropoutSchema() { return UnaryIdentitySchema("Dropout"); }
+OpSchema DropoutSchema() { return IdentityAtInference("Dropout"); }
 
-OpSchema IdentitySchema() { return UnaryIdentitySchema("identity", {"_copy"}); }
+OpSchema IdentitySchema() { return IdentityAtInference("identity", {"_copy"}); }
 
-OpSchema BlockGradSchema() { return UnaryIdentitySchema("BlockGrad", {"stop_gradient"}); }
+OpSchema BlockGradSchema() { return IdentityAtInference("BlockGrad", {"stop_gradient"}); }
 
 OpSchema CastSchema() {
   OpSchema s = UnaryIdentitySchema("Cast", {"cast"});
   s.parse = ParseCast;
   s.infer_type = InferCastType;
+  // Every NHWC tensor is float32 (a Convolution or Pooling made it): a Cast to anything else
+  // would make a tensor that the transposes back (float32 only on the CPU) could not take.
+  s.elementwise = OpSchema::Elementwise::kUnary;
+  s.elementwise_if = [](const std::any& params) {
+    return ParamsAs<CastParams>(params).dtype == static_cast<int>(DType::f32);
+  };
   return s;
 }
 
 OpSchema ClipSchema() {
   OpSchema s = UnaryIdentitySchema("clip");
   s.parse = ParseClip;
+  s.elementwise = OpSchema::Elementwise::kUnary;
+  s.low_precision = true;
   return s;
 }
 

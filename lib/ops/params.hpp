@@ -95,17 +95,7 @@ struct SoftmaxParams {
   bool flatten_to_2d = false;
 };
 
-enum class BinaryKind { kAdd, kSub, kMul, kDiv, kMax, kMin };
-struct BinaryParams {
-  BinaryKind kind = BinaryKind::kAdd;
-  bool broadcast = false;  // elemwise_* require equal shapes; broadcast_* follow numpy rules
-};
-
-enum class ScalarKind { kPlus, kMinus, kRMinus, kMul, kDiv, kRDiv, kMax, kMin };
-struct ScalarParams {
-  ScalarKind kind = ScalarKind::kPlus;
-  double scalar = 0;
-};
+// Element-wise parameters (UnaryParams, BinaryParams, ScalarParams): lib/ops/elementwise.hpp.
 
 struct ConcatParams {
   int num_args = 1;

@@ -105,6 +105,7 @@ OpSchema PoolingSchema() {
   OpSchema s = UnaryIdentitySchema("Pooling");
   s.parse = ParsePooling;
   s.infer_shape = InferPooling;
+  s.low_precision = true;
   return s;
 }
 

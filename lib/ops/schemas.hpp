@@ -17,19 +17,8 @@ OpSchema SoftmaxOutputSchema();      // aliases: Softmax
 OpSchema SoftmaxActivationSchema();
 OpSchema SoftmaxSchema();            // "softmax"
 OpSchema LogSoftmaxSchema();         // "log_softmax"
-OpSchema ElemwiseAddSchema();        // elemwise_add, aliases _Plus, _plus, _add
-OpSchema ElemwiseSubSchema();        // elemwise_sub, aliases _Minus, _minus, _sub
-OpSchema ElemwiseMulSchema();        // elemwise_mul, aliases _Mul, _mul
-OpSchema ElemwiseDivSchema();        // elemwise_div, aliases _Div, _div
-OpSchema BroadcastAddSchema();       // broadcast_add, alias broadcast_plus
-OpSchema BroadcastSubSchema();       // broadcast_sub, alias broadcast_minus
-OpSchema BroadcastMulSchema();
-OpSchema BroadcastDivSchema();
-OpSchema PlusScalarSchema();         // _plus_scalar, alias _PlusScalar
-OpSchema MinusScalarSchema();        // _minus_scalar, alias _MinusScalar
-OpSchema RMinusScalarSchema();       // _rminus_scalar, alias _RMinusScalar
-OpSchema MulScalarSchema();          // _mul_scalar, alias _MulScalar
-OpSchema DivScalarSchema();          // _div_scalar, alias _DivScalar
+// elemwise_*, broadcast_*, _*_scalar and the unary math functions: ElementwiseOps() in
+// lib/ops/elemwise.cpp.
 OpSchema ConcatSchema();             // alias concat
 OpSchema SliceChannelSchema();       // alias split
 OpSchema DropoutSchema();

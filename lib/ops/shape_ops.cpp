@@ -160,6 +160,8 @@ Shape InferReshape(const Shape& in, const std::vector<int64_t>& codes, bool reve
 OpSchema FlattenSchema() {
   OpSchema s = UnaryIdentitySchema("Flatten", {"flatten"});
   s.infer_shape = InferFlatten;
+  s.view_of_input = true;
+  s.low_precision = true;
   return s;
 }
 
@@ -167,6 +169,8 @@ OpSchema ReshapeSchema() {
   OpSchema s = UnaryIdentitySchema("Reshape", {"reshape"});
   s.parse = ParseReshape;
   s.infer_shape = InferReshapeNode;
+  s.view_of_input = true;
+  s.low_precision = true;
   return s;
 }
 
@@ -174,6 +178,7 @@ OpSchema TransposeSchema() {
   OpSchema s = UnaryIdentitySchema("Transpose", {"transpose"});
   s.parse = ParseTranspose;
   s.infer_shape = InferTranspose;
+  s.low_precision = true;
   return s;
 }
 

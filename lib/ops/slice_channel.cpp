@@ -51,6 +51,7 @@ OpSchema SliceChannelSchema() {
     return NumberedNames("output", ParamsAs<SliceChannelParams>(params).num_outputs);
   };
   s.infer_shape = InferSliceChannel;
+  s.low_precision = true;
   return s;
 }
 

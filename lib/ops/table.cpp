@@ -4,36 +4,17 @@
 #include "lib/ref/kernels.hpp"
 #if TANDEM_HAVE_DNNL
 #include "lib/dnnl/kernels.hpp"
-#define DNNL_KERNEL(name) &tandem::dnnl_backend::name
-#else
-#define DNNL_KERNEL(name) nullptr
 #endif
 #if TANDEM_HAVE_CUDA
 #include "lib/cuda/kernels.hpp"
-#define CUDA_KERNEL(name) &tandem::cuda::name
-#else
-#define CUDA_KERNEL(name) nullptr
 #endif
-#if TANDEM_HAVE_CUDA && TANDEM_HAVE_CUDNN
-#define CUDNN_KERNEL(name) &tandem::cuda::name
-#else
-#define CUDNN_KERNEL(name) nullptr
-#endif
+#include "lib/ops/builtin_table.hpp"
 
 namespace tandem::detail {
 
-using SchemaFn = OpSchema (*)();
-using FactoryFn = std::unique_ptr<Kernel> (*)(const KernelSpec&);
-struct BuiltinOp {
-  SchemaFn schema;
-  FactoryFn reference;
-  FactoryFn dnnl;
-  FactoryFn cuda;
-  FactoryFn cudnn;
-};
-
 // clang-format off
-const BuiltinOp kBuiltinOps[] = {
+std::vector<BuiltinOp> CoreOps() {
+  return {
   {ops::ConvolutionSchema,   ref::MakeConvolution,    DNNL_KERNEL(MakeConvolution),     CUDA_KERNEL(MakeConvolution),     CUDNN_KERNEL(MakeCudnnConvolution)},
   {ops::BatchNormSchema,     ref::MakeBatchNorm,      DNNL_KERNEL(MakeBatchNorm),       CUDA_KERNEL(MakeBatchNorm),       nullptr},
   {ops::ActivationSchema,    ref::MakeActivation,     DNNL_KERNEL(MakeActivation),      CUDA_KERNEL(MakeActivation),      CUDNN_KERNEL(MakeCudnnActivation)},
@@ -45,19 +26,6 @@ const BuiltinOp kBuiltinOps[] = {
   {ops::SoftmaxActivationSchema,ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
   {ops::SoftmaxSchema,       ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
   {ops::LogSoftmaxSchema,    ref::MakeSoftmax,        DNNL_KERNEL(MakeSoftmax),         CUDA_KERNEL(MakeSoftmax),         CUDNN_KERNEL(MakeCudnnSoftmax)},
-  {ops::ElemwiseAddSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::ElemwiseSubSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::ElemwiseMulSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::ElemwiseDivSchema,   ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::BroadcastAddSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::BroadcastSubSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::BroadcastMulSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::BroadcastDivSchema,  ref::MakeBinary,         DNNL_KERNEL(MakeBinary),          CUDA_KERNEL(MakeBinary),          nullptr},
-  {ops::PlusScalarSchema,    ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
-  {ops::MinusScalarSchema,   ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
-  {ops::RMinusScalarSchema,  ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
-  {ops::MulScalarSchema,     ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
-  {ops::DivScalarSchema,     ref::MakeScalar,         nullptr,                          CUDA_KERNEL(MakeScalar),          nullptr},
   {ops::ConcatSchema,        ref::MakeConcat,         DNNL_KERNEL(MakeConcat),          CUDA_KERNEL(MakeConcat),          nullptr},
   {ops::SliceChannelSchema,  ref::MakeSliceChannel,   nullptr,                          CUDA_KERNEL(MakeSliceChannel),    nullptr},
   {ops::DropoutSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
@@ -69,19 +37,21 @@ const BuiltinOp kBuiltinOps[] = {
   {ops::BlockGradSchema,     ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
   {ops::SumSchema,           ref::MakeReduce,         nullptr,                          CUDA_KERNEL(MakeReduce),          nullptr},
   {ops::MeanSchema,          ref::MakeReduce,         nullptr,                          CUDA_KERNEL(MakeReduce),          nullptr},
-};
+  };
+}
 // clang-format on
 
 void RegisterBuiltinOps() {
-  for (const BuiltinOp& op : kBuiltinOps) {
-    OpSchema schema = op.schema();
-    std::string name = schema.name;
-    RegisterBuiltinOp(std::move(schema));
-    RegisterKernel(name, Backend::kReference, op.reference);
-    if (op.dnnl) RegisterKernel(name, Backend::kDnnl, op.dnnl);
-    if (op.cuda) RegisterKernel(name, Backend::kCuda, op.cuda);
-    if (op.cudnn) RegisterKernel(name, Backend::kCudnn, op.cudnn);
-  }
+  for (auto family : {CoreOps, ElementwiseOps, IndexOps, VisionOps, TensorOps, DetectionOps})
+    for (const BuiltinOp& op : family()) {
+      OpSchema schema = op.schema();
+      std::string name = schema.name;
+      RegisterBuiltinOp(std::move(schema));
+      RegisterKernel(name, Backend::kReference, op.reference);
+      if (op.dnnl) RegisterKernel(name, Backend::kDnnl, op.dnnl);
+      if (op.cuda) RegisterKernel(name, Backend::kCuda, op.cuda);
+      if (op.cudnn) RegisterKernel(name, Backend::kCudnn, op.cudnn);
+    }
 }
 
 }  // namespace tandem::detail

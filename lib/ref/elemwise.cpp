@@ -1,40 +1,17 @@
-// Reference element-wise arithmetic: binary ops (equal shapes or numpy broadcasting), ops with a
-// scalar operand, and clip. Arithmetic is done in float32, as MXNet does for float32 tensors.
+// Reference kernels of the element-wise family (lib/ops/elementwise.hpp): unary functions, binary
+// functions (equal shapes or numpy broadcasting), functions with a scalar operand, and clip.
+// Arithmetic is done in float32, as MXNet does for float32 tensors. Each loop is instantiated per
+// function, from the same body the CUDA kernels use.
 #include <algorithm>
 #include <vector>
 
+#include "lib/ops/elementwise.hpp"
 #include "lib/ops/params.hpp"
 #include "lib/ref/kernels.hpp"
 #include "lib/ref/ref_util.hpp"
 
 namespace tandem::ref {
 namespace {
-
-float ApplyBinary(ops::BinaryKind kind, float a, float b) {
-  switch (kind) {
-    case ops::BinaryKind::kAdd: return a + b;
-    case ops::BinaryKind::kSub: return a - b;
-    case ops::BinaryKind::kMul: return a * b;
-    case ops::BinaryKind::kDiv: return a / b;
-    case ops::BinaryKind::kMax: return std::max(a, b);
-    case ops::BinaryKind::kMin: return std::min(a, b);
-  }
-  return 0.0f;
-}
-
-float ApplyScalar(ops::ScalarKind kind, float x, float s) {
-  switch (kind) {
-    case ops::ScalarKind::kPlus: return x + s;
-    case ops::ScalarKind::kMinus: return x - s;
-    case ops::ScalarKind::kRMinus: return s - x;
-    case ops::ScalarKind::kMul: return x * s;
-    case ops::ScalarKind::kDiv: return x / s;
-    case ops::ScalarKind::kRDiv: return s / x;
-    case ops::ScalarKind::kMax: return std::max(x, s);
-    case ops::ScalarKind::kMin: return std::min(x, s);
-  }
-  return 0.0f;
-}
 
 // Element strides of `in` seen through the output's dims (right-aligned): 0 where `in` is
 // broadcast. Throws unless every dim of `in` equals the output's or is 1.
@@ -57,11 +34,11 @@ std::vector<int64_t> BroadcastStrides(const KernelSpec& spec, const Shape& in, c
 }
 
 struct BinaryPlan {
-  ops::BinaryKind kind;
   std::vector<int64_t> out_dims, lhs_strides, rhs_strides;
 };
 
-void RunBinary(const BinaryPlan& plan, const float* lhs, const float* rhs, float* out) {
+template <class F>
+void RunBinary(const BinaryPlan& plan, F f, const float* lhs, const float* rhs, float* out) {
   std::vector<int64_t> index(plan.out_dims.size(), 0);
   for (int64_t d : plan.out_dims) {
     if (d == 0) return;
@@ -73,7 +50,7 @@ void RunBinary(const BinaryPlan& plan, const float* lhs, const float* rhs, float
       l += index[i] * plan.lhs_strides[i];
       r += index[i] * plan.rhs_strides[i];
     }
-    out[o++] = ApplyBinary(plan.kind, lhs[l], rhs[r]);
+    out[o++] = f(lhs[l], rhs[r]);
   } while (NextIndex(index, plan.out_dims));
 }
 
@@ -82,6 +59,17 @@ void CheckSameSize(const KernelSpec& spec) {
     ShapeMismatch(spec, "output " + spec.outputs[0].shape.ToString() + " differs from input " +
                             spec.inputs[0].shape.ToString());
   }
+}
+
+// out[i] = f(in[i]) over input 0.
+template <class F>
+std::unique_ptr<Kernel> MakeMap(const KernelSpec& spec, F f) {
+  const int64_t size = spec.inputs[0].shape.Size();
+  return MakeKernel([f, size](const KernelCall& call) {
+    const float* in = call.inputs[0].as<const float>();
+    float* out = call.outputs[0].as<float>();
+    for (int64_t i = 0; i < size; ++i) out[i] = f(in[i]);
+  });
 }
 
 }  // namespace
@@ -97,12 +85,15 @@ std::unique_ptr<Kernel> MakeBinary(const KernelSpec& spec) {
     ShapeMismatch(spec, "element-wise operands " + lhs.ToString() + " and " + rhs.ToString() +
                             " must both have the output's shape " + out.ToString());
   }
-  BinaryPlan plan{p.kind, out.dims(), BroadcastStrides(spec, lhs, out),
-                  BroadcastStrides(spec, rhs, out)};
-  return MakeKernel([plan](const KernelCall& call) {
-    RunBinary(plan, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
-              call.outputs[0].as<float>());
+  BinaryPlan plan{out.dims(), BroadcastStrides(spec, lhs, out), BroadcastStrides(spec, rhs, out)};
+  std::unique_ptr<Kernel> kernel;
+  ops::VisitBinary(p.kind, [&](auto f) {
+    kernel = MakeKernel([plan, f](const KernelCall& call) {
+      RunBinary(plan, f, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
+                call.outputs[0].as<float>());
+    });
   });
+  return kernel;
 }
 
 std::unique_ptr<Kernel> MakeScalar(const KernelSpec& spec) {
@@ -110,14 +101,21 @@ std::unique_ptr<Kernel> MakeScalar(const KernelSpec& spec) {
   RequireArity(spec, 1, 1);
   RequireFloat32(spec);
   CheckSameSize(spec);
-  const ops::ScalarKind kind = p.kind;
-  const float scalar = static_cast<float>(p.scalar);
-  const int64_t size = spec.inputs[0].shape.Size();
-  return MakeKernel([kind, scalar, size](const KernelCall& call) {
-    const float* in = call.inputs[0].as<const float>();
-    float* out = call.outputs[0].as<float>();
-    for (int64_t i = 0; i < size; ++i) out[i] = ApplyScalar(kind, in[i], scalar);
+  std::unique_ptr<Kernel> kernel;
+  ops::VisitBinary(p.kind, [&](auto f) {
+    kernel = MakeMap(spec, ops::WithScalar<decltype(f)>{f, static_cast<float>(p.scalar), p.reversed});
   });
+  return kernel;
+}
+
+std::unique_ptr<Kernel> MakeUnary(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::UnaryParams>(spec.params);
+  RequireArity(spec, 1, 1);
+  RequireFloat32(spec);
+  CheckSameSize(spec);
+  std::unique_ptr<Kernel> kernel;
+  ops::VisitUnary(p.kind, p.a, p.b, [&](auto f) { kernel = MakeMap(spec, f); });
+  return kernel;
 }
 
 std::unique_ptr<Kernel> MakeClip(const KernelSpec& spec) {

@@ -1,0 +1,105 @@
+// Reference kernel of the shape / index family: walks each IndexMap (lib/ops/index_map.hpp) over
+// its virtual axes and copies one element per output position, or writes the pad value. Elements
+// are moved as bytes of their width, so every dtype works.
+#include <cstring>
+
+#include "lib/ops/index_map.hpp"
+#include "lib/ref/kernels.hpp"
+#include "lib/ref/ref_util.hpp"
+
+namespace tandem::ref {
+namespace {
+
+// The pad value in the tensor's dtype, as bytes (constant mode).
+std::vector<unsigned char> PadBytes(const KernelSpec& spec, double value) {
+  const DType t = spec.outputs[0].dtype;
+  std::vector<unsigned char> bytes(DTypeSize(t), 0);
+  auto put = [&](auto v) { std::memcpy(bytes.data(), &v, sizeof(v)); };
+  switch (t) {
+    case DType::f32: put(static_cast<float>(value)); break;
+    case DType::f64: put(value); break;
+    case DType::u8: put(static_cast<uint8_t>(value)); break;
+    case DType::i8: put(static_cast<int8_t>(value)); break;
+    case DType::i32: put(static_cast<int32_t>(value)); break;
+    case DType::i64: put(static_cast<int64_t>(value)); break;
+    case DType::boolean: put(static_cast<uint8_t>(value != 0)); break;
+    default:
+      if (value != 0)
+        Throw<TypeError>("node '", spec.node, "' (", spec.schema.name, "): a nonzero pad value on ",
+                         DTypeName(t), " data is not supported by the reference kernel");
+  }
+  return bytes;
+}
+
+class IndexMapKernel final : public Kernel {
+ public:
+  IndexMapKernel(ops::IndexPlan plan, size_t width, std::vector<unsigned char> pad)
+      : plan_(std::move(plan)), width_(width), pad_(std::move(pad)) {}
+
+  void Run(const KernelCall& call) const override {
+    char* out = call.outputs[0].as<char>();
+    for (const ops::IndexMap& m : plan_.maps) {
+      if (m.size() == 0) continue;
+      const char* in = call.inputs[m.input].as<const char>();
+      Walk(m, 0, in, m.in_offset, out, m.out_offset, false);
+    }
+  }
+
+ private:
+  // Visits axis `axis` of `m` from the given offsets; `in_pad` once a coordinate fell outside.
+  void Walk(const ops::IndexMap& m, size_t axis, const char* in, int64_t in_at, char* out,
+            int64_t out_at, bool in_pad) const {
+    if (axis == m.axes.size()) {
+      const void* from = in_pad && plan_.mode == ops::PadMode::kConstant
+                             ? static_cast<const void*>(pad_.data())
+                             : static_cast<const void*>(in + in_at * static_cast<int64_t>(width_));
+      std::memcpy(out + out_at * static_cast<int64_t>(width_), from, width_);
+      return;
+    }
+    const ops::MapAxis& a = m.axes[axis];
+    if (axis + 1 == m.axes.size() && !in_pad && a.pad_before == 0 && a.in_extent == a.extent) {
+      CopyRow(a, in + in_at * static_cast<int64_t>(width_), out + out_at * static_cast<int64_t>(width_));
+      return;
+    }
+    for (int64_t o = 0; o < a.extent; ++o) {
+      int64_t c = o - a.pad_before;
+      bool pad = in_pad;
+      if (c < 0 || c >= a.in_extent) {
+        pad = true;
+        if (plan_.mode != ops::PadMode::kConstant) c = ops::PaddedCoordinate(c, a.in_extent, plan_.mode);
+      }
+      Walk(m, axis + 1, in, in_at + c * a.in_stride, out, out_at + o * a.out_stride,
+           pad && plan_.mode == ops::PadMode::kConstant);
+    }
+  }
+
+  // The innermost axis without padding: one memcpy when both sides are contiguous.
+  void CopyRow(const ops::MapAxis& a, const char* in, char* out) const {
+    const int64_t w = static_cast<int64_t>(width_);
+    if (a.in_stride == 1 && a.out_stride == 1) {
+      std::memcpy(out, in, static_cast<size_t>(a.extent * w));
+      return;
+    }
+    for (int64_t o = 0; o < a.extent; ++o) std::memcpy(out + o * a.out_stride * w, in + o * a.in_stride * w, width_);
+  }
+
+  ops::IndexPlan plan_;
+  size_t width_;
+  std::vector<unsigned char> pad_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeIndexMap(const KernelSpec& spec) {
+  RequireArity(spec, 1, 1);
+  const DType t = spec.outputs[0].dtype;
+  for (const TensorDesc& in : spec.inputs)
+    if (in.dtype != t)
+      Throw<TypeError>("node '", spec.node, "' (", spec.schema.name, "): input dtype ",
+                       DTypeName(in.dtype), " differs from output dtype ", DTypeName(t));
+  ops::IndexPlan plan = ops::BuildIndexPlan(spec);
+  std::vector<unsigned char> pad = PadBytes(spec, plan.pad_value);
+  return std::make_unique<IndexMapKernel>(std::move(plan), DTypeSize(t), std::move(pad));
+}
+
+}  // namespace tandem::ref
