@@ -32,6 +32,11 @@ TANDEM_HOST_DEVICE float FloorMod(float x, float y) {
 
 // MXNet rounds half away from zero (round), and its sign gives 0 for 0.
 TANDEM_HOST_DEVICE float Sign(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
+// MXNet's rint: the nearer of floor and ceil, ties to floor (rint(-0.5) = -1, rint(0.5) = 0).
+TANDEM_HOST_DEVICE float Rint(float x) {
+  const float lo = floorf(x), hi = ceilf(x);
+  return (x - lo) <= (hi - x) ? lo : hi;
+}
 TANDEM_HOST_DEVICE float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 // Unary functions: (Id, body of x, a, b). a and b are attributes (hard_sigmoid's alpha and beta).
@@ -59,7 +64,7 @@ TANDEM_HOST_DEVICE float Sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
   X(Floor, floorf(x))                                               \
   X(Ceil, ceilf(x))                                                 \
   X(Round, roundf(x))                                               \
-  X(Rint, rintf(x))                                                 \
+  X(Rint, Rint(x))                                                  \
   X(Trunc, truncf(x))                                               \
   X(Sin, sinf(x))                                                   \
   X(Cos, cosf(x))                                                   \

@@ -784,10 +784,7 @@ std::vector<BuiltinOp> IndexOps() {
     Index<SliceLikeParams>("slice_like", {}, [](const AttrReader& r) { return SliceLikeParams{r.Tuple("axes")}; },
         InferSliceLike, PlanSliceLike, [](OpSchema& s) { TwoInputs(s, {"data", "shape_like"}); }),
     Index<CropParams>("Crop", {}, ParseCrop, InferCrop, PlanCrop, [](OpSchema& s) {
-        s.arguments = [](const std::any& p) {
-          return OpParams<CropParams>(p).num_args == 2 ? std::vector<std::string>{"data", "crop_like"}
-                                                       : std::vector<std::string>{"data"};
-        }; }),
+        s.arguments = [](const std::any& p) { return NumberedNames("arg", OpParams<CropParams>(p).num_args); }; }),
     Index<SwapAxisParams>("SwapAxis", {"swapaxes"}, ParseSwapAxis, InferSwapAxis, PlanSwapAxis),
     Index<ReverseParams>("reverse", {"flip"}, ParseReverse, InferReverse, PlanReverse),
     Index<TileParams>("tile", {}, ParseTile, InferTile, PlanTile),

@@ -12,6 +12,9 @@
 #include "lib/ops/schema_util.hpp"
 #include "lib/ops/tensor_params.hpp"
 #include "lib/ref/tensor_ops.hpp"
+#if TANDEM_HAVE_DNNL
+#include "lib/dnnl/tensor_ops.hpp"
+#endif
 
 namespace tandem::ops {
 namespace {
@@ -741,8 +744,8 @@ std::vector<BuiltinOp> TensorOps() {
   {PickSchema,                                                  ref::MakePick},
   {WhereSchema,                                                 ref::MakeWhere},
   {OneHotSchema,                                                ref::MakeOneHot},
-  {[] { return DotSchema("dot", InferDot); },                   ref::MakeDot},
-  {[] { return DotSchema("batch_dot", InferBatchDot); },        ref::MakeBatchDot},
+  {[] { return DotSchema("dot", InferDot); },                   ref::MakeDot,      DNNL_KERNEL(MakeDot)},
+  {[] { return DotSchema("batch_dot", InferBatchDot); },        ref::MakeBatchDot, DNNL_KERNEL(MakeBatchDot)},
   {ArangeSchema,                                                ref::MakeArange},
   {ArangeLikeSchema,                                            ref::MakeArange},
   {[] { return ShapeArraySchema("shape_array", false); },       ref::MakeShapeArray},

@@ -1,4 +1,7 @@
-// The zoo's model names ("resnet50-v2", "inception-bn", ...) and the builder behind each.
+// The zoo's model names ("resnet50-v2", "inception-bn", ...) and the builder behind each; MXNet's
+// own model-zoo names are accepted too: "resnet-50" / "imagenet1k-resnet-50" (MXNet's pre-activation
+// ResNet, symbols/resnet.py: resnet50-v2 here) and "imagenet1k-inception-bn", as
+// mx.test_utils.download_model and example/multi_threaded_inference/get_model.py name them.
 #include <string>
 #include <vector>
 
@@ -11,6 +14,17 @@ namespace {
 const int kV2Depths[] = {18, 34, 50, 101, 152, 200, 269};
 const int kV1Depths[] = {18, 34, 50, 101, 152};
 
+// "resnet-50" / "imagenet1k-resnet-50" -> "resnet50-v2", "imagenet1k-inception-bn" -> "inception-bn";
+// any other name unchanged.
+std::string FromMxnetZooName(const std::string& name) {
+  const std::string imagenet = "imagenet1k-";
+  const std::string bare = name.rfind(imagenet, 0) == 0 ? name.substr(imagenet.size()) : name;
+  if (bare == "inception-bn") return bare;
+  for (int d : kV2Depths)
+    if (bare == "resnet-" + std::to_string(d)) return "resnet" + std::to_string(d) + "-v2";
+  return name;
+}
+
 }  // namespace
 
 std::vector<std::string> ModelNames() {
@@ -21,7 +35,8 @@ std::vector<std::string> ModelNames() {
   return names;
 }
 
-Symbol ByName(const std::string& name, int classes) {
+Symbol ByName(const std::string& requested, int classes) {
+  const std::string name = FromMxnetZooName(requested);
   if (name == "inception-bn") return InceptionBN(classes);
   for (int d : kV2Depths)
     if (name == "resnet" + std::to_string(d) + "-v2") return ResNetV2(d, classes);
@@ -29,7 +44,9 @@ Symbol ByName(const std::string& name, int classes) {
     if (name == "resnet" + std::to_string(d) + "-v1") return ResNetV1(d, classes);
   std::string known;
   for (const auto& n : ModelNames()) known += (known.empty() ? "" : ", ") + n;
-  Throw<InvalidArgument>("unknown model '", name, "'; known models: ", known);
+  Throw<InvalidArgument>("unknown model '", requested, "'; known models: ", known,
+                         "; and MXNet's model-zoo names resnet-N / imagenet1k-resnet-N (N = 18, 34, 50, "
+                         "101, 152, 200, 269) and imagenet1k-inception-bn");
 }
 
 }  // namespace tandem::zoo
