@@ -2,7 +2,25 @@
 #include "samples/image.hpp"
 
 #include <stb_image.h>
+
+// stb_image_resize is compiled here (from Debian's libstb-dev header), as static functions, rather
+// than taken from libstb.so: libstb is built with assertions on, and v0.97 asserts that each
+// output pixel's downsampling weights sum to within 10% of 1 before it normalises them, which the
+// triangle filter misses for some ratios (e.g. 299 -> 224; github.com/nothings/stb/issues/1449)
+// and aborts the process. The weights are normalised right after the check, so without it the
+// result is exact. Every other assertion stays off with it; the inputs are validated here.
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_STATIC
+#define STBIR_ASSERT(x) ((void)0)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include <stb_image_resize.h>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +29,7 @@
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include "tandem/error.hpp"
 
@@ -40,20 +59,90 @@ RgbImage LoadRgb(const std::string& path) {
   return DecodeRgb(bytes.data(), bytes.size(), path);
 }
 
-RgbImage Resize(const RgbImage& image, int width, int height) {
-  if (width <= 0 || height <= 0)
-    Throw<InvalidArgument>("Resize: target size ", width, "x", height, " must be positive");
+ResizeFilter ParseResizeFilter(const std::string& name, const std::string& what) {
+  static const std::pair<const char*, ResizeFilter> kNames[] = {
+      {"triangle", ResizeFilter::kTriangle},         {"bilinear", ResizeFilter::kTriangle},
+      {"box", ResizeFilter::kBox},                   {"cubicbspline", ResizeFilter::kCubicBSpline},
+      {"catmullrom", ResizeFilter::kCatmullRom},     {"mitchell", ResizeFilter::kMitchell},
+      {"default", ResizeFilter::kDefault}};
+  for (const auto& [n, f] : kNames)
+    if (name == n) return f;
+  Throw<InvalidArgument>(what, ": unknown resize filter '", name,
+                         "' (triangle, bilinear, box, cubicbspline, catmullrom, mitchell, default)");
+}
+
+const char* ResizeFilterName(ResizeFilter filter) {
+  switch (filter) {
+    case ResizeFilter::kDefault: return "default";
+    case ResizeFilter::kBox: return "box";
+    case ResizeFilter::kTriangle: return "triangle";
+    case ResizeFilter::kCubicBSpline: return "cubicbspline";
+    case ResizeFilter::kCatmullRom: return "catmullrom";
+    case ResizeFilter::kMitchell: return "mitchell";
+  }
+  return "?";
+}
+
+namespace {
+
+void CheckImage(const RgbImage& image, const char* what) {
   if (image.width <= 0 || image.height <= 0 ||
       image.pixels.size() != static_cast<size_t>(image.width) * image.height * 3)
-    Throw<InvalidArgument>("Resize: malformed image ", image.width, "x", image.height, " with ",
+    Throw<InvalidArgument>(what, ": malformed image ", image.width, "x", image.height, " with ",
                            image.pixels.size(), " bytes");
+}
+
+stbir_filter StbFilter(ResizeFilter filter) {
+  switch (filter) {
+    case ResizeFilter::kDefault: return STBIR_FILTER_DEFAULT;
+    case ResizeFilter::kBox: return STBIR_FILTER_BOX;
+    case ResizeFilter::kTriangle: return STBIR_FILTER_TRIANGLE;
+    case ResizeFilter::kCubicBSpline: return STBIR_FILTER_CUBICBSPLINE;
+    case ResizeFilter::kCatmullRom: return STBIR_FILTER_CATMULLROM;
+    case ResizeFilter::kMitchell: return STBIR_FILTER_MITCHELL;
+  }
+  return STBIR_FILTER_DEFAULT;
+}
+
+}  // namespace
+
+RgbImage Resize(const RgbImage& image, int width, int height, ResizeFilter filter) {
+  if (width <= 0 || height <= 0)
+    Throw<InvalidArgument>("Resize: target size ", width, "x", height, " must be positive");
+  CheckImage(image, "Resize");
   if (width == image.width && height == image.height) return image;
   RgbImage out{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3)};
-  if (!stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width,
-                          height, 0, 3))
+  // Reflect at the borders: measured against Pillow's bilinear (which drops the taps outside the
+  // image and renormalises), reflect and clamp are equally close; reflect is a hair closer on the
+  // EfficientNet-Lite0 reference images (docs/samples.md).
+  if (!stbir_resize_uint8_generic(image.pixels.data(), image.width, image.height, 0, out.pixels.data(),
+                                  width, height, 0, 3, STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_REFLECT,
+                                  StbFilter(filter), STBIR_COLORSPACE_LINEAR, nullptr))
     Throw<OutOfMemory>("Resize: stb_image_resize failed for ", image.width, "x", image.height,
                        " -> ", width, "x", height);
   return out;
+}
+
+RgbImage Crop(const RgbImage& image, int left, int top, int width, int height) {
+  if (width <= 0 || height <= 0)
+    Throw<InvalidArgument>("Crop: size ", width, "x", height, " must be positive");
+  CheckImage(image, "Crop");
+  RgbImage out{width, height, std::vector<uint8_t>(static_cast<size_t>(width) * height * 3, 0)};
+  const int x0 = std::max(left, 0), x1 = std::min(left + width, image.width);
+  if (x0 >= x1) return out;
+  for (int y = std::max(top, 0); y < std::min(top + height, image.height); ++y)
+    std::copy_n(&image.pixels[(static_cast<size_t>(y) * image.width + x0) * 3], (x1 - x0) * 3,
+                &out.pixels[(static_cast<size_t>(y - top) * width + (x0 - left)) * 3]);
+  return out;
+}
+
+RgbImage CenterCrop(const RgbImage& image, int width, int height) {
+  CheckImage(image, "CenterCrop");
+  if (width == image.width && height == image.height) return image;
+  // nearbyint rounds halves to even in the default rounding mode, as Python's round does.
+  const int top = static_cast<int>(std::nearbyint((image.height - height) / 2.0));
+  const int left = static_cast<int>(std::nearbyint((image.width - width) / 2.0));
+  return Crop(image, left, top, width, height);
 }
 
 std::vector<float> ToPlanar(const RgbImage& image, const Normalization& norm) {

@@ -1,5 +1,5 @@
-// Image input for the samples: decode any common format (stb_image), resize (stb_image_resize) and
-// turn the pixels into the planar float NCHW tensor an image classifier reads; plus the small
+// Image input for the samples: decode any common format (stb_image), resize (stb_image_resize),
+// crop, and turn the pixels into the float tensor an image model reads; plus the small
 // classification helpers the samples share (synset labels, top-k, softmax).
 //
 // Thread safety: every function is reentrant; the samples call them from many threads at once.
@@ -28,9 +28,24 @@ struct RgbImage {
 RgbImage LoadRgb(const std::string& path);
 RgbImage DecodeRgb(const void* bytes, size_t size, const std::string& source);
 
-// Resamples to width x height (stb's default filters: Mitchell down, Catmull-Rom up); the aspect
-// ratio is not kept, as in MXNet's example.
-RgbImage Resize(const RgbImage& image, int width, int height);
+// stb_image_resize's filters. kTriangle is bilinear interpolation whose support widens with the
+// downscale factor (antialiased when shrinking): the filter of Pillow's Image.BILINEAR, hence of
+// torchvision's Resize on PIL images. kDefault is stb's own choice (Mitchell down, Catmull-Rom up).
+enum class ResizeFilter { kDefault, kBox, kTriangle, kCubicBSpline, kCatmullRom, kMitchell };
+// "triangle" (also "bilinear"), "box", "cubicbspline", "catmullrom", "mitchell", "default";
+// throws InvalidArgument naming `what` for anything else.
+ResizeFilter ParseResizeFilter(const std::string& name, const std::string& what);
+const char* ResizeFilterName(ResizeFilter filter);
+
+// Resamples to width x height with stb_image_resize (8-bit, linear colour space; the pixels
+// beyond the border are the image mirrored); the aspect ratio is not kept, as in MXNet's example.
+RgbImage Resize(const RgbImage& image, int width, int height,
+                ResizeFilter filter = ResizeFilter::kTriangle);
+// The width x height rectangle at (left, top); parts outside the image are black (0).
+RgbImage Crop(const RgbImage& image, int left, int top, int width, int height);
+// The centred width x height rectangle: top = round((H - height) / 2), left likewise, with
+// Python's round (halves to even), as torchvision's CenterCrop computes it.
+RgbImage CenterCrop(const RgbImage& image, int width, int height);
 
 // Per-channel normalisation, in RGB order: value = (pixel - mean[c]) / std[c], pixels 0..255.
 struct Normalization {

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
-#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, convtests,
+#   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, conformance, convtests,
 #                                             tests, bench, plantime, plaincuda, batching, half,
-#                                             profile, convgraph, torch (default build,gputest,convtests,tests,bench,
-#                                             batching)
+#                                             profile, convgraph, torch (default build,gputest,conformance,
+#                                             convtests,tests,bench,batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
 # Every step has its own time limit and writes its log to LOG_DIR (gputest alone can take most of
@@ -13,7 +13,7 @@
 # rows), TORCH_THREADS=16,64 (libtorch thread counts), CONVGRAPH_CASES="fp32:nchw" (convgraph).
 set -uo pipefail
 log=${1:?usage: scripts/gpu-check.sh LOG_DIR [STEPS, see the header]}
-steps=${2:-build,gputest,convtests,tests,bench,batching}
+steps=${2:-build,gputest,conformance,convtests,tests,bench,batching}
 cd "$(dirname "$0")/.."
 mkdir -p "$log"
 log=$(cd "$log" && pwd)
@@ -63,6 +63,13 @@ if want gputest; then
   # The inference rewrites (BN folding, ReLU fusion) on every backend, GPU ones included.
   timeout 120 build-gpu/test/test_rewrite -r compact >> "$log/test_gpu.log" 2>&1
   echo "test_rewrite rc=$?" >> "$log/summary.txt"
+fi
+
+if want conformance; then
+  step "MXNet conformance on the GPU (every operator's MXNet cases on cuDNN and plain CUDA; ops without a CUDA kernel run on the host)"
+  timeout 300 build-gpu/test/test_conformance -r compact > "$log/conformance.log" 2>&1
+  echo "test_conformance rc=$? $(catch_summary "$log/conformance.log")" >> "$log/summary.txt"
+  grep -E "family '|fail|FAILED" "$log/conformance.log" | head -40 >> "$log/summary.txt"
 fi
 
 if want convtests; then

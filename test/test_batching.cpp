@@ -185,6 +185,28 @@ TEST_CASE("batching: a model whose outputs mix the samples is never batched and 
   CHECK(flat_op.batching_stats().requests == 0);
 }
 
+TEST_CASE("batching: an operator that mixes samples but keeps the shape (softmax over axis 0) turns "
+          "batching off for the model", "[batching]") {
+  // A batch of n bs1 requests would come out [n, 10] as expected, yet every row would be wrong:
+  // the schema's mixes_batch says so before any run, and the model is never batched.
+  Symbol net = Operator("softmax").SetParam("axis", 0)(ResidualNet()).CreateSymbol("over_batch");
+  auto params = testing::random_params(net, {{"data", Shape{1, 3, 16, 16}}});
+  CachedOp unbatched(net, params, Context::cpu(), {.intra_op_threads = 1});
+  CachedOp batched(net, params, Context::cpu(), Batching(8, 2000));
+  CHECK(batched.batching_disabled_by() == "over_batch: softmax");
+  CHECK(batched.batch_sizes().empty());
+  CHECK(unbatched.batching_disabled_by().empty());
+  auto cases = MakeCases(unbatched, {{1, 3, 16, 16}}, 4);
+  Tally tally;
+  Hammer(batched, cases, {}, 8, 5, 0, tally);
+  CHECK(tally.wrong == 0);
+  CHECK(tally.unexpected == 0);
+  CHECK(batched.batching_stats().requests == 0);
+  // Along the last axis, softmax keeps samples apart: batching stays on.
+  Symbol per_row = Operator("softmax").SetParam("axis", -1)(ResidualNet()).CreateSymbol("per_row");
+  CHECK(CachedOp(per_row, params, Context::cpu(), Batching(8, 2000)).batching_disabled_by().empty());
+}
+
 TEST_CASE("batching: batch_sizes() lists the run sizes, and planning them up front leaves batched "
           "runs nothing to plan", "[batching]") {
   Symbol net = ResidualNet();

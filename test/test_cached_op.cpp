@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
@@ -69,6 +70,35 @@ TEST_CASE("the memory plan reuses buffers: planned arena smaller than one buffer
   CHECK(r.arena_bytes > 0);
   CHECK(r.arena_bytes < r.naive_bytes);
   CHECK(r.output_shapes == std::vector<Shape>{{4, 10}});
+}
+
+TEST_CASE("views (Reshape, Flatten, expand_dims, squeeze) share their input's memory, results unchanged",
+          "[cached_op][views]") {
+  // relu -> Reshape -> expand_dims -> squeeze -> relu: the three views alias relu0's output, and the
+  // chain's root lives until the last view's reader. A view whose output is a head is copied.
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Activation("relu0", data);
+  x = op::Reshape("flat", x, {6, 4});
+  x = Operator("expand_dims").SetParam("axis", 0)(x).CreateSymbol("expand");
+  x = Operator("squeeze").SetParam("axis", std::vector<int64_t>{0})(x).CreateSymbol("squeeze");
+  Symbol y = op::Activation("sigmoid1", x, {.act_type = "sigmoid"});
+  Symbol head_view = op::Reshape("head_view", y, {24});
+  Symbol net = Symbol::Group({head_view, y});
+  const NDArray input = testing::random_input({2, 3, 4});
+  for (bool reference : {true, false}) {
+    CachedOpFlags flags;
+    flags.reference_only = reference;
+    CachedOp op(net, {}, Context::cpu(), flags);
+    const PlanReport r = op.Plan({Shape{2, 3, 4}});
+    CHECK(r.aliased_views == 3);
+    std::vector<NDArray> out = op.Forward({input});
+    std::vector<float> in = input.ToVector<float>(), got = out[0].ToVector<float>();
+    REQUIRE(got.size() == in.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      CHECK(got[i] == Approx(1.0f / (1.0f + std::exp(-std::max(in[i], 0.0f)))).epsilon(1e-6));
+    CHECK(out[1].shape() == Shape{6, 4});
+    CHECK(out[1].ToVector<float>() == got);
+  }
 }
 
 TEST_CASE("Forward writes into caller-provided outputs and checks them", "[cached_op]") {

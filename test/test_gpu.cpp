@@ -116,6 +116,34 @@ TEST_CASE("cuDNN and plain CUDA agree with the reference on a small CNN", "[gpu]
   CHECK(report.kernels.at("cudnn").count("cudnn") == 1);
 }
 
+TEST_CASE("operators without a CUDA kernel run on the host inside a GPU plan (host fallback)", "[gpu]") {
+  TANDEM_REQUIRE_GPU();
+  // Deconvolution (reference + oneDNN only; its weight is copied to the host once) between two GPU
+  // nodes, and box_nms (reference only) on the result.
+  Symbol data = Symbol::Variable("data");
+  Symbol x = Operator("Deconvolution").SetParam("kernel", Shape{3, 3}).SetParam("num_filter", 3)
+                 .SetParam("stride", Shape{2, 2})(data).CreateSymbol("deconv");
+  x = op::Activation("relu", x);
+  x = Operator("Reshape").SetParam("shape", Shape{1, -1, 6})(x).CreateSymbol("rows");
+  Symbol nms = Operator("_contrib_box_nms").SetParam("overlap_thresh", 0.3).SetParam("coord_start", 2)
+                   .SetParam("score_index", 1).SetParam("id_index", 0)(x).CreateSymbol("nms");
+  Symbol net = op::Activation("out", nms, {.act_type = "tanh"});
+  auto params = testing::random_params(net, {{"data", Shape{1, 2, 5, 5}}});
+  auto report = testing::compare_backends(net, params, {{"data", testing::random_input({1, 2, 5, 5}, 3)}},
+                                          {.rtol = 1e-4, .atol = 1e-5});
+  INFO(report.ToString());
+  CHECK(report.unsupported.empty());
+  CHECK(report.all_within_tolerance());
+  for (bool cudnn : {true, false}) {
+    CachedOpFlags flags;
+    flags.use_cudnn = cudnn;
+    CachedOp op(net, params, Context::gpu(0), flags);
+    const PlanReport plan = op.Plan({Shape{1, 2, 5, 5}});
+    CHECK(plan.host_fallback_kernels == 2);
+    CHECK(plan.kernels_by_backend.at("reference") == 2);
+  }
+}
+
 TEST_CASE("residual adds fused into convolutions run on cuDNN and plain CUDA and agree with the "
           "unrewritten reference", "[gpu][rewrite]") {
   TANDEM_REQUIRE_GPU();

@@ -3,7 +3,10 @@
 // Writes a zoo architecture as an MXNet checkpoint, OUT_PREFIX-symbol.json + OUT_PREFIX-0000.params,
 // with SYNTHETIC weights (He-initialised, BatchNorm statistics calibrated on random pixels): the
 // graph is the real one, the predictions are meaningless. Useful to try, benchmark and test tandem
-// (and MXNet) on real architectures without downloading trained models.
+// (and MXNet) on real architectures without downloading trained models. NAME is one of tandem's
+// names or one of MXNet's model-zoo names (resnet-50, imagenet1k-resnet-152, imagenet1k-inception-bn,
+// as get_model.py names them). For the architectures of MXNet's zoo it also writes
+// OUT_PREFIX-preprocess.json, the input rule of MXNet's trained checkpoints (docs/samples.md).
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -18,7 +21,34 @@ std::string Usage() {
   std::string names;
   for (const auto& n : tandem::zoo::ModelNames()) names += "  " + n + "\n";
   return "usage: tandem-zoo NAME OUT_PREFIX [--classes N] [--seed S] [--size 224] [--no-calibrate]\n"
-         "NAME is one of:\n" + names;
+         "NAME is one of:\n" + names +
+         "or one of MXNet's model-zoo names (mx.test_utils.download_model, get_model.py):\n"
+         "  resnet-N, imagenet1k-resnet-N   (= resnetN-v2; N = 18, 34, 50, 101, 152, 200, 269)\n"
+         "  inception-bn, imagenet1k-inception-bn\n";
+}
+
+// The input rule of MXNet's trained checkpoints of this architecture, as a preprocessing sidecar
+// (samples/preprocess.hpp), or "" when MXNet's zoo has no such model. The pre-activation ResNets
+// read raw RGB 0..255 (their first layer, bn_data, normalises); Inception-BN was trained on
+// mean-subtracted RGB (example/image-classification's --rgb-mean 123.68,116.779,103.939).
+std::string PreprocessRule(const std::string& name, int size) {
+  std::string mean;
+  if (name.find("inception-bn") != std::string::npos)
+    mean = "[123.68, 116.779, 103.939]";
+  else if (name.find("-v2") != std::string::npos || name.find("resnet-") != std::string::npos)
+    mean = "[0, 0, 0]";
+  else
+    return "";
+  const std::string s = std::to_string(size);
+  return "{\n"
+         "  \"format\": \"tandem-preprocess/1\",\n"
+         "  \"note\": \"the input rule of MXNet's trained " + name + " checkpoints (these weights are synthetic)\",\n"
+         "  \"resize\": {\"width\": " + s + ", \"height\": " + s + "},\n"
+         "  \"channel_order\": \"RGB\",\n"
+         "  \"layout\": \"NCHW\",\n"
+         "  \"mean\": " + mean + ",\n"
+         "  \"std\": [1, 1, 1]\n"
+         "}\n";
 }
 
 long long Number(const std::string& flag, const std::string& value, long long min) {
@@ -57,6 +87,14 @@ int Run(int argc, char** argv) {
   std::printf("wrote %s-symbol.json and %s-0000.params: %s, %d classes, %zu arrays, %lld parameters\n",
               prefix.c_str(), prefix.c_str(), name.c_str(), classes, params.size(),
               static_cast<long long>(count));
+  const std::string rule = PreprocessRule(name, size);
+  if (!rule.empty()) {
+    std::FILE* f = std::fopen((prefix + "-preprocess.json").c_str(), "w");
+    bool ok = f && std::fputs(rule.c_str(), f) >= 0;
+    if (f && std::fclose(f) != 0) ok = false;
+    if (!ok) throw tandem::FormatError(prefix + "-preprocess.json: cannot write");
+    std::printf("wrote %s-preprocess.json: the input rule of MXNet's trained checkpoints\n", prefix.c_str());
+  }
   std::printf("NOTE: the weights are SYNTHETIC (random, seed %llu%s), not trained: predictions are "
               "meaningless.\n",
               static_cast<unsigned long long>(seed),

@@ -104,7 +104,9 @@ struct CachedOpFlags {
   // arrive meanwhile queue up, which is what forms large batches under load. Input errors are
   // found before a request joins a batch. Assumes samples are independent along the leading axis
   // (true for classification / detection backbones); a model whose outputs do not have the
-  // inputs' leading dimension is never batched. Not with static_shape. See docs/batching.md.
+  // inputs' leading dimension is never batched, nor one with an operator that mixes samples along
+  // axis 0 (OpSchema::mixes_batch: CachedOp::batching_disabled_by names it). Not with
+  // static_shape. See docs/batching.md.
   int max_batch = 0;
   int max_delay_us = 0;
   int max_concurrent_batches = 2;
@@ -174,6 +176,9 @@ class CachedOp {
   // max_batch, then max_batch), empty when it is off. A server can Plan each of them (sample shape
   // with that leading dimension) at start-up, so no request waits for a plan to be built.
   std::vector<int64_t> batch_sizes() const;
+  // When max_batch > 1 was asked for but the model mixes samples along the batch axis
+  // (OpSchema::mixes_batch), the node that does so ("sorted: sort"); empty otherwise.
+  std::string batching_disabled_by() const;
 
  private:
   struct Impl;

@@ -109,6 +109,10 @@ struct OpSchema {
   // Output 0 is input 0's bytes under another shape (Reshape, Flatten, expand_dims, squeeze):
   // the planner may let it alias its input instead of copying.
   bool view_of_input = false;
+  // True for a node that mixes the samples of its input's leading (batch) axis while keeping its
+  // shape (softmax / sort / topk / LayerNorm along axis 0): dynamic batching is then off for the
+  // model, since a batched run would not give each caller its own result. Empty: never.
+  std::function<bool(const std::any&)> mixes_batch;
 
   // True when `elementwise` is kind for this node's params.
   bool IsElementwise(Elementwise kind, const std::any& params) const {

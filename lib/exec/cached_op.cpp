@@ -237,8 +237,9 @@ struct CachedOp::Impl {
   mutable std::vector<std::unique_ptr<ExecContext>> idle;
   mutable size_t created = 0;
 
-  // Present when CachedOpFlags::max_batch > 1.
+  // Present when CachedOpFlags::max_batch > 1 (and no node mixes samples: batching_disabled_by).
   std::unique_ptr<detail::Batcher> batcher;
+  std::string batching_disabled_by;
 
   std::shared_ptr<const PlanT> GetPlan(const PlanKey& key) const;
   void CheckStaticShape(const PlanKey& key) const;  // plan_mutex held
@@ -376,6 +377,19 @@ void CachedOp::Impl::ValidateOutputs(const PlanT& plan, std::vector<NDArray>* ou
   }
 }
 
+namespace {
+
+// The first node that mixes the samples of the batch axis (OpSchema::mixes_batch), as
+// "name: op"; empty when every node keeps samples apart.
+std::string NodeMixingBatch(const detail::IndexedGraph& g) {
+  for (const auto& n : g.nodes)
+    if (!n->is_variable() && n->op->mixes_batch && n->op->mixes_batch(n->params))
+      return n->name + ": " + n->op->name;
+  return {};
+}
+
+}  // namespace
+
 CachedOp::CachedOp(const Symbol& symbol, const std::map<std::string, NDArray>& params, Context ctx,
                    CachedOpFlags flags)
     : impl_(std::make_shared<Impl>()) {
@@ -389,7 +403,8 @@ CachedOp::CachedOp(const Symbol& symbol, const std::map<std::string, NDArray>& p
     Throw<InvalidArgument>("CachedOp: max_delay_us must be >= 0 and max_concurrent_batches >= 1 (got ",
                            flags.max_delay_us, ", ", flags.max_concurrent_batches, ")");
   impl_->model = BuildModelGraph(symbol, params, ctx, flags);
-  if (flags.max_batch > 1) {
+  if (flags.max_batch > 1) impl_->batching_disabled_by = NodeMixingBatch(impl_->model->graph);
+  if (flags.max_batch > 1 && impl_->batching_disabled_by.empty()) {
     const Impl* impl = impl_.get();  // the batcher lives inside *impl
     impl_->batcher = std::make_unique<detail::Batcher>(
         flags.max_batch, flags.max_delay_us, flags.max_concurrent_batches, ctx.is_gpu(),
@@ -524,6 +539,8 @@ BatchingStats CachedOp::batching_stats() const {
   stats.largest_batch = c.largest_batch;
   return stats;
 }
+
+std::string CachedOp::batching_disabled_by() const { return impl_->batching_disabled_by; }
 
 std::vector<int64_t> CachedOp::batch_sizes() const {
   return impl_->batcher ? impl_->batcher->sizes() : std::vector<int64_t>{};

@@ -42,9 +42,12 @@ void InferSoftmaxOutput(ShapeInferenceArgs& a) {
 }
 
 std::any ParseSoftmaxActivation(const AttrReader& r) {
+  // channel: over axis 1 at each position. instance: MXNet's CPU kernel views the data as
+  // FlatTo2D (every leading axis times the last one), so it normalises over the LAST axis (for
+  // the usual 2-d data, the same as over the flattened instance; MXNet's cuDNN kernel rejects
+  // instance mode on more than 2 dims). Checked by test/conformance/cases/core.py.
   SoftmaxParams p;
-  p.axis = 1;
-  p.flatten_to_2d = r.Enum("mode", "instance", {"instance", "channel"}) == "instance";
+  p.axis = r.Enum("mode", "instance", {"instance", "channel"}) == "instance" ? -1 : 1;
   return p;
 }
 
@@ -91,10 +94,18 @@ OpSchema SoftmaxActivationSchema() {
   return s;
 }
 
+namespace {
+
+// softmax along axis 0 normalises across the samples of a batch.
+bool MixesBatch(const std::any& params) { return ParamsAs<SoftmaxParams>(params).axis == 0; }
+
+}  // namespace
+
 OpSchema SoftmaxSchema() {
   OpSchema s = UnaryIdentitySchema("softmax");
   s.parse = [](const AttrReader& r) { return ParseSoftmax(r, false); };
   s.infer_shape = InferSoftmax;
+  s.mixes_batch = MixesBatch;
   return s;
 }
 
@@ -102,6 +113,7 @@ OpSchema LogSoftmaxSchema() {
   OpSchema s = UnaryIdentitySchema("log_softmax");
   s.parse = [](const AttrReader& r) { return ParseSoftmax(r, true); };
   s.infer_shape = InferSoftmax;
+  s.mixes_batch = MixesBatch;
   return s;
 }
 

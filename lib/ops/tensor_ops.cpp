@@ -145,6 +145,7 @@ OpSchema LayerNormSchema() {
       AssignShape(a.out, 2, WithDim(data, axis, 1), a.node, "std");
     }
   };
+  s.mixes_batch = [](const std::any& p) { return ParamsAs<LayerNormParams>(p).axis == 0; };
   return s;
 }
 
@@ -369,6 +370,10 @@ OpSchema TopKLikeSchema(std::string name, TopKOp op) {
       default: out.at(0) = in.at(0); break;
     }
   };
+  s.mixes_batch = [](const std::any& p) {
+    const std::optional<int64_t>& axis = ParamsAs<TopKParams>(p).axis;
+    return !axis || *axis == 0;  // the flattened input, or along the batch axis
+  };
   return s;
 }
 
@@ -472,6 +477,7 @@ OpSchema PickSchema() {
     const bool kept = idx.ndim() == data.ndim();
     AssignShape(a.in, 1, ReduceAxisShape(p.axis, kept, data, a.node), a.node, "index");
   };
+  s.mixes_batch = [](const std::any& p) { return ParamsAs<PickParams>(p).axis == 0; };
   return s;
 }
 
@@ -672,6 +678,10 @@ OpSchema ArangeLikeSchema() {
     }
     const int axis = NormalizeAxis(*p.axis, data.ndim(), a.node, "axis");
     AssignShape(a.out, 0, Shape{data[axis]}, a.node, "output");
+  };
+  s.mixes_batch = [](const std::any& p) {
+    const std::optional<int64_t>& axis = ParamsAs<ArangeLikeParams>(p).axis;
+    return !axis || *axis == 0;  // numbers every element: a sample's values depend on its row
   };
   return s;
 }

@@ -1,8 +1,8 @@
 // Internal: typed parameters of the "tensor" operator family (lib/ops/tensor_ops.cpp): the
 // normalisation layers, reductions, arg-reductions and orderings, gathers, products and the
-// constant / shape operators. Shared by the schemas and the reference kernels (lib/ref/tensor_*.cpp).
-// Axes are stored as MXNet gives them (possibly negative); kernels normalise them against the
-// input shape they are built for.
+// constant / shape operators. Shared by the schemas and the reference kernels
+// (lib/ref/tensor_*.cpp). Axes are stored as MXNet gives them (possibly negative); kernels
+// normalise them against the input shape they are built for.
 #pragma once
 
 #include <cstdint>

@@ -116,7 +116,8 @@ class GatherNDKernel final : public Kernel {
       for (int64_t j = 0; j < m; ++j) {
         // static_cast<index_t>(index + dim) % dim, as MXNet computes it.
         const double v = LoadAsDouble(index_type_, index, j * points_ + i);
-        offset += strides_[j] * (static_cast<int64_t>(v + static_cast<double>(dims_[j])) % dims_[j]);
+        const int64_t shifted = static_cast<int64_t>(v + static_cast<double>(dims_[j]));
+        offset += strides_[j] * (shifted % dims_[j]);
       }
       CopyElements(out, i * block_, data, offset, block_, width_);
     }
@@ -275,7 +276,8 @@ std::unique_ptr<Kernel> MakePick(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::PickParams>(spec.params);
   const Shape& data = spec.inputs[0].shape;
   const int axis = NormaliseAxis(spec, p.axis, data);
-  const int64_t outer = data.Prod(0, axis), len = data[axis], inner = data.Prod(axis + 1, data.ndim());
+  const int64_t outer = data.Prod(0, axis), len = data[axis];
+  const int64_t inner = data.Prod(axis + 1, data.ndim());
   if (len == 0 && outer * inner != 0) ShapeMismatch(spec, "cannot pick from an empty axis");
   if (spec.inputs[1].shape.Size() != outer * inner)
     ShapeMismatch(spec, "index " + spec.inputs[1].shape.ToString() + " does not fit data " +

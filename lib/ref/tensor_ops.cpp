@@ -241,12 +241,14 @@ std::unique_ptr<Kernel> MakeArange(const KernelSpec& spec) {
     case DType::f16:
     case DType::bf16:
       return MakeKernel([t, n, r](const KernelCall& call) {
-        // Each operation of start + k * step rounds to the 16-bit type (mshadow's half_t).
+        // Each operation of start + k * step rounds to the 16-bit type (mshadow's half_t). MXNet
+        // truncates start and step to integers first: std::is_signed<half_t> is false, so they
+        // take its unsigned-type path (a cast through index_t).
         auto round = [t](float v) {
           return t == DType::f16 ? ToFloat(ToFloat16(v)) : ToFloat(ToBFloat16(v));
         };
-        const float start = round(static_cast<float>(r.start));
-        const float step = round(static_cast<float>(r.step));
+        const float start = round(static_cast<float>(static_cast<int64_t>(r.start)));
+        const float step = round(static_cast<float>(static_cast<int64_t>(r.step)));
         for (int64_t i = 0; i < n; ++i) {
           const float k = round(static_cast<float>(i / r.repeat));
           tensor::StoreFromDouble(t, call.outputs[0].data, i, round(start + round(k * step)));
@@ -282,7 +284,8 @@ std::unique_ptr<Kernel> MakeFill(const KernelSpec& spec) {
   const int64_t n = spec.outputs[0].shape.Size();
   return MakeKernel([element, width, n](const KernelCall& call) {
     char* out = static_cast<char*>(call.outputs[0].data);
-    for (int64_t i = 0; i < n; ++i) std::memcpy(out + static_cast<size_t>(i) * width, element.data(), width);
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(out + static_cast<size_t>(i) * width, element.data(), width);
   });
 }
 

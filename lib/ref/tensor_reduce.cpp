@@ -211,12 +211,12 @@ class TopKKernel final : public Kernel {
           switch (p_.ret_typ) {
             case TopKReturn::kValue: call.outputs[0].as<float>()[at] = line[j * inner_]; break;
             case TopKReturn::kIndices:
-              tensor::StoreFromDouble(index_type_, call.outputs[0].data, at, static_cast<double>(j));
+              tensor::StoreFromDouble(index_type_, call.outputs[0].data, at, double(j));
               break;
             case TopKReturn::kMask: call.outputs[0].as<float>()[base + j * inner_] = 1.0f; break;
             case TopKReturn::kBoth:
               call.outputs[0].as<float>()[at] = line[j * inner_];
-              tensor::StoreFromDouble(index_type_, call.outputs[1].data, at, static_cast<double>(j));
+              tensor::StoreFromDouble(index_type_, call.outputs[1].data, at, double(j));
               break;
           }
         }

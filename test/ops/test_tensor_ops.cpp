@@ -53,8 +53,7 @@ TEST_CASE("bad tensor-family attributes are FormatError or Unsupported", "[tenso
   CHECK_THROWS_AS(Op("topk", {{"ret_typ", "values"}}, {{"data", d}}), FormatError);
   CHECK_THROWS_AS(Op("take", {{"mode", "nearest"}}, {{"a", d}, {"indices", Var("i")}}),
                   FormatError);
-  CHECK_THROWS_AS(Op("pick", {{"mode", "raise"}}, {{"data", d}, {"index", Var("i")}}),
-                  FormatError);
+  CHECK_THROWS_AS(Op("pick", {{"mode", "raise"}}, {{"data", d}, {"index", Var("i")}}), FormatError);
   CHECK_THROWS_AS(Op("pick", {{"axis", "None"}}, {{"data", d}, {"index", Var("i")}}), Unsupported);
   CHECK_THROWS_AS(Op("Embedding", {{"input_dim", "0"}, {"output_dim", "3"}}, {{"data", d}}),
                   FormatError);
@@ -75,11 +74,13 @@ TEST_CASE("tensor-family shape errors are ShapeError", "[tensor]") {
     return outs.at(0);
   };
   const Symbol d = Var("data");
-  CHECK_THROWS_AS(infer(Op("GroupNorm", {{"num_groups", "2"}}, {{"data", d}}), {{"data", {2, 5, 3}}}),
-                  ShapeError);
+  CHECK_THROWS_AS(
+      infer(Op("GroupNorm", {{"num_groups", "2"}}, {{"data", d}}), {{"data", {2, 5, 3}}}),
+      ShapeError);
   CHECK_THROWS_AS(infer(Op("InstanceNorm", {}, {{"data", d}}), {{"data", {2, 5}}}), ShapeError);
-  CHECK_THROWS_AS(infer(Op("L2Normalization", {{"mode", "channel"}}, {{"data", d}}), {{"data", {2, 5}}}),
-                  ShapeError);
+  CHECK_THROWS_AS(
+      infer(Op("L2Normalization", {{"mode", "channel"}}, {{"data", d}}), {{"data", {2, 5}}}),
+      ShapeError);
   CHECK_THROWS_AS(infer(Op("LayerNorm", {{"axis", "2"}}, {{"data", d}}), {{"data", {2, 5}}}),
                   ShapeError);
   CHECK_THROWS_AS(infer(Op("topk", {{"k", "6"}}, {{"data", d}}), {{"data", {2, 5}}}), ShapeError);
@@ -110,8 +111,8 @@ TEST_CASE("operators without inputs run inside a graph and alone", "[tensor]") {
     CachedOpFlags flags;
     flags.reference_only = reference;
     CheckValues(Run(sum, {{"data", data}}, {}, flags)[0], {3}, {11, 22, 33});
-    const std::vector<NDArray> alone = Run(Op("_full", {{"shape", "(2, 2)"}, {"value", "3"}, {"dtype", "int32"}}, {}),
-                                           {}, {}, flags);
+    const std::vector<NDArray> alone = Run(
+        Op("_full", {{"shape", "(2, 2)"}, {"value", "3"}, {"dtype", "int32"}}, {}), {}, {}, flags);
     REQUIRE(alone.size() == 1);
     CHECK(alone[0].dtype() == DType::i32);
     CHECK(alone[0].ToVector<int32_t>() == std::vector<int32_t>{3, 3, 3, 3});
@@ -121,7 +122,8 @@ TEST_CASE("operators without inputs run inside a graph and alone", "[tensor]") {
 TEST_CASE("index outputs have MXNet's dtypes", "[tensor]") {
   const NDArray x({0.5f, -1, 2, 0.25f}, Shape{2, 2});
   const std::vector<NDArray> both =
-      Run(Op("topk", {{"ret_typ", "both"}, {"dtype", "int64"}}, {{"data", Var("data")}}), {{"data", x}});
+      Run(Op("topk", {{"ret_typ", "both"}, {"dtype", "int64"}}, {{"data", Var("data")}}),
+          {{"data", x}});
   REQUIRE(both.size() == 2);
   CHECK(both[0].dtype() == DType::f32);
   CHECK(both[1].dtype() == DType::i64);
@@ -129,7 +131,8 @@ TEST_CASE("index outputs have MXNet's dtypes", "[tensor]") {
   const NDArray shape = Run(Op("shape_array", {}, {{"data", Var("data")}}), {{"data", x}})[0];
   CHECK(shape.dtype() == DType::i64);
   CHECK(shape.ToVector<int64_t>() == std::vector<int64_t>{2, 2});
-  const NDArray argmax = Run(Op("argmax", {{"axis", "1"}}, {{"data", Var("data")}}), {{"data", x}})[0];
+  const NDArray argmax =
+      Run(Op("argmax", {{"axis", "1"}}, {{"data", Var("data")}}), {{"data", x}})[0];
   CheckValues(argmax, {2}, {0, 0});
 }
 
@@ -146,9 +149,10 @@ TEST_CASE("LayerNorm and GroupNorm list MXNet's outputs", "[tensor]") {
 
 TEST_CASE("dot and batch_dot in float16 stay close to float32", "[tensor]") {
   const Symbol dot = Op("dot", {{"transpose_b", "True"}}, {{"lhs", Var("a")}, {"rhs", Var("b")}});
-  const Symbol batch = Op("batch_dot", {{"transpose_a", "True"}}, {{"lhs", Var("a")}, {"rhs", Var("b")}});
-  for (const auto& [symbol, a, b] :
-       {std::tuple{dot, Shape{3, 8}, Shape{5, 8}}, std::tuple{batch, Shape{2, 8, 3}, Shape{2, 8, 4}}}) {
+  const Symbol batch =
+      Op("batch_dot", {{"transpose_a", "True"}}, {{"lhs", Var("a")}, {"rhs", Var("b")}});
+  for (const auto& [symbol, a, b] : {std::tuple{dot, Shape{3, 8}, Shape{5, 8}},
+                                     std::tuple{batch, Shape{2, 8, 3}, Shape{2, 8, 4}}}) {
     const std::map<std::string, NDArray> in = {{"a", testing::random_input(a, 3)},
                                                {"b", testing::random_input(b, 4)}};
     const std::vector<float> want = Run(symbol, in)[0].ToVector<float>();
@@ -169,13 +173,16 @@ TEST_CASE("dot and batch_dot run on oneDNN and match the reference", "[tensor]")
     Shape a, b;
     bool ta, tb;
   };
-  const std::vector<Shapes> dots = {{{3, 4}, {4, 5}, false, false}, {{4, 3}, {5, 4}, true, true},
+  const std::vector<Shapes> dots = {{{3, 4}, {4, 5}, false, false},
+                                    {{4, 3}, {5, 4}, true, true},
                                     {{2, 3, 4}, {4, 5, 2}, false, false},
-                                    {{2, 3, 4}, {2, 3, 5}, true, false}, {{4}, {3, 4}, false, true}};
+                                    {{2, 3, 4}, {2, 3, 5}, true, false},
+                                    {{4}, {3, 4}, false, true}};
   for (const Shapes& s : dots) {
     INFO("dot " << s.a.ToString() << " x " << s.b.ToString() << " ta " << s.ta << " tb " << s.tb);
-    const Symbol dot = Op("dot", {{"transpose_a", s.ta ? "True" : "False"}, {"transpose_b", s.tb ? "True" : "False"}},
-                          {{"lhs", Var("a")}, {"rhs", Var("b")}});
+    const Symbol dot = Op(
+        "dot", {{"transpose_a", s.ta ? "True" : "False"}, {"transpose_b", s.tb ? "True" : "False"}},
+        {{"lhs", Var("a")}, {"rhs", Var("b")}});
     CheckBackends(dot, {{"a", testing::random_input(s.a, 1)}, {"b", testing::random_input(s.b, 2)}},
                   Dnnl::kUsed);
   }
@@ -184,8 +191,10 @@ TEST_CASE("dot and batch_dot run on oneDNN and match the reference", "[tensor]")
                                        {{2, 2, 3, 4}, {2, 2, 5, 4}, false, true}};
   for (const Shapes& s : batches) {
     INFO("batch_dot " << s.a.ToString() << " x " << s.b.ToString());
-    const Symbol dot = Op("batch_dot", {{"transpose_a", s.ta ? "True" : "False"}, {"transpose_b", s.tb ? "True" : "False"}},
-                          {{"lhs", Var("a")}, {"rhs", Var("b")}});
+    const Symbol dot =
+        Op("batch_dot",
+           {{"transpose_a", s.ta ? "True" : "False"}, {"transpose_b", s.tb ? "True" : "False"}},
+           {{"lhs", Var("a")}, {"rhs", Var("b")}});
     CheckBackends(dot, {{"a", testing::random_input(s.a, 1)}, {"b", testing::random_input(s.b, 2)}},
                   Dnnl::kUsed);
   }

@@ -112,10 +112,18 @@ class Case:
                 (integer outputs are compared exactly).
     label:      unique name of the case in its family (default "<op>_<k>", k counting that op's
                 cases in the file); keys of the stored arrays and failure reports use it.
+
+    Rarely needed:
+    keep_outputs: indices of the operator's outputs that the case symbol keeps as its outputs
+                (default: all). For an output MXNet leaves undefined at inference (LeakyReLU
+                rrelu's mask), so there is nothing to compare.
+    mxnet_env:  environment variables MXNet runs this case with (generate.py runs it in a child
+                process), e.g. {"MXNET_MKLDNN_ENABLED": "0"} where MXNet's oneDNN kernel and its
+                native one disagree and tandem follows the native one. Say why in a comment.
     """
 
     def __init__(self, op, inputs, attrs=None, *, params=None, positional=False, rtol=1e-5,
-                 atol=1e-6, label=None):
+                 atol=1e-6, label=None, keep_outputs=None, mxnet_env=None):
         if not isinstance(op, str) or not op:
             raise TypeError("Case: op must be a non-empty string, got %r" % (op,))
         if not isinstance(inputs, dict):
@@ -136,6 +144,8 @@ class Case:
         self.positional = bool(positional)
         self.rtol, self.atol = float(rtol), float(atol)
         self.label = label
+        self.keep_outputs = None if keep_outputs is None else [int(k) for k in keep_outputs]
+        self.mxnet_env = dict(mxnet_env or {})
 
     def role(self, name):
         return "param" if name in self.params else "data"

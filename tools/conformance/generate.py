@@ -8,14 +8,16 @@ With no family, every test/conformance/cases/<family>.py is generated. For each 
   test/conformance/data/<family>.json    one entry per case: label, op (as MXNet's symbol JSON
                                          names it), symbol (MXNet's tojson() text, verbatim),
                                          inputs (name and role, "data" or "param", in the case's
-                                         order), outputs (count), rtol, atol
+                                         order), outputs (count), rtol, atol, and
+                                         mxnet_env where the case has one
   test/conformance/data/<family>.params  mx.nd.save dict: "<label>:in:<name>" for each input,
                                          "<label>:out:<k>" for each output of MXNet's forward
 
 Each case's symbol is one operator node over one variable per input (mx.sym.var), bound with
 mx.cpu() (arguments and auxiliary states as the symbol lists them) and run with
-forward(is_train=False). A case that MXNet rejects fails its family loudly (every failing case is
-named, nothing is written for that family) and the script exits 1. test/test_conformance.cpp reads
+forward(is_train=False); a case with mxnet_env runs in a child process (this script with --child)
+whose environment has those variables. A case that MXNet rejects fails its family loudly (every
+failing case is named, nothing is written for that family) and the script exits 1. test/test_conformance.cpp reads
 the files back. docs/conformance.md explains the whole scheme.
 """
 
@@ -23,7 +25,9 @@ import argparse
 import importlib.util
 import json
 import os
+import pickle
 import re
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -116,6 +120,9 @@ def run_case(case):
         sym = fn(*variables, name=NODE_NAME, **attrs)
     else:
         sym = fn(name=NODE_NAME, **dict(zip(case.inputs, variables)), **attrs)
+    if case.keep_outputs is not None:
+        kept = [sym[k] for k in case.keep_outputs]
+        sym = kept[0] if len(kept) == 1 else mx.sym.Group(kept)
 
     graph = json.loads(sym.tojson())
     op_nodes = [n for n in graph["nodes"] if n["op"] != "null"]
@@ -159,10 +166,49 @@ def run_case(case):
         "rtol": case.rtol,
         "atol": case.atol,
     }
+    if case.mxnet_env:
+        entry["mxnet_env"] = case.mxnet_env
     arrays = {"%s:in:%s" % (case.label, n): v for n, v in values.items()}
     for k, out in enumerate(outputs):
         arrays["%s:out:%d" % (case.label, k)] = out
     return entry, arrays
+
+
+def run_cases(family, cases):
+    """label -> (entry, arrays), or -> the error message."""
+    results = {}
+    for case in cases:
+        try:
+            results[case.label] = run_case(case)
+        except Exception as e:
+            message = str(e).strip().splitlines() or [type(e).__name__]
+            # MXNet's errors end with a long C++ stack trace: keep the first lines.
+            results[case.label] = "\n    ".join(message[:6])
+    return results
+
+
+def run_in_child(family, labels, env):
+    """Runs some cases of `family` in a child process with `env` added to the environment."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "results.pickle")
+        child_env = dict(os.environ)
+        child_env.setdefault("MXNET_STORAGE_FALLBACK_LOG_VERBOSE", "0")
+        child_env.update(env)
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", out, family]
+                              + labels, env=child_env)
+        if proc.returncode != 0 or not os.path.exists(out):
+            return {label: "the child process for environment %s failed (exit %d)"
+                           % (env, proc.returncode) for label in labels}
+        with open(out, "rb") as f:
+            return pickle.load(f)
+
+
+def child_main(out, family, labels):
+    cases = load_cases(family)
+    assign_labels(cases, family)
+    wanted = [c for c in cases if c.label in set(labels)]
+    with open(out, "wb") as f:
+        pickle.dump(run_cases(family, wanted), f)
 
 
 def load_cases(family):
@@ -178,7 +224,7 @@ def load_cases(family):
     return cases
 
 
-def generate(family):
+def generate(family, data_dir=DATA_DIR):
     """Returns True when the family's files were written."""
     try:
         cases = load_cases(family)
@@ -189,16 +235,23 @@ def generate(family):
             traceback.print_exc()
         return False
 
+    results = run_cases(family, [c for c in cases if not c.mxnet_env])
+    # Cases that need MXNet under other environment variables run in a child process per set.
+    envs = {}
+    for c in cases:
+        if c.mxnet_env:
+            envs.setdefault(tuple(sorted(c.mxnet_env.items())), []).append(c.label)
+    for env, labels in envs.items():
+        results.update(run_in_child(family, labels, dict(env)))
+
     entries, arrays, failures = [], {}, []
     for case in cases:
-        try:
-            entry, case_arrays = run_case(case)
-        except Exception as e:
-            message = str(e).strip().splitlines()
-            # MXNet's errors end with a long C++ stack trace: keep the first lines.
+        result = results[case.label]
+        if isinstance(result, str):
             failures.append("  case '%s' (%s, attrs %s): %s"
-                            % (case.label, case.op, case.attrs, "\n    ".join(message[:6])))
+                            % (case.label, case.op, case.attrs, result))
             continue
+        entry, case_arrays = result
         if entry["op"] != case.op:
             print("note: %s case '%s': MXNet writes op '%s' for '%s'"
                   % (family, case.label, entry["op"], case.op))
@@ -209,9 +262,9 @@ def generate(family):
               % (family, len(failures), len(cases), "\n".join(failures)), file=sys.stderr)
         return False
 
-    os.makedirs(DATA_DIR, exist_ok=True)
-    json_path = os.path.join(DATA_DIR, family + ".json")
-    params_path = os.path.join(DATA_DIR, family + ".params")
+    os.makedirs(data_dir, exist_ok=True)
+    json_path = os.path.join(data_dir, family + ".json")
+    params_path = os.path.join(data_dir, family + ".params")
     doc = {
         "family": family,
         "generator": "tools/conformance/generate.py",
@@ -234,20 +287,26 @@ def generate(family):
 
 
 def main():
+    if len(sys.argv) > 3 and sys.argv[1] == "--child":  # internal: see run_in_child
+        child_main(sys.argv[2], sys.argv[3], sys.argv[4:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("families", nargs="*",
                         help="case files (test/conformance/cases/<family>.py) to generate; "
                              "default: all")
+    parser.add_argument("--out", default=DATA_DIR,
+                        help="where to write the data files (default: test/conformance/data; "
+                             "the test reads another directory from TANDEM_CONFORMANCE_DATA)")
     args = parser.parse_args()
     families = args.families or sorted(
         f[:-3] for f in os.listdir(CASES_DIR) if f.endswith(".py") and not f.startswith("_"))
     families = [f[:-3] if f.endswith(".py") else f for f in families]
     if not families:
         sys.exit("generate.py: no case files in %s" % CASES_DIR)
-    failed = [f for f in families if not generate(f)]
+    failed = [f for f in families if not generate(f, args.out)]
     total = 0
-    for f in os.listdir(DATA_DIR) if os.path.isdir(DATA_DIR) else []:
-        total += os.path.getsize(os.path.join(DATA_DIR, f))
+    for f in os.listdir(args.out) if os.path.isdir(args.out) else []:
+        total += os.path.getsize(os.path.join(args.out, f))
     print("all data files: %.1f KB" % (total / 1024.0))
     if failed:
         sys.exit("generate.py: FAILED families: %s" % ", ".join(failed))

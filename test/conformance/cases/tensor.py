@@ -38,7 +38,8 @@ add(
     Case("InstanceNorm", {"data": uniform((2, 3, 4, 5), -2, 2), **affine(3)}, {}),
     Case("InstanceNorm", {"data": uniform((2, 4, 6), -2, 2), **affine(4)}, {"eps": 0.1}),
     Case("LayerNorm", {"data": uniform((2, 3, 8), -2, 2), **affine(8)}, {}),
-    Case("LayerNorm", {"data": uniform((2, 5, 3, 2), -2, 2), **affine(5)}, {"axis": 1, "eps": 1e-3}),
+    Case("LayerNorm", {"data": uniform((2, 5, 3, 2), -2, 2), **affine(5)},
+         {"axis": 1, "eps": 1e-3}),
     Case("LayerNorm", {"data": uniform((4, 6), -2, 2), **affine(6)}, {"output_mean_var": True},
          label="LayerNorm_mean_var"),
     Case("LayerNorm", {"data": uniform((3, 4, 5), -2, 2), **affine(4)},
@@ -101,7 +102,8 @@ add(Case("argmax", {"data": uniform((5,))}, {"axis": 0}, label="argmax_1d"),
 for attrs in [{}, {"k": 3}, {"k": 2, "ret_typ": "value"}, {"k": 2, "ret_typ": "both"},
               {"k": 3, "ret_typ": "mask"}, {"k": 2, "is_ascend": True, "ret_typ": "both"},
               {"k": 2, "axis": 0, "ret_typ": "both"}, {"k": 2, "axis": 1, "ret_typ": "mask"},
-              {"k": 4, "axis": "None", "ret_typ": "both"}, {"k": 3, "axis": "None", "ret_typ": "mask"},
+              {"k": 4, "axis": "None", "ret_typ": "both"},
+              {"k": 3, "axis": "None", "ret_typ": "mask"},
               {"k": 0, "ret_typ": "value"}, {"k": 2, "dtype": "int32"},
               {"k": 2, "ret_typ": "both", "dtype": "int64"}, {"k": 2, "dtype": "float64"},
               {"k": 2, "dtype": "uint8", "is_ascend": True}, {"k": 3, "dtype": "float16"}]:
@@ -136,10 +138,10 @@ add(Case("Embedding", {"data": integers((2, 5), 0, 10), "weight": uniform((10, 4
          {"input_dim": 6, "output_dim": 2}, label="Embedding_int64"))
 
 add(Case("gather_nd", {"data": uniform((3, 4, 5)), "indices": fixed([[0, 2, -1], [1, -4, 3]])}, {}),
-    Case("gather_nd", {"data": uniform((3, 4)), "indices": fixed([[[0, 1], [2, -3]], [[3, 0], [-1, 2]]])},
-         {}),
-    Case("gather_nd", {"data": uniform((2, 3, 2)), "indices": fixed([[1, 0, -1, 0], [2, 1, 0, -3], [0, 1, 1, -2]])},
-         {}),
+    Case("gather_nd", {"data": uniform((3, 4)),
+                       "indices": fixed([[[0, 1], [2, -3]], [[3, 0], [-1, 2]]])}, {}),
+    Case("gather_nd", {"data": uniform((2, 3, 2)),
+                       "indices": fixed([[1, 0, -1, 0], [2, 1, 0, -3], [0, 1, 1, -2]])}, {}),
     Case("gather_nd", {"data": uniform((3, 4)), "indices": fixed([[2, 0, 1]], dtype="int32")}, {},
          label="gather_nd_int32"))
 
@@ -201,12 +203,16 @@ for attrs in [{"start": 0, "stop": 5},
               {"start": -3, "stop": 3, "dtype": "int64"},
               {"start": 0.5, "stop": 4, "step": 0.5, "dtype": "float64"},
               {"start": 1, "stop": 4, "repeat": 3},
-              {"start": 1000, "stop": 1100, "step": 3.3, "dtype": "float16"}]:
+              {"start": 1000, "stop": 1100, "step": 3.3, "dtype": "float16"},
+              {"start": 0, "stop": 6, "step": 1.5, "dtype": "int32"}]:
     add(Case("_arange", {}, attrs))
 
 for attrs in [{}, {"axis": -1}, {"start": 2, "step": 0.5}, {"axis": 0, "start": -1, "step": 2},
               {"repeat": 2, "start": 1}]:
     add(Case("_contrib_arange_like", {"data": uniform((3, 4))}, attrs))
+# float16: MXNet truncates start and step to integers for it (see lib/ref/tensor_ops.cpp).
+add(Case("_contrib_arange_like", {"data": uniform((2, 5), dtype="float16")},
+         {"start": 2.5, "step": 1.75}, label="_contrib_arange_like_float16"))
 
 add(Case("shape_array", {"data": uniform((2, 3, 4))}, {}),
     Case("shape_array", {"data": uniform((5,))}, {}),
