@@ -61,7 +61,7 @@ typedef struct {
   int static_shape;
   int thread_safe;
   int reference_only;
-  int intra_op_threads;       /* 0: the runtime's default */
+  int intra_op_threads;       /* 0: the cores shared by the calls in flight (see cached_op.hpp) */
   int max_batch;              /* > 1 turns on dynamic batching across concurrent callers */
   int max_delay_us;           /* how long a request waits for company */
   int max_concurrent_batches; /* 0: the default (2) */

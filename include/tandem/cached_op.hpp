@@ -48,8 +48,10 @@ struct CachedOpFlags {
   bool use_cudnn = true;
   bool reference_only = false;  // force the reference kernels (the test oracle)
   size_t max_cached_shapes = 16;
-  // Threads each call may use inside kernels (oneDNN's OpenMP team), 0 = the runtime's default.
-  // N concurrent callers x M intra-op threads should not exceed the cores: with many callers, 1.
+  // Threads each CPU call may use inside kernels (oneDNN's OpenMP team). 0 (the default): the
+  // cores (or OMP_NUM_THREADS) divided by the CPU calls in flight in the process, this one
+  // included, so one caller gets every core and N concurrent callers share them without
+  // oversubscribing (docs/threading.md). A positive value is used as given.
   int intra_op_threads = 0;
   // GPU: capture each (execution context, input shape) plan as a CUDA graph on its first call and
   // replay it afterwards (inputs and outputs pass through per-context staging buffers, one

@@ -3,6 +3,7 @@
 #include "tandem/cached_op.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <list>
 #include <map>
@@ -177,11 +178,33 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   return m;
 }
 
-// Sets the calling thread's OpenMP team size for the duration of one call (OpenMP's nthreads
-// setting is per thread, so concurrent callers do not affect each other).
+// CPU calls in flight in this process, over every CachedOp: the default intra-op thread count
+// divides the cores among them (an atomic counter, no lock).
+std::atomic<int> cpu_calls_in_flight{0};
+
+// The team a call may use when CachedOpFlags::intra_op_threads is 0: the cores (or the
+// OMP_NUM_THREADS the process started with) shared by the calls in flight, this one included.
+// Measured on 2 cores (docs/threading.md): one caller gets both, two concurrent callers one each,
+// which doubles their throughput instead of fighting over the same cores.
+int AutoThreads(int in_flight) {
+#if TANDEM_HAVE_OPENMP
+  static const int budget = std::max(1, omp_get_max_threads());
+  return std::max(1, budget / std::max(1, in_flight));
+#else
+  (void)in_flight;
+  return 0;
+#endif
+}
+
+// Sets the calling thread's OpenMP team size for the duration of one CPU call (OpenMP's nthreads
+// setting is per thread, so concurrent callers do not affect each other): `threads` when it is
+// positive, else the automatic share of the cores.
 class IntraOpThreads {
  public:
-  explicit IntraOpThreads(int threads) {
+  IntraOpThreads(int threads, bool cpu) : cpu_(cpu) {
+    if (!cpu_) return;
+    const int in_flight = ++cpu_calls_in_flight;
+    if (threads <= 0) threads = AutoThreads(in_flight);
 #if TANDEM_HAVE_OPENMP
     if (threads > 0) {
       previous_ = omp_get_max_threads();
@@ -192,6 +215,8 @@ class IntraOpThreads {
 #endif
   }
   ~IntraOpThreads() {
+    if (!cpu_) return;
+    --cpu_calls_in_flight;
 #if TANDEM_HAVE_OPENMP
     if (previous_ > 0) omp_set_num_threads(previous_);
 #endif
@@ -200,6 +225,7 @@ class IntraOpThreads {
   IntraOpThreads& operator=(const IntraOpThreads&) = delete;
 
  private:
+  bool cpu_;
   int previous_ = 0;
 };
 
@@ -419,7 +445,7 @@ CachedOp& CachedOp::operator=(CachedOp&&) noexcept = default;
 void CachedOp::Impl::RunOnContext(const PlanT& plan, const std::vector<NDArray>& inputs,
                                   const std::vector<NDArray>& outputs) const {
   std::unique_ptr<ExecContext> exec = Borrow();
-  IntraOpThreads threads(model->flags.intra_op_threads);
+  IntraOpThreads threads(model->flags.intra_op_threads, model->ctx.is_cpu());
   try {
     detail::RunPlan(*model, plan, inputs, outputs, *exec);
   } catch (...) {

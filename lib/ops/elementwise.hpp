@@ -30,6 +30,13 @@ TANDEM_HOST_DEVICE float FloorMod(float x, float y) {
   return r;
 }
 
+// The same rule in double, for integer tensors (lib/ref/elemwise.cpp); y is nonzero.
+inline double FloorModOf(double x, double y) {
+  double r = std::fmod(x, y);
+  if (r != 0.0 && ((r < 0.0) != (y < 0.0))) r += y;
+  return r;
+}
+
 // MXNet rounds half away from zero (round), and its sign gives 0 for 0.
 TANDEM_HOST_DEVICE float Sign(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
 // MXNet's rint: the nearer of floor and ceil, ties to floor (rint(-0.5) = -1, rint(0.5) = 0).

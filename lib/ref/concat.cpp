@@ -1,5 +1,6 @@
 // Reference Concat and SliceChannel. Both view every tensor as (outer, extent along the axis,
-// inner) and move contiguous blocks of extent*inner elements.
+// inner) and move contiguous blocks of extent*inner elements, as bytes: any dtype (MXNet models
+// split and join int64 shape vectors too).
 #include <cstring>
 #include <vector>
 
@@ -17,10 +18,23 @@ struct BlockPlan {
   std::vector<int64_t> part_blocks;
 };
 
+// Throws TypeError unless every input and output has the same dtype; returns its width.
+size_t CommonWidth(const KernelSpec& spec) {
+  const DType t = spec.inputs.at(0).dtype;
+  auto check = [&](const TensorDesc& d) {
+    if (d.dtype != t)
+      Throw<TypeError>("node '", spec.node, "' (", spec.schema.name, "): dtypes ", DTypeName(t), " and ",
+                       DTypeName(d.dtype), " are mixed; every input and output must have the same");
+  };
+  for (const TensorDesc& d : spec.inputs) check(d);
+  for (const TensorDesc& d : spec.outputs) check(d);
+  return DTypeSize(t);
+}
+
 BlockPlan PlanBlocks(const KernelSpec& spec, const Shape& joined, int axis,
                      const std::vector<const Shape*>& parts) {
   BlockPlan plan;
-  const int64_t inner = joined.Prod(axis + 1, joined.ndim()) * sizeof(float);
+  const int64_t inner = joined.Prod(axis + 1, joined.ndim()) * static_cast<int64_t>(CommonWidth(spec));
   plan.outer = joined.Prod(0, axis);
   plan.row_bytes = joined[axis] * inner;
   int64_t extent = 0;
@@ -47,7 +61,6 @@ BlockPlan PlanBlocks(const KernelSpec& spec, const Shape& joined, int axis,
 std::unique_ptr<Kernel> MakeConcat(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConcatParams>(spec.params);
   RequireArity(spec, 1, 1);
-  RequireFloat32(spec);
   const Shape& out = spec.outputs[0].shape;
   const int axis = NormaliseAxis(spec, p.dim, out);
   std::vector<const Shape*> parts;
@@ -69,7 +82,6 @@ std::unique_ptr<Kernel> MakeConcat(const KernelSpec& spec) {
 std::unique_ptr<Kernel> MakeSliceChannel(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::SliceChannelParams>(spec.params);
   RequireArity(spec, 1, 1);
-  RequireFloat32(spec);
   const Shape& in = spec.inputs[0].shape;
   const int axis = NormaliseAxis(spec, p.axis, in);
   const int64_t pieces = static_cast<int64_t>(spec.outputs.size());

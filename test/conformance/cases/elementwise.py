@@ -208,3 +208,22 @@ CASES = [
       for k, (name, domain, attrs) in enumerate(UNARY_EXTRA)],
     *[case for name, function, form in BINARY_OPS for case in binary_cases(name, function, form)],
 ]
+
+# Integer tensors (int64 / int32), as GluonCV's detectors compute shapes and indices: division
+# truncates toward zero, mod takes the divisor's sign, comparisons give 1 / 0 in the dtype.
+INT_LHS = lambda shape, dt: integers(shape, -9, 10, dtype=dt)
+INT_RHS = lambda shape, dt: fixed([[3, -3, 2, -2], [5, 1, -1, 4], [7, -7, 3, 9]], dtype=dt)
+CASES += [
+    *[Case(name, {"lhs": INT_LHS((3, 4), dt), "rhs": INT_RHS((3, 4), dt)}, label="%s_%s" % (name, dt))
+      for dt in ("int64", "int32")
+      for name in ("elemwise_add", "elemwise_sub", "elemwise_mul", "elemwise_div", "_mod",
+                   "broadcast_div", "broadcast_mod", "broadcast_equal", "broadcast_greater",
+                   "_maximum", "broadcast_minimum")],
+    Case("broadcast_mul", {"lhs": INT_LHS((3, 4), "int64"), "rhs": integers((4,), -3, 4, dtype="int64")},
+         label="broadcast_mul_int64_rows"),
+    *[Case(name, {"data": INT_LHS((3, 4), "int64")}, {"scalar": s}, label="%s_int64" % name)
+      for name, s in (("_plus_scalar", 2), ("_mul_scalar", 3), ("_div_scalar", 2), ("_mod_scalar", -3),
+                      ("_rminus_scalar", 5), ("_greater_scalar", 0), ("_equal_scalar", 1))],
+    *[Case(name, {"data": INT_LHS((3, 4), "int64")}, label="%s_int64" % name)
+      for name in ("zeros_like", "ones_like", "abs", "negative", "sign", "square", "relu")],
+]

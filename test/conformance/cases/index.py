@@ -63,3 +63,14 @@ CASES = [
     Case("squeeze", {"data": uniform((1, 3, 1, 2))}, {"axis": (2,)}, label="squeeze_axis"),
     Case("squeeze", {"data": uniform((1, 1))}, {}, label="squeeze_to_scalar"),
 ]
+
+# Index moves of integer tensors (shape vectors, indices), and the byte-copying Concat / split.
+CASES += [
+    Case("slice_axis", {"data": integers((4, 3), -5, 5, dtype="int64")}, {"axis": 0, "begin": 1, "end": 3},
+         label="slice_axis_int64"),
+    Case("tile", {"data": integers((2, 3), -5, 5, dtype="int32")}, {"reps": (2, 1)}, label="tile_int32"),
+    Case("Concat", {"arg0": integers((2,), 0, 9, dtype="int64"), "arg1": integers((3,), 0, 9, dtype="int64")},
+         {"num_args": 2, "dim": 0}, positional=True, label="concat_int64"),
+    Case("SliceChannel", {"data": integers((4,), 0, 99, dtype="int64")}, {"num_outputs": 4, "axis": 0},
+         label="split_int64"),
+]
