@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
 ninja -C build
-meson test -C build --print-errorlogs --num-processes 2 "$@"
+# Two test programs run at once on a small machine: one OpenMP thread each, since an OpenMP team
+# whose threads must share a core with another process spins at its barriers (10-100x slower).
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} meson test -C build --print-errorlogs --num-processes 2 "$@"
