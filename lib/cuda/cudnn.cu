@@ -1,5 +1,5 @@
 // cuDNN kernels (Backend::kCudnn): Convolution (+ bias, groups, dilation, the rewrite's fused
-// residual add and ReLU), Pooling, Activation
+// residual add and ReLU), Deconvolution (cuDNN's backward-data convolution), Pooling, Activation
 // and softmax, for the specs where cuDNN computes exactly what lib/ref does; nullptr otherwise
 // (the plain CUDA kernel runs instead). Convolution, pooling and activation also take float16 /
 // bfloat16 tensors (float32 accumulation, tensor cores) and channels-last (NHWC) layouts
@@ -19,6 +19,7 @@
 #include "lib/cuda/cudnn_common.cuh"
 #include "lib/cuda/kernels.hpp"
 #include "lib/ops/params.hpp"
+#include "lib/ops/vision_params.hpp"
 #include "lib/ref/ref_util.hpp"
 
 namespace tandem::cuda {
@@ -326,6 +327,96 @@ class CudnnConvolution final : public Kernel {
   size_t workspace_ = 0;
 };
 
+// ---- Deconvolution ----
+
+// MXNet's Deconvolution is the data gradient of the convolution that maps its output (N, F,
+// out...) to its input (N, C, in...) with the same weight (C, F / groups, k...): cuDNN's
+// backward-data convolution with the padding of DeconvPaddingFor; adj only makes the output
+// larger, which the output descriptor says. Bias is added afterwards. NCHW / NCDHW only.
+class CudnnDeconvolution final : public Kernel {
+ public:
+  // Throws NotCovered when cuDNN cannot run this spec.
+  CudnnDeconvolution(const KernelSpec& spec, const ops::DeconvParams& p, cudnnDataType_t type)
+      : has_bias_(!p.no_bias), tensor_ops_(spec.allow_tf32 || type != CUDNN_DATA_FLOAT) {
+    const Shape& in = spec.inputs[0].shape;
+    const size_t spatial = p.kernel.size();
+    dy_.Set(ToInt(in.dims()), type);
+    dx_.Set(ToInt(spec.outputs[0].shape.dims()), type);
+    w_.Set(ToInt(spec.inputs[1].shape.dims()), type, false);
+    std::vector<int> pad, stride = ToInt(p.stride), dilate = ToInt(p.dilate);
+    for (size_t i = 0; i < spatial; ++i) pad.push_back(static_cast<int>(ops::DeconvPaddingFor(p, i, in[2 + i]).pad));
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionNdDescriptor(conv_.get(), static_cast<int>(spatial), pad.data(),
+                                                             stride.data(), dilate.data(),
+                                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    TANDEM_CUDNN_OR_FALLBACK(cudnnSetConvolutionGroupCount(conv_.get(), static_cast<int>(p.num_group)));
+    TANDEM_CUDNN_OR_FALLBACK(
+        cudnnSetConvolutionMathType(conv_.get(), tensor_ops_ ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    // The forward convolution of the output must give back the input's shape.
+    std::vector<int> dims(in.ndim());
+    TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionNdForwardOutputDim(conv_.get(), dx_.get(), w_.get(),
+                                                                   static_cast<int>(dims.size()), dims.data()));
+    if (std::vector<int64_t>(dims.begin(), dims.end()) != in.dims()) throw NotCovered{};
+    if (has_bias_) {
+      std::vector<int> bias_dims(in.ndim(), 1);
+      bias_dims[1] = static_cast<int>(p.num_filter);
+      bias_.Set(bias_dims, type);
+    }
+    WithPlanningHandle(spec.ctx.id, [&](cudnnHandle_t handle) { ChooseAlgorithm(handle); });
+  }
+
+  void Run(const KernelCall& call) const override {
+    cudnnHandle_t handle = StateFor(call).Cudnn();
+    TANDEM_CUDNN_CHECK(cudnnConvolutionBackwardData(handle, &kOne, w_.get(), call.inputs[1].data, dy_.get(),
+                                                    call.inputs[0].data, conv_.get(), algo_, call.scratch,
+                                                    workspace_, &kZero, dx_.get(), call.outputs[0].data));
+    if (has_bias_)
+      TANDEM_CUDNN_CHECK(cudnnAddTensor(handle, &kOne, bias_.get(), call.inputs[2].data, &kOne, dx_.get(),
+                                        call.outputs[0].data));
+  }
+
+  size_t ScratchBytes() const override { return workspace_; }
+
+ private:
+  // The fastest measured algorithm in the allowed math, without FFT (its rounding is coarser),
+  // with a sane workspace; as the convolution's ChooseAlgorithm.
+  void ChooseAlgorithm(cudnnHandle_t handle) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int returned = 0;
+    if (cudnnFindConvolutionBackwardDataAlgorithm(handle, w_.get(), dy_.get(), conv_.get(), dx_.get(),
+                                                  CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned,
+                                                  perf) != CUDNN_STATUS_SUCCESS)
+      TANDEM_CUDNN_OR_FALLBACK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+          handle, w_.get(), dy_.get(), conv_.get(), dx_.get(), CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+          &returned, perf));
+    for (int i = 0; i < returned; ++i) {
+      const cudnnConvolutionBwdDataAlgoPerf_t& c = perf[i];
+      if (c.status != CUDNN_STATUS_SUCCESS) continue;
+      if (!tensor_ops_ &&
+          (c.mathType == CUDNN_TENSOR_OP_MATH || c.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+        continue;
+      if (c.algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || c.algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING)
+        continue;
+      size_t bytes = 0;
+      if (cudnnGetConvolutionBackwardDataWorkspaceSize(handle, w_.get(), dy_.get(), conv_.get(), dx_.get(),
+                                                       c.algo, &bytes) != CUDNN_STATUS_SUCCESS ||
+          bytes > kMaxWorkspace)
+        continue;
+      algo_ = c.algo;
+      workspace_ = bytes;
+      return;
+    }
+    throw NotCovered{};
+  }
+
+  bool has_bias_;
+  bool tensor_ops_;
+  TensorDescriptor dy_, dx_, bias_;
+  FilterDescriptor w_;
+  ConvolutionDescriptor conv_;
+  cudnnConvolutionBwdDataAlgo_t algo_ = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  size_t workspace_ = 0;
+};
+
 // ---- Pooling ----
 
 // cuDNN's windows equal MXNet's (non-global pooling) when the output has the floor ("valid")
@@ -467,6 +558,18 @@ std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   // spec.batch_invariant does not exclude either.
   if (!legacy) return nullptr;
   return FastestConvolution(spec, p, type, std::move(legacy));
+}
+
+std::unique_ptr<Kernel> MakeCudnnDeconvolution(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::DeconvParams>(spec.params);
+  const size_t spatial = p.kernel.size();
+  cudnnDataType_t type;
+  if (spec.inputs.size() < p.num_inputs() || spatial < 2 || spatial > 3 || p.channels_last ||
+      !UniformCudnnType(spec, &type) || !FitsInt32(spec) || AnyEmpty(spec) ||
+      spec.inputs[0].shape.ndim() != static_cast<int>(spatial) + 2 || !ParamsFitInt(p.stride) ||
+      !ParamsFitInt(p.dilate) || p.num_group < 1 || p.num_group > INT_MAX)
+    return nullptr;  // the reference (on the host) reports shape errors and takes the rest
+  return CreateOrFallBack([&] { return std::make_unique<CudnnDeconvolution>(spec, p, type); });
 }
 
 std::unique_ptr<Kernel> MakeCudnnPooling(const KernelSpec& spec) {

@@ -38,6 +38,7 @@ std::unique_ptr<Kernel> MakeReduce(const KernelSpec&);  // sum / mean
 
 #if TANDEM_HAVE_CUDNN
 std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec&);
+std::unique_ptr<Kernel> MakeCudnnDeconvolution(const KernelSpec&);  // Deconvolution (vision family)
 std::unique_ptr<Kernel> MakeCudnnPooling(const KernelSpec&);
 std::unique_ptr<Kernel> MakeCudnnActivation(const KernelSpec&);
 std::unique_ptr<Kernel> MakeCudnnSoftmax(const KernelSpec&);

@@ -10,6 +10,9 @@
 #if TANDEM_HAVE_DNNL
 #include "lib/dnnl/vision.hpp"
 #endif
+#if TANDEM_HAVE_CUDA
+#include "lib/cuda/kernels.hpp"
+#endif
 
 namespace tandem::ops {
 namespace {
@@ -17,33 +20,14 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Deconvolution
 
-// A per-spatial-dim tuple as MXNet's Deconvolution takes it: absent or "()" gives `fallback`
-// everywhere, otherwise exactly `rank` values (MXNet does not repeat a single value here).
-std::vector<int64_t> RankTuple(const AttrReader& r, const std::string& key, size_t rank,
-                               int64_t fallback, int64_t min_value) {
-  std::vector<int64_t> values = r.Tuple(key);
-  if (values.empty()) values.assign(rank, fallback);
-  if (values.size() != rank)
-    r.Fail(key, "must have " + std::to_string(rank) + " values, like the kernel");
-  for (int64_t v : values) {
-    if (v < min_value) r.Fail(key, "values must be >= " + std::to_string(min_value));
-    if (v > kMaxWindowValue) r.Fail(key, "values must be <= " + std::to_string(kMaxWindowValue));
-  }
-  return values;
-}
-
 std::any ParseDeconvolution(const AttrReader& r) {
   DeconvParams p;
-  p.kernel = r.Tuple("kernel");
-  if (p.kernel.empty()) r.Fail("kernel", "required attribute is missing");
-  if (p.kernel.size() > 3) r.Fail("kernel", "must have 1 to 3 dimensions");
-  for (int64_t k : p.kernel)
-    if (k <= 0 || k > kMaxWindowValue) r.Fail("kernel", "values must be positive and <= 2147483647");
+  p.kernel = ParseKernel(r);
   const size_t rank = p.kernel.size();
-  p.stride = RankTuple(r, "stride", rank, 1, 1);
-  p.dilate = RankTuple(r, "dilate", rank, 1, 1);
-  p.pad = RankTuple(r, "pad", rank, 0, 0);
-  p.adj = RankTuple(r, "adj", rank, 0, 0);
+  p.stride = SpatialTuple(r, "stride", rank, 1, 1, /*repeat_single=*/false);
+  p.dilate = SpatialTuple(r, "dilate", rank, 1, 1, /*repeat_single=*/false);
+  p.pad = SpatialTuple(r, "pad", rank, 0, 0, /*repeat_single=*/false);
+  p.adj = SpatialTuple(r, "adj", rank, 0, 0, /*repeat_single=*/false);
   if (rank == 3)
     for (int64_t d : p.dilate)
       if (d != 1) r.Fail("dilate", "dilation is not supported in 3-D deconvolution (as in MXNet)");
@@ -61,11 +45,9 @@ std::any ParseDeconvolution(const AttrReader& r) {
     for (size_t i = 0; i < rank; ++i)
       if (p.adj[i] >= p.stride[i]) r.Fail("adj", "must be smaller than the stride");
   }
-  p.num_filter = r.Int("num_filter");
-  if (p.num_filter <= 0) r.Fail("num_filter", "must be positive");
-  p.num_group = r.Int("num_group", 1);
-  if (p.num_group <= 0) r.Fail("num_group", "must be positive");
-  if (p.num_filter % p.num_group != 0) r.Fail("num_filter", "must be divisible by num_group");
+  const FilterGroups g = ParseFilterGroups(r);
+  p.num_filter = g.num_filter;
+  p.num_group = g.num_group;
   p.no_bias = r.Bool("no_bias", true);
   // MXNet's Deconvolution knows no NWC; workspace, cudnn_tune and cudnn_off only steer MXNet.
   if (r.Str("layout", "") == "NWC") r.Fail("layout", "expected one of: NCW, NCHW, NCDHW, NHWC, NDHWC");
@@ -73,27 +55,13 @@ std::any ParseDeconvolution(const AttrReader& r) {
   return p;
 }
 
-// (n, c, spatial...) or (n, spatial..., c).
-Shape Ordered(bool channels_last, int64_t n, int64_t c, const std::vector<int64_t>& spatial) {
-  std::vector<int64_t> dims = {n};
-  if (!channels_last) dims.push_back(c);
-  dims.insert(dims.end(), spatial.begin(), spatial.end());
-  if (channels_last) dims.push_back(c);
-  return Shape(dims);
-}
-
 void InferDeconvolution(ShapeInferenceArgs& a) {
   const auto& p = ParamsAs<DeconvParams>(a.params);
   const Shape& data = a.in.at(0);
   if (!data.known()) return;
   const int rank = static_cast<int>(p.kernel.size());
-  if (data.ndim() != rank + 2)
-    FailShape(a.node, "a deconvolution with a ", rank, "-d kernel needs ", rank + 2,
-              "-d data, got ", data.ToString());
-  const int64_t channels = data[ChannelAxis(p.channels_last, data.ndim())];
-  if (channels % p.num_group != 0)
-    FailShape(a.node, "data ", data.ToString(), " has ", channels,
-              " channels, not divisible by num_group ", p.num_group);
+  const int64_t channels =
+      WindowDataChannels(a.node, data, rank, p.channels_last, p.num_group, "deconvolution");
   std::vector<int64_t> out_spatial;
   for (int i = 0; i < rank; ++i) {
     const int64_t x = data[SpatialAxis(p.channels_last, i)];
@@ -116,10 +84,10 @@ void InferDeconvolution(ShapeInferenceArgs& a) {
     out_spatial.push_back(static_cast<int64_t>(out));
   }
   const int64_t filters_per_group = p.num_filter / p.num_group;
-  const Shape weight = Ordered(p.channels_last, channels, filters_per_group, p.kernel);
+  const Shape weight = ChannelOrdered(p.channels_last, channels, filters_per_group, p.kernel);
   AssignShape(a.in, 1, weight, a.node, "weight");
   if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");
-  AssignShape(a.out, 0, Ordered(p.channels_last, data[0], p.num_filter, out_spatial), a.node,
+  AssignShape(a.out, 0, ChannelOrdered(p.channels_last, data[0], p.num_filter, out_spatial), a.node,
               "output");
 }
 
@@ -370,7 +338,7 @@ namespace tandem::detail {
 // clang-format off
 std::vector<BuiltinOp> VisionOps() {
   return {
-  {ops::DeconvolutionSchema,        ref::MakeDeconvolution,        DNNL_KERNEL(MakeDeconvolution), nullptr, nullptr},
+  {ops::DeconvolutionSchema,        ref::MakeDeconvolution,        DNNL_KERNEL(MakeDeconvolution), nullptr, CUDNN_KERNEL(MakeCudnnDeconvolution)},
   {ops::UpSamplingSchema,           ref::MakeUpSampling,           DNNL_KERNEL(MakeUpSampling),    nullptr, nullptr},
   {ops::BilinearResize2DSchema,     ref::MakeBilinearResize2D,     nullptr,                        nullptr, nullptr},
   {ops::AdaptiveAvgPooling2DSchema, ref::MakeAdaptiveAvgPooling2D, nullptr,                        nullptr, nullptr},

@@ -195,12 +195,20 @@ TEST_CASE("bad scalar and clip attributes are FormatErrors", "[elemwise][errors]
   CHECK_THROWS_AS(Unary("clip", {{"a_min", "2"}, {"a_max", "1"}}), FormatError);
 }
 
-TEST_CASE("element-wise ops on int32 data are TypeErrors", "[elemwise][errors]") {
-  NDArray i32(Shape{2, 2}, Context::cpu(), DType::i32);
+TEST_CASE("element-wise ops compute on integer data; mixed dtypes and int exp are TypeErrors",
+          "[elemwise][errors]") {
+  // Integer semantics (MXNet's, checked against MXNet in the conformance cases): truncating
+  // division, mod with the divisor's sign.
+  NDArray lhs(std::vector<int32_t>{7, -7, 7, -7}, Shape{2, 2});
+  NDArray rhs(std::vector<int32_t>{3, 3, -3, -3}, Shape{2, 2});
+  CHECK(CachedOp(Binary("elemwise_div"), {}, Context::cpu()).Forward({{"lhs", lhs}, {"rhs", rhs}})[0]
+            .ToVector<int32_t>() == std::vector<int32_t>{2, -2, -2, 2});
+  CHECK(CachedOp(Binary("_mod"), {}, Context::cpu()).Forward({{"lhs", lhs}, {"rhs", rhs}})[0]
+            .ToVector<int32_t>() == std::vector<int32_t>{1, 2, -2, -1});
   CachedOp add(Binary("elemwise_add"), {}, Context::cpu());
-  CHECK_THROWS_AS(add.Forward({{"lhs", i32}, {"rhs", i32}}), TypeError);
-  CachedOp scalar(Unary("_plus_scalar", {{"scalar", "1"}}), {}, Context::cpu());
-  CHECK_THROWS_AS(scalar.Forward({i32}), TypeError);
+  CHECK_THROWS_AS(add.Forward({{"lhs", lhs}, {"rhs", testing::random_input({2, 2})}}), TypeError);
+  CachedOp exp(Unary("exp", {}), {}, Context::cpu());
+  CHECK_THROWS_AS(exp.Forward({lhs}), TypeError);
 }
 
 TEST_CASE("a binary op reading the same input twice matches the reference", "[elemwise]") {
