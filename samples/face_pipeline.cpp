@@ -66,19 +66,11 @@ struct Options {
 };
 
 int IntArg(const std::string& flag, const std::string& value, int min) {
-  char* end = nullptr;
-  const long v = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || v < min || v > 100000)
-    throw InvalidArgument(flag + ": expected an integer >= " + std::to_string(min) + ", got '" + value + "'");
-  return static_cast<int>(v);
+  return samples::IntArg(flag, value, min, 100000);
 }
 
 Options Parse(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-      std::fputs(kHelp, stdout);
-      std::exit(0);
-    }
+  samples::ExitOnHelp(argc, argv, kHelp);
   if (argc < 4) throw InvalidArgument(kUsage);
   Options o;
   o.mtcnn_dir = argv[1];

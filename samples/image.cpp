@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -186,6 +188,22 @@ std::array<float, 3> ParseTriple(const std::string& text, const std::string& wha
   std::string rest;
   if (std::getline(in, rest)) Throw<InvalidArgument>(what, ": expected three numbers r,g,b, got '", text, "'");
   return out;
+}
+
+void ExitOnHelp(int argc, char** argv, const char* help) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(help, stdout);
+      std::exit(0);
+    }
+}
+
+int IntArg(const std::string& flag, const std::string& value, int min, int max) {
+  char* end = nullptr;
+  const long v = std::strtol(value.c_str(), &end, 10);
+  if (value.empty() || *end != '\0' || v < min || v > max)
+    throw InvalidArgument(flag + ": expected an integer >= " + std::to_string(min) + ", got '" + value + "'");
+  return static_cast<int>(v);
 }
 
 std::vector<std::string> LoadSynset(const std::string& path) {

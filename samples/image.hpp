@@ -64,6 +64,13 @@ NDArray LoadImageAsNCHW(const std::string& path, int size, const Normalization& 
 // "r,g,b" -> three floats; throws InvalidArgument naming `what` otherwise.
 std::array<float, 3> ParseTriple(const std::string& text, const std::string& what);
 
+// ---- command-line helpers ----
+
+// Prints `help` to stdout and exits 0 when any argument is --help or -h.
+void ExitOnHelp(int argc, char** argv, const char* help);
+// A decimal integer in [min, max]; throws InvalidArgument naming `flag` otherwise.
+int IntArg(const std::string& flag, const std::string& value, int min, int max);
+
 // ---- classification helpers ----
 
 // synset.txt: one class per line, "nXXXXXXXX label words"; the first token (the WordNet id) is

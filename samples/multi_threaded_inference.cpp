@@ -92,11 +92,7 @@ struct Options {
 };
 
 int PositiveInt(const std::string& flag, const std::string& value, int min) {
-  char* end = nullptr;
-  const long v = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end != '\0' || v < min || v > 1000000)
-    throw InvalidArgument(flag + ": expected an integer >= " + std::to_string(min) + ", got '" + value + "'");
-  return static_cast<int>(v);
+  return tandem::samples::IntArg(flag, value, min, 1000000);
 }
 
 float Float(const std::string& flag, const std::string& value) {
@@ -121,11 +117,7 @@ const std::vector<std::string> kPreprocessFlags = {"--size", "--resize-shorter",
                                                    "--std"};
 
 Options Parse(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-      std::fputs(kHelp, stdout);
-      std::exit(0);
-    }
+  tandem::samples::ExitOnHelp(argc, argv, kHelp);
   if (argc < 4) throw InvalidArgument(kUsage);
   Options o;
   o.prefix = argv[1];

@@ -9,12 +9,7 @@
 #   test_face_pipeline.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
-# Every worker is one caller; OpenMP teams inside each call only oversubscribe the CI cores.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+. "$src/test/sample_checks.sh"  # $tmp, check, expect_error, OMP_NUM_THREADS=1
 sample=$build/samples/face_pipeline
 mtcnn=$src/data/mtcnn
 genderage=$src/data/genderage/model
@@ -65,14 +60,6 @@ else
   echo "note: $models/genderage/Tom_Hanks_54745.png absent: the gender/age check on it is skipped"
 fi
 
-expect_error() {  # NAME PATTERN COMMAND...
-  local name=$1 pattern=$2
-  shift 2
-  "$@" >"$tmp/err.txt" 2>&1
-  local rc=$?
-  check "$name: non-zero exit" "[ $rc -ne 0 ] && [ $rc -lt 128 ]"
-  check "$name: message says '$pattern'" "grep -q -- '$pattern' '$tmp/err.txt'"
-}
 expect_error "missing MTCNN models" "nomtcnn/det1" "$sample" "$tmp/nomtcnn" "$genderage" "$photo"
 expect_error "missing image" "nope.jpg" "$sample" "$mtcnn" "$genderage" "$tmp/nope.jpg"
 printf 'not an image' >"$tmp/bad.png"

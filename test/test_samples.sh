@@ -13,13 +13,7 @@
 #   test_samples.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1 src=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if eval "$2"; then echo "ok: $1"; else echo "FAILED: $1"; fail=1; fi; }
-
-# Every worker is one caller; OpenMP teams inside each call only oversubscribe the CI cores.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+. "$src/test/sample_checks.sh"  # $tmp, check, expect_error, OMP_NUM_THREADS=1
 sample=$build/samples/multi_threaded_inference
 # MXNet's model-zoo name for the pre-activation ResNet-18 (tandem's resnet18-v2); tandem-zoo writes
 # the input rule of MXNet's trained checkpoints next to it, which the sample then reads.
@@ -138,14 +132,6 @@ check "--no-preprocess-file falls back to the built-in rule" \
 check "--help exits 0 and describes the preprocessing flags" \
   "[ $? -eq 0 ] && grep -q -- '--resize-shorter' '$tmp/help.txt' && grep -q -- '--channel-order' '$tmp/help.txt' && grep -q 'preprocess.json' '$tmp/help.txt'"
 
-expect_error() {  # NAME PATTERN COMMAND...
-  local name=$1 pattern=$2
-  shift 2
-  "$@" >"$tmp/err.txt" 2>&1
-  local rc=$?
-  check "$name: non-zero exit" "[ $rc -ne 0 ] && [ $rc -lt 128 ]"
-  check "$name: message says '$pattern'" "grep -q -- '$pattern' '$tmp/err.txt'"
-}
 expect_error "missing image" "nope.jpg" "$sample" "$tmp/r18" 0 "$tmp/nope.jpg"
 printf 'not an image' >"$tmp/bad.png"
 expect_error "unreadable image" "bad.png" "$sample" "$tmp/r18" 0 "$tmp/bad.png"

@@ -74,6 +74,12 @@ const NDArray* ConstantF32(const KernelSpec& spec, size_t i) {
   return array;
 }
 
+bool ConstantWeightAndBias(const KernelSpec& spec, bool no_bias, WeightAndBias* out) {
+  out->weight = ConstantF32(spec, 1);
+  out->bias = no_bias ? nullptr : ConstantF32(spec, 2);
+  return out->weight && (no_bias || out->bias);
+}
+
 dnnl::memory::dims ToDims(const Shape& shape) { return shape.dims(); }
 
 dnnl::memory::desc PlainDesc(const dnnl::memory::dims& dims) {

@@ -58,6 +58,14 @@ bool IsPlainF32(const KernelSpec& spec, size_t num_inputs);
 // else nullptr (an input that changes per call cannot be pre-packed).
 const NDArray* ConstantF32(const KernelSpec& spec, size_t i);
 
+// Input 1 (the weight) and, unless `no_bias`, input 2 (the bias) of a layer as ConstantF32 gives
+// them; false when either is not constant (the caller declines).
+struct WeightAndBias {
+  const NDArray* weight = nullptr;
+  const NDArray* bias = nullptr;  // null with no_bias
+};
+bool ConstantWeightAndBias(const KernelSpec& spec, bool no_bias, WeightAndBias* out);
+
 // ---- memory descriptors ----
 
 dnnl::memory::dims ToDims(const Shape& shape);
@@ -75,6 +83,11 @@ dnnl::memory::dims ChannelsFirstDims(const Shape& channels_last);
 // (O, I, spatial...) is owi / ohwi / odhwi; `grouped`: a weight of logical dims
 // (G, O/G, I, spatial...) stored gowi / gohwi / godhwi (an OHWI weight's bytes).
 dnnl::memory::desc ChannelsLastDesc(const dnnl::memory::dims& dims, bool grouped = false);
+// A data tensor of logical dims (N, C, spatial...): ChannelsLastDesc when `channels_last`, else
+// PlainDesc.
+inline dnnl::memory::desc LayoutDesc(const Shape& shape, bool channels_last) {
+  return channels_last ? ChannelsLastDesc(ToDims(shape)) : PlainDesc(shape);
+}
 // float32 with the layout left to the primitive (format_tag::any).
 dnnl::memory::desc AnyDesc(const dnnl::memory::dims& dims);
 

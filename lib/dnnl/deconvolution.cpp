@@ -79,13 +79,12 @@ std::unique_ptr<Kernel> MakeDeconvolutionWith(const KernelSpec& spec, const ops:
     dilates.push_back(p.dilate[i] - 1);  // oneDNN counts dilation from 0
     pads.push_back(pad.pad);
   }
-  const NDArray* weight_values = ConstantF32(spec, 1);
-  const NDArray* bias_values = p.no_bias ? nullptr : ConstantF32(spec, 2);
-  if (!weight_values || (!p.no_bias && !bias_values)) return nullptr;
+  WeightAndBias constants;
+  if (!ConstantWeightAndBias(spec, p.no_bias, &constants)) return nullptr;
 
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
-    const dnnl::memory::desc src = last ? ChannelsLastDesc(ToDims(data)) : PlainDesc(data);
-    const dnnl::memory::desc dst = last ? ChannelsLastDesc(ToDims(output)) : PlainDesc(output);
+    const dnnl::memory::desc src = LayoutDesc(data, last);
+    const dnnl::memory::desc dst = LayoutDesc(output, last);
     const dnnl::memory::desc weights_given = GivenWeights(channels, filters, groups, p.kernel, last);
     const dnnl::memory::desc weights = AnyDesc(weights_given.dims());
     const dnnl::memory::desc bias = p.no_bias ? dnnl::memory::desc() : PlainDesc({filters});
@@ -98,13 +97,13 @@ std::unique_ptr<Kernel> MakeDeconvolutionWith(const KernelSpec& spec, const ops:
     dnnl::deconvolution_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
-    auto packed = kernel->Own(SharedReorder(*weight_values, weights_given, pd.weights_desc()));
+    auto packed = kernel->Own(SharedReorder(*constants.weight, weights_given, pd.weights_desc()));
     std::vector<PrimitiveKernel::Binding> args = {
         {DNNL_ARG_SRC, PrimitiveKernel::Input(0), src},
         {DNNL_ARG_WEIGHTS, packed, pd.weights_desc()},
         {DNNL_ARG_DST, PrimitiveKernel::Output(0), dst}};
     if (!p.no_bias) {
-      auto bias_copy = kernel->Own(CopyToBuffer(bias_values->data<float>(), filters));
+      auto bias_copy = kernel->Own(CopyToBuffer(constants.bias->data<float>(), filters));
       args.push_back({DNNL_ARG_BIAS, bias_copy, bias});
     }
     kernel->AddStep(dnnl::deconvolution_forward(pd), pd.scratchpad_desc(), std::move(args));

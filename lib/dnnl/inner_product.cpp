@@ -64,9 +64,8 @@ std::unique_ptr<Kernel> MakeFullyConnected(const KernelSpec& spec) {
   const int64_t batch = data.Prod(0, split);
   if (data.Prod(split, data.ndim()) != features || spec.outputs[0].shape.Size() != batch * hidden)
     return nullptr;
-  const NDArray* weight_values = ConstantF32(spec, 1);
-  const NDArray* bias_values = p.no_bias ? nullptr : ConstantF32(spec, 2);
-  if (!weight_values || (!p.no_bias && !bias_values)) return nullptr;
+  WeightAndBias constants;
+  if (!ConstantWeightAndBias(spec, p.no_bias, &constants)) return nullptr;
 
   if (!spec.batch_invariant || batch == 1) return MakeInnerProduct(spec, p, batch, features, hidden);
   std::unique_ptr<Kernel> one_row = MakeInnerProduct(spec, p, 1, features, hidden);

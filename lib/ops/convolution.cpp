@@ -8,20 +8,14 @@ namespace {
 
 std::any ParseConvolution(const AttrReader& r) {
   ConvParams p;
-  p.kernel = r.Tuple("kernel");
-  if (p.kernel.empty()) r.Fail("kernel", "required attribute is missing");
-  if (p.kernel.size() > 3) r.Fail("kernel", "must have 1 to 3 dimensions");
-  for (int64_t k : p.kernel)
-    if (k <= 0 || k > kMaxWindowValue) r.Fail("kernel", "values must be positive and <= 2147483647");
+  p.kernel = ParseKernel(r);
   const size_t rank = p.kernel.size();
   p.stride = SpatialTuple(r, "stride", rank, 1, 1);
   p.dilate = SpatialTuple(r, "dilate", rank, 1, 1);
   p.pad = SpatialTuple(r, "pad", rank, 0, 0);
-  p.num_filter = r.Int("num_filter");
-  if (p.num_filter <= 0) r.Fail("num_filter", "must be positive");
-  p.num_group = r.Int("num_group", 1);
-  if (p.num_group <= 0) r.Fail("num_group", "must be positive");
-  if (p.num_filter % p.num_group != 0) r.Fail("num_filter", "must be divisible by num_group");
+  const FilterGroups g = ParseFilterGroups(r);
+  p.num_filter = g.num_filter;
+  p.num_group = g.num_group;
   p.no_bias = r.Bool("no_bias", false);
   const std::string fused = r.Str(kFusedActAttr, "");
   if (!fused.empty() && fused != "relu") r.Fail(kFusedActAttr, "only 'relu' can be fused");
@@ -34,27 +28,13 @@ std::any ParseConvolution(const AttrReader& r) {
   return p;
 }
 
-// (N, C, spatial...) or (N, spatial..., C), as the layout orders them.
-Shape Ordered(bool channels_last, int64_t n, int64_t c, const std::vector<int64_t>& spatial) {
-  std::vector<int64_t> dims = {n};
-  if (!channels_last) dims.push_back(c);
-  dims.insert(dims.end(), spatial.begin(), spatial.end());
-  if (channels_last) dims.push_back(c);
-  return Shape(dims);
-}
-
 void InferConvolution(ShapeInferenceArgs& a) {
   const auto& p = ParamsAs<ConvParams>(a.params);
   const Shape& data = a.in.at(0);
   if (!data.known()) return;
   const int rank = static_cast<int>(p.kernel.size());
-  if (data.ndim() != rank + 2)
-    FailShape(a.node, "a convolution with a ", rank, "-d kernel needs ", rank + 2,
-              "-d data, got ", data.ToString());
-  const int64_t channels = data[ChannelAxis(p.channels_last, data.ndim())];
-  if (channels % p.num_group != 0)
-    FailShape(a.node, "data ", data.ToString(), " has ", channels,
-              " channels, not divisible by num_group ", p.num_group);
+  const int64_t channels =
+      WindowDataChannels(a.node, data, rank, p.channels_last, p.num_group, "convolution");
 
   std::vector<int64_t> out_spatial;
   for (int i = 0; i < rank; ++i) {
@@ -70,8 +50,8 @@ void InferConvolution(ShapeInferenceArgs& a) {
       FailShape(a.node, "the output of data ", data.ToString(), " with pad ", p.pad[i], " has more than 2^63 positions");
     out_spatial.push_back(static_cast<int64_t>(room / p.stride[i] + 1));
   }
-  const Shape out = Ordered(p.channels_last, data[0], p.num_filter, out_spatial);
-  const Shape weight = Ordered(p.channels_last, p.num_filter, channels / p.num_group, p.kernel);
+  const Shape out = ChannelOrdered(p.channels_last, data[0], p.num_filter, out_spatial);
+  const Shape weight = ChannelOrdered(p.channels_last, p.num_filter, channels / p.num_group, p.kernel);
   AssignShape(a.in, 1, weight, a.node, "weight");
   if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");
   // A fused residual is added element by element: it has the output's shape, never broadcast.

@@ -64,11 +64,11 @@ bool OptionalBool(const AttrReader& reader, const std::string& key, bool fallbac
 }
 
 std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& key, size_t rank,
-                                  int64_t fallback, int64_t min_value) {
+                                  int64_t fallback, int64_t min_value, bool repeat_single) {
   std::vector<int64_t> values = reader.Tuple(key);
   if (values.empty()) {
     values.assign(rank, fallback);
-  } else if (values.size() == 1 && rank > 1) {
+  } else if (repeat_single && values.size() == 1 && rank > 1) {
     values.assign(rank, values[0]);
   } else if (values.size() != rank) {
     reader.Fail(key, "must have " + std::to_string(rank) + " values, like the kernel");
@@ -80,6 +80,45 @@ std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& k
     if (v > kMaxWindowValue) reader.Fail(key, "values must be <= " + std::to_string(kMaxWindowValue));
   }
   return values;
+}
+
+std::vector<int64_t> ParseKernel(const AttrReader& reader) {
+  std::vector<int64_t> kernel = reader.Tuple("kernel");
+  if (kernel.empty()) reader.Fail("kernel", "required attribute is missing");
+  if (kernel.size() > 3) reader.Fail("kernel", "must have 1 to 3 dimensions");
+  for (int64_t k : kernel)
+    if (k <= 0 || k > kMaxWindowValue) reader.Fail("kernel", "values must be positive and <= 2147483647");
+  return kernel;
+}
+
+FilterGroups ParseFilterGroups(const AttrReader& reader) {
+  FilterGroups g;
+  g.num_filter = reader.Int("num_filter");
+  if (g.num_filter <= 0) reader.Fail("num_filter", "must be positive");
+  g.num_group = reader.Int("num_group", 1);
+  if (g.num_group <= 0) reader.Fail("num_group", "must be positive");
+  if (g.num_filter % g.num_group != 0) reader.Fail("num_filter", "must be divisible by num_group");
+  return g;
+}
+
+int64_t WindowDataChannels(const std::string& node, const Shape& data, int rank,
+                           bool channels_last, int64_t num_group, const char* op) {
+  if (data.ndim() != rank + 2)
+    FailShape(node, "a ", op, " with a ", rank, "-d kernel needs ", rank + 2, "-d data, got ",
+              data.ToString());
+  const int64_t channels = data[ChannelAxis(channels_last, data.ndim())];
+  if (channels % num_group != 0)
+    FailShape(node, "data ", data.ToString(), " has ", channels,
+              " channels, not divisible by num_group ", num_group);
+  return channels;
+}
+
+Shape ChannelOrdered(bool channels_last, int64_t n, int64_t c, const std::vector<int64_t>& spatial) {
+  std::vector<int64_t> dims = {n};
+  if (!channels_last) dims.push_back(c);
+  dims.insert(dims.end(), spatial.begin(), spatial.end());
+  if (channels_last) dims.push_back(c);
+  return Shape(dims);
 }
 
 bool ParseChannelsLast(const AttrReader& reader, size_t rank) {

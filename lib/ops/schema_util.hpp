@@ -55,10 +55,30 @@ bool OptionalBool(const AttrReader& reader, const std::string& key, bool fallbac
 inline constexpr int64_t kMaxWindowValue = 2147483647;
 
 // A per-spatial-dimension tuple such as stride or pad, sized to `rank`: absent or "()" gives
-// `fallback` everywhere, a single value is repeated, any other length is rejected. Every value
-// must be >= `min_value`.
+// `fallback` everywhere, a single value is repeated (unless `repeat_single` is false, as for
+// MXNet's Deconvolution), any other length is rejected. Every value must be >= `min_value`.
 std::vector<int64_t> SpatialTuple(const AttrReader& reader, const std::string& key, size_t rank,
-                                  int64_t fallback, int64_t min_value);
+                                  int64_t fallback, int64_t min_value, bool repeat_single = true);
+
+// The `kernel` attribute of Convolution / Deconvolution: required, 1 to 3 values, each in
+// [1, kMaxWindowValue].
+std::vector<int64_t> ParseKernel(const AttrReader& reader);
+
+// `num_filter` (required, positive) and `num_group` (default 1, positive, dividing num_filter)
+// of Convolution / Deconvolution.
+struct FilterGroups {
+  int64_t num_filter = 0;
+  int64_t num_group = 1;
+};
+FilterGroups ParseFilterGroups(const AttrReader& reader);
+
+// Checks the data of a convolution-like operator with a `rank`-d kernel (rank + 2 dims, channels
+// divisible by num_group; `op` names it in errors, e.g. "convolution") and returns its channels.
+int64_t WindowDataChannels(const std::string& node, const Shape& data, int rank,
+                           bool channels_last, int64_t num_group, const char* op);
+
+// (n, c, spatial...) or, channel-last, (n, spatial..., c).
+Shape ChannelOrdered(bool channels_last, int64_t n, int64_t c, const std::vector<int64_t>& spatial);
 
 // MXNet's `layout` attribute of an operator with `rank` spatial dims (0: not known from the
 // kernel, any rank): false for an absent / "None" layout or the channel-first one (NCW, NCHW,

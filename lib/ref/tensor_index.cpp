@@ -216,12 +216,17 @@ void RequireIndexType(const KernelSpec& spec, size_t input) {
     Throw<TypeError>("node '", spec.node, "' (", spec.schema.name, "): indices of dtype bool");
 }
 
+// A gather's inputs: two (`data` and the `indices` into it) and one output of data's dtype.
+void RequireGatherInputs(const KernelSpec& spec, size_t data, size_t indices) {
+  RequireArity(spec, 2, 1);
+  RequireSameDType(spec, data, 0);
+  RequireIndexType(spec, indices);
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeTake(const KernelSpec& spec) {
-  RequireArity(spec, 2, 1);
-  RequireSameDType(spec, 0, 0);
-  RequireIndexType(spec, 1);
+  RequireGatherInputs(spec, 0, 1);
   const auto& p = ParamsAs<ops::TakeParams>(spec.params);
   const Shape& a = spec.inputs[0].shape;
   const int axis = NormaliseAxis(spec, p.axis, a);
@@ -233,9 +238,7 @@ std::unique_ptr<Kernel> MakeTake(const KernelSpec& spec) {
 }
 
 std::unique_ptr<Kernel> MakeEmbedding(const KernelSpec& spec) {
-  RequireArity(spec, 2, 1);
-  RequireSameDType(spec, 1, 0);
-  RequireIndexType(spec, 0);
+  RequireGatherInputs(spec, 1, 0);
   const auto& p = ParamsAs<ops::EmbeddingParams>(spec.params);
   const Shape& w = spec.inputs[1].shape;
   if (w != Shape{p.input_dim, p.output_dim})
@@ -247,9 +250,7 @@ std::unique_ptr<Kernel> MakeEmbedding(const KernelSpec& spec) {
 }
 
 std::unique_ptr<Kernel> MakeGatherND(const KernelSpec& spec) {
-  RequireArity(spec, 2, 1);
-  RequireSameDType(spec, 0, 0);
-  RequireIndexType(spec, 1);
+  RequireGatherInputs(spec, 0, 1);
   const Shape& data = spec.inputs[0].shape;
   const Shape& idx = spec.inputs[1].shape;
   if (idx.ndim() < 2 || idx[0] > data.ndim())
@@ -270,9 +271,7 @@ std::unique_ptr<Kernel> MakeGatherND(const KernelSpec& spec) {
 }
 
 std::unique_ptr<Kernel> MakePick(const KernelSpec& spec) {
-  RequireArity(spec, 2, 1);
-  RequireSameDType(spec, 0, 0);
-  RequireIndexType(spec, 1);
+  RequireGatherInputs(spec, 0, 1);
   const auto& p = ParamsAs<ops::PickParams>(spec.params);
   const Shape& data = spec.inputs[0].shape;
   const int axis = NormaliseAxis(spec, p.axis, data);

@@ -76,12 +76,17 @@ class L2NormKernel final : public Kernel {
   double eps_;
 };
 
-// ---- InstanceNorm, GroupNorm: one line per (item, channel or group), gamma / beta per line ----
+// ---- InstanceNorm, GroupNorm, LayerNorm: mean / variance per line, then gamma / beta ---------
 
-class GroupedNormKernel final : public Kernel {
+// kPerLine (InstanceNorm, GroupNorm: one line per item and channel or group): line l uses
+// gamma / beta [l % groups]. kPerElement (LayerNorm): element j of a line uses gamma / beta [j].
+// Mean / std outputs (if any) are indexed by line.
+enum class Affine { kPerLine, kPerElement };
+
+template <Affine kAffine>
+class LineNormKernel final : public Kernel {
  public:
-  // Line l uses gamma / beta [l % groups]; mean / std outputs (if any) are indexed by line.
-  GroupedNormKernel(Lines g, int64_t groups, double eps, bool mean_std)
+  LineNormKernel(Lines g, int64_t groups, double eps, bool mean_std)
       : g_(g), groups_(groups), eps_(eps), mean_std_(mean_std) {}
   void Run(const KernelCall& call) const override {
     const float* x = call.inputs[0].as<const float>();
@@ -95,7 +100,11 @@ class GroupedNormKernel final : public Kernel {
       const int64_t b = g_.base(l);
       for (int64_t j = 0; j < g_.len; ++j) {
         const int64_t k = b + j * g_.inner;
-        y[k] = static_cast<float>((x[k] - m.mean) / std * gamma[c] + beta[c]);
+        // Each mode keeps its own order of operations (results stay bit-identical).
+        if constexpr (kAffine == Affine::kPerLine)
+          y[k] = static_cast<float>((x[k] - m.mean) / std * gamma[c] + beta[c]);
+        else
+          y[k] = static_cast<float>((x[k] - m.mean) * gamma[j] / std + beta[j]);
       }
       if (mean_std_) {
         call.outputs[1].as<float>()[l] = static_cast<float>(m.mean);
@@ -107,37 +116,6 @@ class GroupedNormKernel final : public Kernel {
  private:
   Lines g_;
   int64_t groups_;
-  double eps_;
-  bool mean_std_;
-};
-
-// ---- LayerNorm: gamma / beta per element of the line ----------------------------------------
-
-class LayerNormKernel final : public Kernel {
- public:
-  LayerNormKernel(Lines g, double eps, bool mean_std) : g_(g), eps_(eps), mean_std_(mean_std) {}
-  void Run(const KernelCall& call) const override {
-    const float* x = call.inputs[0].as<const float>();
-    const float* gamma = call.inputs[1].as<const float>();
-    const float* beta = call.inputs[2].as<const float>();
-    float* y = call.outputs[0].as<float>();
-    for (int64_t l = 0; l < g_.count(); ++l) {
-      const Moments m = LineMoments(x, g_, l);
-      const double std = std::sqrt(m.var + eps_);
-      const int64_t b = g_.base(l);
-      for (int64_t j = 0; j < g_.len; ++j) {
-        const int64_t k = b + j * g_.inner;
-        y[k] = static_cast<float>((x[k] - m.mean) * gamma[j] / std + beta[j]);
-      }
-      if (mean_std_) {
-        call.outputs[1].as<float>()[l] = static_cast<float>(m.mean);
-        call.outputs[2].as<float>()[l] = static_cast<float>(std);
-      }
-    }
-  }
-
- private:
-  Lines g_;
   double eps_;
   bool mean_std_;
 };
@@ -196,8 +174,8 @@ std::unique_ptr<Kernel> MakeInstanceNorm(const KernelSpec& spec) {
   const Shape& s = spec.inputs[0].shape;
   if (s.ndim() < 3) ShapeMismatch(spec, "data needs at least 3 dims, got " + s.ToString());
   RequireAffine(spec, s[1]);
-  return std::make_unique<GroupedNormKernel>(Lines{s[0] * s[1], s.Prod(2, s.ndim()), 1}, s[1],
-                                             p.eps, false);
+  return std::make_unique<LineNormKernel<Affine::kPerLine>>(
+      Lines{s[0] * s[1], s.Prod(2, s.ndim()), 1}, s[1], p.eps, false);
 }
 
 std::unique_ptr<Kernel> MakeGroupNorm(const KernelSpec& spec) {
@@ -211,8 +189,8 @@ std::unique_ptr<Kernel> MakeGroupNorm(const KernelSpec& spec) {
   RequireAffine(spec, p.num_groups);
   if (p.output_mean_var) RequireArity(spec, 3, 3);
   const int64_t g = p.num_groups;
-  return std::make_unique<GroupedNormKernel>(Lines{s[0] * g, s.Prod(1, s.ndim()) / g, 1}, g,
-                                             p.eps, p.output_mean_var);
+  return std::make_unique<LineNormKernel<Affine::kPerLine>>(
+      Lines{s[0] * g, s.Prod(1, s.ndim()) / g, 1}, g, p.eps, p.output_mean_var);
 }
 
 std::unique_ptr<Kernel> MakeLayerNorm(const KernelSpec& spec) {
@@ -223,7 +201,8 @@ std::unique_ptr<Kernel> MakeLayerNorm(const KernelSpec& spec) {
   const int axis = NormaliseAxis(spec, p.axis, s);
   RequireAffine(spec, s[axis]);
   if (p.output_mean_var) RequireArity(spec, 3, 3);
-  return std::make_unique<LayerNormKernel>(AroundAxis(s, axis), p.eps, p.output_mean_var);
+  return std::make_unique<LineNormKernel<Affine::kPerElement>>(AroundAxis(s, axis), 1, p.eps,
+                                                            p.output_mean_var);
 }
 
 std::unique_ptr<Kernel> MakeArange(const KernelSpec& spec) {

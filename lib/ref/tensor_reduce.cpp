@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "lib/ops/tensor_params.hpp"
@@ -235,6 +236,17 @@ void RequireF32Input(const KernelSpec& spec) {
                      DTypeName(spec.inputs[0].dtype), "; the reference kernel needs float32");
 }
 
+// `in` as (outer, len, inner) around `axis`; no axis: the flattened input as one line.
+struct AxisLine {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+AxisLine AroundOptionalAxis(const KernelSpec& spec, const std::optional<int64_t>& axis,
+                            const Shape& in) {
+  if (!axis) return {1, in.Size(), 1};
+  const int a = NormaliseAxis(spec, *axis, in);
+  return {in.Prod(0, a), in[a], in.Prod(a + 1, in.ndim())};
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeAxesReduce(const KernelSpec& spec) {
@@ -263,13 +275,7 @@ std::unique_ptr<Kernel> MakeArgReduce(const KernelSpec& spec) {
   RequireFloat32(spec);
   const auto& p = ParamsAs<ops::ArgReduceParams>(spec.params);
   const Shape& in = spec.inputs[0].shape;
-  int64_t outer = 1, len = in.Size(), inner = 1;
-  if (p.axis) {
-    const int a = NormaliseAxis(spec, *p.axis, in);
-    outer = in.Prod(0, a);
-    len = in[a];
-    inner = in.Prod(a + 1, in.ndim());
-  }
+  const auto [outer, len, inner] = AroundOptionalAxis(spec, p.axis, in);
   if (len == 0) ShapeMismatch(spec, "cannot search an empty axis of " + in.ToString());
   if (outer * inner != spec.outputs[0].shape.Size())
     ShapeMismatch(spec, "output " + spec.outputs[0].shape.ToString() + " does not fit " +
@@ -282,13 +288,7 @@ std::unique_ptr<Kernel> MakeTopK(const KernelSpec& spec) {
   RequireArity(spec, 1, p.ret_typ == TopKReturn::kBoth ? 2 : 1);
   RequireF32Input(spec);
   const Shape& in = spec.inputs[0].shape;
-  int64_t outer = 1, len = in.Size(), inner = 1;
-  if (p.axis) {
-    const int a = NormaliseAxis(spec, *p.axis, in);
-    outer = in.Prod(0, a);
-    len = in[a];
-    inner = in.Prod(a + 1, in.ndim());
-  }
+  const auto [outer, len, inner] = AroundOptionalAxis(spec, p.axis, in);
   const int64_t k = p.k <= 0 ? len : p.k;
   if (k > len) ShapeMismatch(spec, "k = " + std::to_string(k) + " is larger than the axis");
   // Values and masks have the data's dtype; indices the dtype attribute's.

@@ -237,6 +237,25 @@ std::vector<Window> AdaptiveWindows(int64_t in, int64_t out) {
   return windows;
 }
 
+// Data x and output y of a 2-d resize: 4-d images of the same batch and channels.
+void RequireSamePlanes(const KernelSpec& spec, const Shape& x, const Shape& y) {
+  if (x.ndim() != 4 || y.ndim() != 4 || x[0] != y[0] || x[1] != y[1])
+    ShapeMismatch(spec, "data " + Dims(x) + " and output " + Dims(y) +
+                            " are not 4-d images of the same batch and channels");
+}
+
+// A kernel that maps each of the x[0] * x[1] planes (x[2], x[3]) of input 0 to the plane
+// (y[2], y[3]) of the output: plane(src, dst).
+template <class PlaneFn>
+std::unique_ptr<Kernel> PlaneKernel(const Shape& x, const Shape& y, PlaneFn plane) {
+  const int64_t planes = x[0] * x[1], in_size = x[2] * x[3], out_size = y[2] * y[3];
+  return MakeKernel([=](const KernelCall& call) {
+    const float* in = call.inputs[0].as<const float>();
+    float* out = call.outputs[0].as<float>();
+    for (int64_t c = 0; c < planes; ++c) plane(in + c * in_size, out + c * out_size);
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeDeconvolutionWith(const KernelSpec& spec, const ops::DeconvParams& p) {
@@ -267,35 +286,27 @@ std::unique_ptr<Kernel> MakeBilinearResize2D(const KernelSpec& spec) {
   RequireFloat32(spec, 1);  // the like input gives only its shape
   const Shape& x = spec.inputs[0].shape;
   const Shape& y = spec.outputs[0].shape;
-  if (x.ndim() != 4 || y.ndim() != 4 || x[0] != y[0] || x[1] != y[1])
-    ShapeMismatch(spec, "data " + Dims(x) + " and output " + Dims(y) +
-                            " are not 4-d images of the same batch and channels");
+  RequireSamePlanes(spec, x, y);
   if ((x[2] == 0 || x[3] == 0) && y.Size() != 0)
     ShapeMismatch(spec, "cannot resize the empty image " + Dims(x));
-  const int64_t planes = x[0] * x[1], ih = x[2], iw = x[3], oh = y[2], ow = y[3];
+  const int64_t ih = x[2], iw = x[3], oh = y[2], ow = y[3];
   const std::vector<Tap> rows = ResizeTaps(ih, oh, p.align_corners);
   const std::vector<Tap> cols = ResizeTaps(iw, ow, p.align_corners);
   const bool copy = ih == oh && iw == ow;
-  return MakeKernel([=](const KernelCall& call) {
-    const float* in = call.inputs[0].as<const float>();
-    float* out = call.outputs[0].as<float>();
-    for (int64_t c = 0; c < planes; ++c) {
-      const float* src = in + c * ih * iw;
-      float* dst = out + c * oh * ow;
-      if (copy) {
-        for (int64_t i = 0; i < oh * ow; ++i) dst[i] = src[i];
-        continue;
-      }
-      for (int64_t h = 0; h < oh; ++h) {
-        const Tap& r = rows[static_cast<size_t>(h)];
-        const float* row0 = src + r.index * iw;
-        const float* row1 = row0 + r.next * iw;
-        for (int64_t w = 0; w < ow; ++w) {
-          const Tap& t = cols[static_cast<size_t>(w)];
-          const float top = t.w0 * row0[t.index] + t.w1 * row0[t.index + t.next];
-          const float bottom = t.w0 * row1[t.index] + t.w1 * row1[t.index + t.next];
-          dst[h * ow + w] = r.w0 * top + r.w1 * bottom;
-        }
+  return PlaneKernel(x, y, [=](const float* src, float* dst) {
+    if (copy) {
+      for (int64_t i = 0; i < oh * ow; ++i) dst[i] = src[i];
+      return;
+    }
+    for (int64_t h = 0; h < oh; ++h) {
+      const Tap& r = rows[static_cast<size_t>(h)];
+      const float* row0 = src + r.index * iw;
+      const float* row1 = row0 + r.next * iw;
+      for (int64_t w = 0; w < ow; ++w) {
+        const Tap& t = cols[static_cast<size_t>(w)];
+        const float top = t.w0 * row0[t.index] + t.w1 * row0[t.index + t.next];
+        const float bottom = t.w0 * row1[t.index] + t.w1 * row1[t.index + t.next];
+        dst[h * ow + w] = r.w0 * top + r.w1 * bottom;
       }
     }
   });
@@ -306,27 +317,19 @@ std::unique_ptr<Kernel> MakeAdaptiveAvgPooling2D(const KernelSpec& spec) {
   RequireFloat32(spec);
   const Shape& x = spec.inputs[0].shape;
   const Shape& y = spec.outputs[0].shape;
-  if (x.ndim() != 4 || y.ndim() != 4 || x[0] != y[0] || x[1] != y[1])
-    ShapeMismatch(spec, "data " + Dims(x) + " and output " + Dims(y) +
-                            " are not 4-d images of the same batch and channels");
-  const int64_t planes = x[0] * x[1], ih = x[2], iw = x[3], oh = y[2], ow = y[3];
+  RequireSamePlanes(spec, x, y);
+  const int64_t ih = x[2], iw = x[3], oh = y[2], ow = y[3];
   const std::vector<Window> rows = AdaptiveWindows(ih, oh);
   const std::vector<Window> cols = AdaptiveWindows(iw, ow);
-  return MakeKernel([=](const KernelCall& call) {
-    const float* in = call.inputs[0].as<const float>();
-    float* out = call.outputs[0].as<float>();
-    for (int64_t c = 0; c < planes; ++c) {
-      const float* src = in + c * ih * iw;
-      float* dst = out + c * oh * ow;
-      for (int64_t h = 0; h < oh; ++h) {
-        const Window& r = rows[static_cast<size_t>(h)];
-        for (int64_t w = 0; w < ow; ++w) {
-          const Window& k = cols[static_cast<size_t>(w)];
-          float sum = 0;
-          for (int64_t i = 0; i < r.size; ++i)
-            for (int64_t j = 0; j < k.size; ++j) sum += src[(r.start + i) * iw + k.start + j];
-          dst[h * ow + w] = sum / static_cast<float>(k.size) / static_cast<float>(r.size);
-        }
+  return PlaneKernel(x, y, [=](const float* src, float* dst) {
+    for (int64_t h = 0; h < oh; ++h) {
+      const Window& r = rows[static_cast<size_t>(h)];
+      for (int64_t w = 0; w < ow; ++w) {
+        const Window& k = cols[static_cast<size_t>(w)];
+        float sum = 0;
+        for (int64_t i = 0; i < r.size; ++i)
+          for (int64_t j = 0; j < k.size; ++j) sum += src[(r.start + i) * iw + k.start + j];
+        dst[h * ow + w] = sum / static_cast<float>(k.size) / static_cast<float>(r.size);
       }
     }
   });
