@@ -65,7 +65,7 @@ struct Options {
   double seconds = 5, warmup = 1, profile_ms = 100;
   bool profile = false, reference = false;
   std::string math = "fp32";  // GPU: fp32 (strict) or tf32
-  std::string layout = "nchw";  // nhwc: CachedOpFlags::channels_last
+  std::string layout = "auto";  // nchw / nhwc: CachedOpFlags::channels_last; auto: its default
   bool rewrites = true;  // --no-rewrites: every graph pass off (BN folding, fusions, folding)
   bool graphs = true;         // GPU: replay each context's plan as a CUDA graph
   bool cudnn = true;          // --no-cudnn: the plain-CUDA kernels (CachedOpFlags::use_cudnn)
@@ -75,7 +75,7 @@ struct Options {
 
 const char* kUsage =
     "usage: tandem-bench --model PREFIX|zoo:NAME [--epoch N] [--device cpu|gpu] [--threads 1,2,4]\n"
-    "  [--batch B] [--seconds S] [--warmup S] [--dtype f32|f16|bf16] [--layout nchw|nhwc] [--intra-op N] [--sample-shape C,H,W]\n"
+    "  [--batch B] [--seconds S] [--warmup S] [--dtype f32|f16|bf16] [--layout auto|nchw|nhwc] [--intra-op N] [--sample-shape C,H,W]\n"
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
     "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites] [--no-cudnn]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
@@ -156,8 +156,9 @@ Options Parse(int argc, char** argv) {
   if (o.dtype != "f32" && o.dtype != "f16" && o.dtype != "bf16")
     throw InvalidArgument("--dtype must be f32, f16 or bf16 (the precision the plan computes in), got '" +
                           o.dtype + "'");
-  if (o.layout != "nchw" && o.layout != "nhwc")
-    throw InvalidArgument("--layout must be nchw or nhwc, got '" + o.layout + "'");
+  if (o.layout != "nchw" && o.layout != "nhwc" && o.layout != "auto")
+    throw InvalidArgument("--layout must be nchw, nhwc or auto (CPU: nhwc, GPU: nchw), got '" + o.layout + "'");
+  if (o.layout == "auto") o.layout = o.device == "cpu" && !o.reference ? "nhwc" : "nchw";  // the CachedOp default
   if (o.seconds <= 0) throw InvalidArgument("--seconds must be > 0");
   if (o.math != "fp32" && o.math != "tf32")
     throw InvalidArgument("--math must be fp32 (strict) or tf32, got '" + o.math + "'");

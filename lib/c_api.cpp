@@ -188,7 +188,7 @@ int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, in
       if (!tandem::FromMXNetFlag(flags->compute_dtype, &f.compute_dtype))
         tandem::Throw<tandem::InvalidArgument>("TDCachedOpCreate: unknown compute_dtype flag ",
                                                flags->compute_dtype);
-      f.channels_last = flags->channels_last != 0;
+      if (flags->channels_last != 0) f.channels_last = flags->channels_last > 0;
       f.allow_tf32 = flags->allow_tf32 != 0;
     }
     *out = new TDCachedOp_{tandem::CachedOp(sym->symbol, params->map, MakeContext(dev_type, dev_id), f)};

@@ -21,7 +21,11 @@ constexpr CachedOpFlags kNoRewrites{.fold_batch_norm = false,
                                     .fuse_activations = false,
                                     .fuse_residual_add = false,
                                     .drop_identity = false,
-                                    .fold_constants = false};
+                                    .fold_constants = false,
+                                    .channels_last = false};
+// The rewrites above, in the layout the graph was written in (channels_last is on by default on
+// the CPU; its own tests are further down).
+constexpr CachedOpFlags kNchw{.channels_last = false};
 constexpr testing::Tolerance kClose{.rtol = 1e-4, .atol = 1e-5};
 // Rewritten against unrewritten on the same backend: the same arithmetic up to rounding.
 constexpr testing::Tolerance kSame{.rtol = 1e-5, .atol = 1e-6};
@@ -36,7 +40,7 @@ CachedOpFlags ReferenceKernels(CachedOpFlags f) {
   return f;
 }
 const CpuBackend kCpuBackends[] = {
-    {"dnnl", {}, kNoRewrites},
+    {"dnnl", kNchw, kNoRewrites},
     {"reference", ReferenceKernels({}), ReferenceKernels(kNoRewrites)},
 };
 
@@ -160,7 +164,7 @@ TEST_CASE("rewrites fold foldable BatchNorms and fuse ReLUs, and compute the unr
     auto params = Params(net);
     const auto before = Snapshot(params);
     const NDArray x = testing::random_input({2, 3, 9, 7}, 4);
-    CachedOp rewritten(net, params, Context::cpu());
+    CachedOp rewritten(net, params, Context::cpu(), kNchw);
     CachedOp as_written(net, params, Context::cpu(), kNoRewrites);
     CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
     const PlanReport plan = rewritten.Plan({x.shape()});
@@ -714,7 +718,7 @@ TEST_CASE("channels_last: ResNet-18 v1 on the reference computes the same probab
   CHECK(KernelOf(dplan, "maxpool") == "maxpool: Pooling [dnnl]");
   CHECK(KernelOf(dplan, "data_nhwc") == "data_nhwc: Transpose [reference]");
   const auto dgot = nhwc_default.Forward({x})[0].ToVector<float>();
-  const auto dwant = CachedOp(net, params, Context::cpu()).Forward({x})[0].ToVector<float>();
+  const auto dwant = CachedOp(net, params, Context::cpu(), kNchw).Forward({x})[0].ToVector<float>();
   CHECK(Top5(dgot) == Top5(dwant));
   CHECK(testing::compare_arrays(NDArray(dgot, Shape{1, 10}), NDArray(dwant, Shape{1, 10}), kClose).ok());
 }
@@ -725,7 +729,7 @@ TEST_CASE("channels_last: inception-bn (concat, avg and max pooling) gives the s
   auto params = zoo::SyntheticParams(net, {1, 3, 224, 224}, 7, {.calibration_batch = 1});
   const NDArray x = testing::random_input({1, 3, 224, 224}, 8, 0.f, 255.f);
   CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
-  CachedOp nchw(net, params, Context::cpu());
+  CachedOp nchw(net, params, Context::cpu(), kNchw);
   const PlanReport plan = nhwc.Plan({x.shape()});
   CHECK(CountOp(plan, "Transpose") == 2);  // the data in, the last pool out (before Flatten)
   CHECK(plan.converted_to_channels_last == CountOp(plan, "Convolution") + CountOp(plan, "Pooling") + CountOp(plan, "Concat"));
@@ -744,7 +748,7 @@ TEST_CASE("channels_last: MNIST CNN predictions identical on all 10k images", "[
   const auto& params = mnist.params;
   const samples::IdxFile& images = mnist.images;
   CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
-  CachedOp nchw(net, params, Context::cpu());
+  CachedOp nchw(net, params, Context::cpu(), kNchw);
   const PlanReport plan = nhwc.Plan({Shape{100, 1, 28, 28}});
   CHECK(plan.converted_to_channels_last == 4);  // two convolutions, two pools
   CHECK(CountOp(plan, "Transpose") == 2);
@@ -765,7 +769,7 @@ TEST_CASE("channels_last: caller's params are not modified; the transposed weigh
   const auto before = Snapshot(params);
   const NDArray x = testing::random_input({1, 4, 5, 5}, 40);
   CachedOp nhwc(net, params, Context::cpu(), {.channels_last = true});
-  CachedOp nchw(net, params, Context::cpu());
+  CachedOp nchw(net, params, Context::cpu(), kNchw);
   CHECK(testing::compare_arrays(nhwc.Forward({x})[0], nchw.Forward({x})[0], kClose).ok());
   CHECK(Snapshot(params) == before);
   // The same arrays' worth of weights are bound: transposed instead of as given, none twice.
@@ -776,8 +780,9 @@ TEST_CASE("channels_last: caller's params are not modified; the transposed weigh
                                 CachedOp(Symbol::Group({a, b}), params, Context::cpu()).Forward({x})[1], kClose).ok());
 }
 
-TEST_CASE("channels_last: a convolution whose weight is computed stays NCHW; the flag is off by "
-          "default and not applied with reference_only", "[rewrite][channels_last]") {
+TEST_CASE("channels_last: a convolution whose weight is computed stays NCHW; the flag is on by "
+          "default on the CPU, can be switched off, and is not applied with reference_only",
+          "[rewrite][channels_last]") {
   // The weight is a data input, scaled (a variable read only as a weight would be a missing
   // parameter).
   Symbol weight = Operator("_mul_scalar").SetParam("scalar", 2.0)(Symbol::Variable("w")).CreateSymbol("w2");
@@ -794,7 +799,8 @@ TEST_CASE("channels_last: a convolution whose weight is computed stays NCHW; the
                                 CachedOp(net, {}, Context::cpu(), {.reference_only = true}).Forward(inputs)[0], kClose).ok());
   Symbol conv = op::Convolution("conv", Symbol::Variable("data"), {.kernel = {3, 3}, .num_filter = 2});
   auto params = testing::random_params(conv, {{"data", x.shape()}}, 43);
-  CHECK(CachedOp(conv, params, Context::cpu()).Plan({x.shape()}).converted_to_channels_last == 0);
+  CHECK(CachedOp(conv, params, Context::cpu(), kNchw).Plan({x.shape()}).converted_to_channels_last == 0);
+  CHECK(CachedOp(conv, params, Context::cpu()).Plan({x.shape()}).converted_to_channels_last == 1);  // CPU default
   CHECK(CachedOp(conv, params, Context::cpu(), {.reference_only = true, .channels_last = true})
             .Plan({x.shape()}).converted_to_channels_last == 0);
   CHECK(CachedOp(conv, params, Context::cpu(), {.channels_last = true}).Plan({x.shape()}).converted_to_channels_last == 1);

@@ -66,7 +66,8 @@ typedef struct {
   int max_delay_us;           /* how long a request waits for company */
   int max_concurrent_batches; /* 0: the default (2) */
   int compute_dtype;          /* dtype flag: 0 float32 (default), 2 float16, 12 bfloat16 */
-  int channels_last;          /* NHWC activations inside the plan */
+  int channels_last;          /* NHWC activations inside the plan: 1 on, -1 off, 0 the default
+                                 (on for CPU contexts, off for GPUs) */
   int allow_tf32;             /* GPU: TF32 tensor cores for float32 */
 } TDCachedOpFlags;
 

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,10 +82,12 @@ struct CachedOpFlags {
   // Keep 2-D convolution activations channels-last (NHWC) inside the plan: Convolution and
   // Pooling run with layout NHWC (weights transposed once, into arrays the CachedOp owns), the
   // ops between them follow, and transposes are inserted only where the layout changes. Inputs
-  // and outputs stay in the user's layout. Recommended on a GPU with cuDNN in reduced precision /
-  // TF32 (allow_tf32), where tensor cores prefer NHWC. On the CPU oneDNN runs NHWC too. A rewrite
-  // like the others (not with reference_only). Off by default.
-  bool channels_last = false;
+  // and outputs stay in the user's layout. A rewrite like the others (not with reference_only).
+  // Unset (the default): on for a CPU context with oneDNN, whose NHWC convolutions run 1.3-1.6x
+  // faster at batch 1 than NCHW ones (docs/performance.md); off on a GPU, where it is recommended
+  // with cuDNN in reduced precision / TF32 (allow_tf32), as tensor cores prefer NHWC. True or
+  // false: as set.
+  std::optional<bool> channels_last;
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;

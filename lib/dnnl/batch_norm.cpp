@@ -28,8 +28,10 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
   if (!IsPlainF32(spec, 5)) return nullptr;
   const Shape& data = spec.inputs[0].shape;
   const int axis = p.axis < 0 ? p.axis + data.ndim() : p.axis;
-  if (axis != 1 || data.ndim() < 2 || data.ndim() > 5) return nullptr;
-  const int64_t channels = data[1];
+  // Channels on axis 1 (NCHW), or last (NWC / NHWC / NDHWC: the channels-last pass's BatchNorm).
+  const bool channels_last = data.ndim() >= 3 && axis == data.ndim() - 1;
+  if ((axis != 1 && !channels_last) || data.ndim() < 2 || data.ndim() > 5) return nullptr;
+  const int64_t channels = data[axis];
   const NDArray* stats[4];
   for (size_t i = 0; i < 4; ++i) {
     stats[i] = ConstantF32(spec, i + 1);
@@ -42,7 +44,8 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
   if (spec.outputs[0].shape != data) return nullptr;
 
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
-    const dnnl::memory::desc x = PlainDesc(data);
+    const dnnl::memory::desc x =
+        channels_last ? ChannelsLastDesc(ops::ChannelsFirstOrder(ToDims(data))) : PlainDesc(data);
     const dnnl::memory::desc vector = PlainDesc({channels});
     dnnl::batch_normalization_forward::desc desc(
         dnnl::prop_kind::forward_inference, x, static_cast<float>(p.eps),

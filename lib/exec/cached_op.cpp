@@ -125,15 +125,16 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                                             Context ctx, const CachedOpFlags& flags) {
   auto m = std::make_shared<ModelGraph>();
   auto params = StripPrefixes(raw_params);
+  const bool channels_last = flags.channels_last.value_or(ctx.is_cpu() && flags.use_dnnl);
   const bool rewrite = !flags.reference_only && flags.data_indices.empty() &&
                        flags.param_indices.empty() &&
                        (flags.fold_batch_norm || flags.fuse_activations ||
                        flags.fuse_residual_add || flags.drop_identity || flags.fold_constants ||
-                       flags.channels_last);
+                       channels_last);
   Symbol planned = symbol;
   if (rewrite) {
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
-    if (flags.channels_last)
+    if (channels_last)
       r.symbol = detail::ToChannelsLast(r.symbol, r.params, &m->converted_to_channels_last);
     planned = r.symbol;
     params = std::move(r.params);

@@ -46,12 +46,17 @@ TEST_CASE("BatchNorm backends match the reference for a larger eps", "[bn]") {
                 Dnnl::kUsed);
 }
 
-TEST_CASE("BatchNorm over a non-channel axis stays with the reference and still matches", "[bn]") {
-  for (int axis : {-1, 2}) {
+TEST_CASE("BatchNorm over the last axis runs on oneDNN (channels last); another axis stays with the "
+          "reference; both match", "[bn]") {
+  for (int axis : {-1, 2}) {  // the last axis of 3-D data: NWC
     INFO("axis " << axis);
     CheckBackends(BatchNorm(false, 1e-3, axis), {{"data", testing::random_input({2, 3, 4}, 7)}},
-                  Dnnl::kFallback);
+                  Dnnl::kUsed);
   }
+  CheckBackends(BatchNorm(false, 1e-3, -1), {{"data", testing::random_input({2, 3, 4, 5}, 8)}},
+                Dnnl::kUsed);  // NHWC
+  CheckBackends(BatchNorm(false, 1e-3, 2), {{"data", testing::random_input({2, 3, 4, 5}, 9)}},
+                Dnnl::kFallback);  // neither channels first nor last
 }
 
 TEST_CASE("BatchNorm with axis -3 on 3-D data is the channel axis", "[bn][shape]") {
