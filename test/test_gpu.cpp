@@ -121,7 +121,7 @@ TEST_CASE("operators without a CUDA kernel run on the host inside a GPU plan (ho
   // Deconvolution (cuDNN, or without cuDNN the reference on the host: its weight is then copied to
   // the host once) between two GPU nodes, and box_nms (reference only) on the result.
   Symbol data = Symbol::Variable("data");
-  Symbol x = Operator("Deconvolution").SetParam("kernel", Shape{3, 3}).SetParam("num_filter", 3)
+  Symbol x = Operator("Deconvolution").SetParam("kernel", Shape{4, 4}).SetParam("num_filter", 3)
                  .SetParam("stride", Shape{2, 2})(data).CreateSymbol("deconv");
   x = op::Activation("relu", x);
   x = Operator("Reshape").SetParam("shape", Shape{1, -1, 6})(x).CreateSymbol("rows");
