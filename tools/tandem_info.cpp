@@ -37,6 +37,7 @@ const char kUsage[] =
     "usage: tandem-info PREFIX EPOCH [--shape NAME=D0,D1,...]... [--json] [--no-plan]\n"
     "       tandem-info MODEL.onnx [same options]\n"
     "       ... [--input [NAME=]FILE.pb]... [--output-dir DIR] [--reference]\n"
+    "       ... [--device cpu|gpu] [--no-cudnn]\n"
     "\n"
     "Describes the MXNet checkpoint PREFIX-symbol.json + PREFIX-EPOCH.params (EPOCH as %04d),\n"
     "or the ONNX model MODEL.onnx.\n"
@@ -50,6 +51,8 @@ const char kUsage[] =
     "                          input NAME, or the next one in order); its shape is the --shape\n"
     "  --output-dir DIR        with --input: write the outputs as DIR/output_<i>.pb\n"
     "  --reference             with --input: run on the reference kernels only\n"
+    "  --device cpu|gpu        plan and run on cpu(0) (the default) or gpu(0)\n"
+    "  --no-cudnn              on the GPU: the plain-CUDA kernels instead of cuDNN's\n"
     "\n"
     "Exit status: 0 ok, 1 missing or broken model files, 2 bad command line.\n";
 
@@ -65,6 +68,8 @@ struct Options {
   std::vector<std::pair<std::string, std::string>> inputs;  // --input: name ("" = next) and file
   std::string output_dir;
   bool reference = false;
+  std::string device = "cpu";  // --device: cpu or gpu
+  bool cudnn = true;           // --no-cudnn: CachedOpFlags::use_cudnn = false
   std::vector<std::pair<std::string, Shape>> shapes;  // in the order given
   bool json = false;
   bool plan = true;
@@ -124,6 +129,17 @@ Options ParseArgs(int argc, char** argv) {
       opts.plan = false;
     } else if (a == "--reference") {
       opts.reference = true;
+    } else if (a == "--no-cudnn") {
+      opts.cudnn = false;
+    } else if (a == "--device" || a.rfind("--device=", 0) == 0) {
+      if (a == "--device") {
+        if (i + 1 >= argc) throw UsageError("--device needs a value: cpu or gpu");
+        opts.device = argv[++i];
+      } else {
+        opts.device = a.substr(9);
+      }
+      if (opts.device != "cpu" && opts.device != "gpu")
+        throw UsageError("--device must be cpu or gpu, got '" + opts.device + "'");
     } else if (a == "--input" || a == "--output-dir") {
       if (i + 1 >= argc) throw UsageError(a + " needs a value");
       const std::string value = argv[++i];
@@ -206,7 +222,27 @@ struct Report {
   std::vector<std::pair<std::string, Shape>> outputs;
   bool outputs_inferred = false;
   std::optional<tandem::PlanReport> plan;
+  std::string plan_context = "cpu(0)";
 };
+
+// --device: cpu(0) or gpu(0), refused at once where this build of tandem sees no GPU.
+tandem::Context DeviceContext(const Options& opts) {
+  if (opts.device != "gpu") return tandem::Context::cpu();
+  if (!tandem::GpuAvailable())
+    throw tandem::DeviceError("--device gpu: no GPU available to this build of tandem (" +
+                              std::to_string(tandem::GpuCount()) +
+                              " visible; build with -Dcuda=enabled on a CUDA machine)");
+  return tandem::Context::gpu(0);
+}
+
+// The flags of the plan tandem-info describes and runs: the defaults, with --no-cudnn (and, for
+// the run only, --reference).
+tandem::CachedOpFlags RunFlags(const Options& opts, bool run) {
+  tandem::CachedOpFlags flags;
+  flags.use_cudnn = opts.cudnn;
+  if (run) flags.reference_only = opts.reference;
+  return flags;
+}
 
 std::string ParamsFileName(const std::string& prefix, int epoch) {
   char buf[16];
@@ -410,7 +446,9 @@ Report Inspect(Options& opts, const InputTensors& in, tandem::Symbol* symbol_out
   for (const auto* list : {&r.arguments, &r.aux_states})
     for (const InputInfo& in : *list) any_missing |= in.role == Role::kMissing;
   if (opts.plan && !any_missing) {
-    tandem::CachedOp op(symbol, raw_params, tandem::Context::cpu());
+    const tandem::Context ctx = DeviceContext(opts);
+    r.plan_context = ctx.ToString();
+    tandem::CachedOp op(symbol, raw_params, ctx, RunFlags(opts, false));
     std::vector<Shape> data_shapes;
     for (const std::string& name : op.input_names())
       for (const InputInfo& in : r.arguments)
@@ -501,7 +539,7 @@ void PrintText(const Report& r) {
     std::cout << "  " << name << ": " << (r.outputs_inferred ? ShapeText(shape) : "? (" + GiveShapeHint(r.unshaped_data) + ")") << "\n";
   if (!r.plan) return;
   const tandem::PlanReport& p = *r.plan;
-  std::cout << "Plan on cpu(0):\n  kernels:";
+  std::cout << "Plan on " << r.plan_context << ":\n  kernels:";
   const char* sep = " ";
   for (const auto& [backend, n] : p.kernels_by_backend) {
     std::cout << sep << backend << " " << n;
@@ -553,8 +591,9 @@ void PrintJson(const Report& r) {
   j["outputs"] = outputs;
   if (r.plan) {
     const tandem::PlanReport& p = *r.plan;
-    j["plan"] = {{"context", "cpu(0)"},
+    j["plan"] = {{"context", r.plan_context},
                  {"kernels_by_backend", p.kernels_by_backend},
+                 {"host_fallback_kernels", p.host_fallback_kernels},
                  {"node_kernels", p.node_kernels},
                  {"arena_bytes", p.arena_bytes},
                  {"naive_bytes", p.naive_bytes},
@@ -576,15 +615,14 @@ int Fail(const std::string& kind, const std::string& message) {
 // --input: one Forward call; the outputs go to --output-dir as ONNX TensorProto files.
 void RunOnce(const Options& opts, const InputTensors& in, const Report& r, const tandem::Symbol& symbol,
              const std::map<std::string, tandem::NDArray>& params) {
-  tandem::CachedOpFlags flags;
-  flags.reference_only = opts.reference;
-  tandem::CachedOp op(symbol, params, tandem::Context::cpu(), flags);
+  const tandem::Context ctx = DeviceContext(opts);
+  tandem::CachedOp op(symbol, params, ctx, RunFlags(opts, true));
   const std::vector<std::string>& used = op.input_names();
   auto is_used = [&](const std::string& name) { return std::find(used.begin(), used.end(), name) != used.end(); };
   std::map<std::string, tandem::NDArray> feed;
   for (const auto& [name, array] : in.named) {
     if (!is_used(name)) throw UsageError("--input " + name + ": not a data input of this model");
-    feed[name] = array;
+    feed[name] = array.ctx() == ctx ? array : array.Copy(ctx);
   }
   // Positional files: the ONNX graph's input order (inputs the outputs never read are skipped),
   // or the CachedOp's order for MXNet models.
@@ -602,10 +640,12 @@ void RunOnce(const Options& opts, const InputTensors& in, const Report& r, const
       continue;
     }
     const tandem::NDArray& a = in.positional[next++];
-    if (is_used(name)) feed[name] = a;
+    if (is_used(name)) feed[name] = a.ctx() == ctx ? a : a.Copy(ctx);
   }
   if (next != in.positional.size()) throw UsageError("more --input files than data inputs");
-  const std::vector<tandem::NDArray> outputs = op.Forward(feed);
+  std::vector<tandem::NDArray> outputs = op.Forward(feed);
+  for (tandem::NDArray& o : outputs)
+    if (!o.ctx().is_cpu()) o = o.Copy(tandem::Context::cpu());
   for (size_t k = 0; k < outputs.size(); ++k) {
     const std::string name = r.onnx && k < r.onnx->output_names.size() ? r.onnx->output_names[k] : op.output_names()[k];
     if (!opts.output_dir.empty()) {
