@@ -131,6 +131,57 @@ TEST_CASE("ResNetV1 matches torchvision's parameter counts and names", "[zoo]") 
   CHECK_FALSE(FindNode(zoo::ResNetV1(18), "layer1.0.downsample.0"));
 }
 
+TEST_CASE("MobileNetV2 follows Gluon's mobilenetv2_1.0: names, shapes, parameter counts", "[zoo]") {
+  Symbol net = zoo::MobileNetV2();
+  CHECK(OutputShape(net, {1, 3, 224, 224}) == Shape{1, 1000});
+  // Gluon's exported mobilenetv2_1.0 (GluonCV) and its 0.5 width: the same learnable counts.
+  CHECK(LearnableCount(net) == 3503872);
+  CHECK(LearnableCount(zoo::MobileNetV2(0.5)) == 1964448);
+  CHECK(net.ListArguments().size() == 157 + 2);  // + data, softmax_label
+  CHECK(net.ListAuxiliaryStates().size() == 104);
+  auto args = net.ListArguments();
+  std::set<std::string> names(args.begin(), args.end());
+  for (const char* name : {"mobilenetv20_features_conv0_weight", "mobilenetv20_features_batchnorm0_gamma",
+                           "mobilenetv20_features_linearbottleneck0_conv1_weight",
+                           "mobilenetv20_features_linearbottleneck16_conv2_weight",
+                           "mobilenetv20_features_batchnorm1_beta", "mobilenetv20_output_pred_weight"})
+    CHECK(names.count(name));
+  auto aux = net.ListAuxiliaryStates();
+  CHECK(aux.front() == "mobilenetv20_features_batchnorm0_running_mean");
+  // Block 0 has no expansion (t = 1): its depthwise conv is conv0; later blocks expand first.
+  CHECK(FindNode(net, "mobilenetv20_features_linearbottleneck0_conv0_fwd")->attrs.at("num_group") == "32");
+  CHECK(FindNode(net, "mobilenetv20_features_linearbottleneck1_conv1_fwd")->attrs.at("num_group") == "96");
+  CHECK(FindNode(net, "mobilenetv20_features_linearbottleneck1_conv1_fwd")->attrs.at("stride") == "(2, 2)");
+  CHECK(FindNode(net, "mobilenetv20_features_linearbottleneck2_relu61_relu6")->op_name() == "clip");
+  CHECK_FALSE(FindNode(net, "mobilenetv20_features_linearbottleneck1_elemwise_add0"));  // stride 2
+  CHECK(FindNode(net, "mobilenetv20_features_linearbottleneck2_elemwise_add0"));
+  CHECK_FALSE(FindNode(net, "mobilenetv20_features_linearbottleneck16_elemwise_add0"));  // 160 -> 320
+  auto shapes = net.GetInternals().InferShapeMap({{"data", Shape{1, 3, 224, 224}}});
+  CHECK(shapes.at("mobilenetv20_features_linearbottleneck16_batchnorm2_fwd_output") == Shape{1, 320, 7, 7});
+  CHECK(shapes.at("mobilenetv20_features_pool0_fwd_output") == Shape{1, 1280, 1, 1});
+  CHECK(shapes.at("mobilenetv20_output_flatten0_flatten0_output") == Shape{1, 1000});
+  CHECK(zoo::ByName("mobilenetv2_1.0").ToJSON() == net.ToJSON());
+  CHECK(zoo::ByName("mobilenetv2_0.25", 10).ToJSON() == zoo::MobileNetV2(0.25, 10).ToJSON());
+  // Gluon's statistics names get the same defaults as MXNet's moving_mean / moving_var.
+  auto plain = zoo::SyntheticParams(net, {1, 3, 32, 32}, 1, {.calibrate = false});
+  CHECK(plain.at("aux:mobilenetv20_features_batchnorm0_running_var").ToVector<float>() == std::vector<float>(32, 1.0f));
+  CHECK(plain.at("aux:mobilenetv20_features_batchnorm0_running_mean").ToVector<float>() == std::vector<float>(32, 0.0f));
+}
+
+TEST_CASE("a synthetic mobilenet-v2 runs, agrees across backends and round-trips as JSON", "[zoo]") {
+  Symbol net = zoo::ByName("mobilenet-v2", 10);
+  Symbol back = Symbol::LoadJSON(net.ToJSON(), "<zoo>");
+  CHECK(back.ToJSON() == net.ToJSON());
+  auto params = zoo::SyntheticParams(net, {1, 3, 64, 64}, 5, {.calibration_batch = 2});
+  std::vector<float> p = CachedOp(net, params, Context::cpu()).Forward(Data({1, 3, 64, 64}))[0].ToVector<float>();
+  REQUIRE(p.size() == 10);
+  CHECK(std::accumulate(p.begin(), p.end(), 0.0) == Approx(1.0).margin(1e-4));
+  for (float v : p) CHECK(std::isfinite(v));
+  auto report = testing::compare_backends(net, params, Data({1, 3, 64, 64}, 11), {.rtol = 1e-3, .atol = 1e-5});
+  INFO(report.ToString());
+  CHECK(report.all_within_tolerance());
+}
+
 TEST_CASE("zoo::ByName knows every listed model and rejects others", "[zoo]") {
   for (const auto& name : zoo::ModelNames()) CHECK(zoo::ByName(name, 10).num_outputs() == 1);
   CHECK_THROWS_AS(zoo::ByName("resnet19-v2"), InvalidArgument);

@@ -5,8 +5,9 @@
 // graph is the real one, the predictions are meaningless. Useful to try, benchmark and test tandem
 // (and MXNet) on real architectures without downloading trained models. NAME is one of tandem's
 // names or one of MXNet's model-zoo names (resnet-50, imagenet1k-resnet-152, imagenet1k-inception-bn,
-// as get_model.py names them). For the architectures of MXNet's zoo it also writes
-// OUT_PREFIX-preprocess.json, the input rule of MXNet's trained checkpoints (docs/samples.md).
+// as get_model.py names them), or Gluon's mobilenetv2_1.0 (tandem's mobilenet-v2) and its narrower
+// widths. For the architectures of MXNet's zoo (and Gluon's MobileNet v2) it also writes
+// OUT_PREFIX-preprocess.json, the input rule of the trained checkpoints (docs/samples.md).
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -24,14 +25,31 @@ std::string Usage() {
          "NAME is one of:\n" + names +
          "or one of MXNet's model-zoo names (mx.test_utils.download_model, get_model.py):\n"
          "  resnet-N, imagenet1k-resnet-N   (= resnetN-v2; N = 18, 34, 50, 101, 152, 200, 269)\n"
-         "  inception-bn, imagenet1k-inception-bn\n";
+         "  inception-bn, imagenet1k-inception-bn\n"
+         "or one of Gluon's: mobilenetv2_1.0, mobilenetv2_0.75, mobilenetv2_0.5, mobilenetv2_0.25\n";
 }
 
-// The input rule of MXNet's trained checkpoints of this architecture, as a preprocessing sidecar
-// (samples/preprocess.hpp), or "" when MXNet's zoo has no such model. The pre-activation ResNets
+// The input rule of MXNet's (for MobileNet v2: Gluon's) trained checkpoints of this architecture, as a
+// preprocessing sidecar (samples/preprocess.hpp), or "" when MXNet's zoo has no such model. The pre-activation ResNets
 // read raw RGB 0..255 (their first layer, bn_data, normalises); Inception-BN was trained on
 // mean-subtracted RGB (example/image-classification's --rgb-mean 123.68,116.779,103.939).
 std::string PreprocessRule(const std::string& name, int size) {
+  const std::string s = std::to_string(size);
+  if (name.find("mobilenet") != std::string::npos) {
+    // Gluon / GluonCV's ImageNet evaluation transform for its trained mobilenetv2_* checkpoints:
+    // shorter side to size / 0.875, centre crop, ToTensor (/255), ImageNet mean / std.
+    return "{\n"
+           "  \"format\": \"tandem-preprocess/1\",\n"
+           "  \"note\": \"the input rule of Gluon's trained " + name + " checkpoints (these weights are synthetic)\",\n"
+           "  \"resize\": {\"shorter_side\": " + std::to_string(static_cast<int>(size / 0.875 + 0.5)) + "},\n"
+           "  \"crop\": {\"width\": " + s + ", \"height\": " + s + "},\n"
+           "  \"channel_order\": \"RGB\",\n"
+           "  \"layout\": \"NCHW\",\n"
+           "  \"scale\": 0.00392156862745098,\n"
+           "  \"mean\": [0.485, 0.456, 0.406],\n"
+           "  \"std\": [0.229, 0.224, 0.225]\n"
+           "}\n";
+  }
   std::string mean;
   if (name.find("inception-bn") != std::string::npos)
     mean = "[123.68, 116.779, 103.939]";
@@ -39,7 +57,6 @@ std::string PreprocessRule(const std::string& name, int size) {
     mean = "[0, 0, 0]";
   else
     return "";
-  const std::string s = std::to_string(size);
   return "{\n"
          "  \"format\": \"tandem-preprocess/1\",\n"
          "  \"note\": \"the input rule of MXNet's trained " + name + " checkpoints (these weights are synthetic)\",\n"
@@ -93,7 +110,8 @@ int Run(int argc, char** argv) {
     bool ok = f && std::fputs(rule.c_str(), f) >= 0;
     if (f && std::fclose(f) != 0) ok = false;
     if (!ok) throw tandem::FormatError(prefix + "-preprocess.json: cannot write");
-    std::printf("wrote %s-preprocess.json: the input rule of MXNet's trained checkpoints\n", prefix.c_str());
+    std::printf("wrote %s-preprocess.json: the input rule of %s's trained checkpoints\n", prefix.c_str(),
+                name.find("mobilenet") != std::string::npos ? "Gluon" : "MXNet");
   }
   std::printf("NOTE: the weights are SYNTHETIC (random, seed %llu%s), not trained: predictions are "
               "meaningless.\n",

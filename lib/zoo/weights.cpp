@@ -52,7 +52,7 @@ NDArray InitialValue(const std::string& name, const Shape& shape, uint64_t seed)
     const double stddev = std::sqrt(2.0 / static_cast<double>(std::max<int64_t>(fan_in, 1)));
     Random rng(StreamSeed(seed, name));
     for (float& x : v) x = static_cast<float>(rng.Normal() * stddev);
-  } else if (EndsWith(name, "_gamma") || EndsWith(name, "_moving_var")) {
+  } else if (EndsWith(name, "_gamma") || EndsWith(name, "_moving_var") || EndsWith(name, "_running_var")) {
     std::fill(v.begin(), v.end(), 1.0f);
   }
   return NDArray(v, shape);
