@@ -3,13 +3,15 @@
 
     export_onnx.py PREFIX OUT.onnx [--epoch N] [--sample-shape 3,224,224] [--logits]
 
-Covers the operators of tandem's zoo (ResNet v1/v2, Inception-BN) and MXNet's imagenet1k models:
-Convolution, BatchNorm (fix_gamma => gamma 1), Activation, Pooling (max / avg / global,
-valid / full convention), Flatten, FullyConnected, elemwise_add (+ _Plus aliases), Concat,
-SoftmaxOutput (-> Softmax axis 1), and Dropout / identity (-> Identity). Anything else is an error
-naming the node. The batch dimension of "data" is symbolic ("N"); the rest comes from
---sample-shape. --logits adds the input of a final SoftmaxOutput as a second output "logits"
-(bench/check_export.py uses it; the benchmarked file should not have it).
+Covers the operators of tandem's zoo (ResNet v1/v2, Inception-BN, MobileNet v2), MXNet's imagenet1k
+models and the bundled EfficientNet-Lite0: Convolution (grouped / depthwise via num_group),
+BatchNorm (fix_gamma => gamma 1), Activation, clip (-> Clip: ReLU6), Pad (constant / edge /
+reflect), Pooling (max / avg / global, valid / full convention), Flatten, FullyConnected,
+elemwise_add (+ _Plus aliases), Concat, SoftmaxOutput (-> Softmax axis 1), softmax (-> Softmax on
+its axis), and Dropout / identity (-> Identity). Anything else is an error naming the node. The
+batch dimension of "data" is symbolic ("N"); the rest comes from --sample-shape. --logits adds the
+input of a final SoftmaxOutput / softmax as a second output "logits" (bench/check_export.py uses
+it; the benchmarked file should not have it).
 """
 import argparse
 import os
@@ -123,6 +125,34 @@ class Exporter:
             inputs.append(self.param(self.name_of(ins, 2)))
         self.add("Gemm", inputs, [out], n["name"], transB=1)
 
+    def clip(self, n, a, ins, out):
+        lo = self.constant(n["name"] + "_min", np.float32(float(a.get("a_min"))))
+        hi = self.constant(n["name"] + "_max", np.float32(float(a.get("a_max"))))
+        self.add("Clip", [ins[0], lo, hi], [out], n["name"])
+
+    def Pad(self, n, a, ins, out):
+        mode = a.get("mode", "constant")
+        if mode not in ("constant", "edge", "reflect"):
+            raise ValueError(f"Pad '{n['name']}': mode {mode} is not exported")
+        width = mxparams.parse_tuple(a.get("pad_width"))
+        # MXNet: (before, after) per axis; ONNX: every axis's begin, then every axis's end.
+        pads = list(width[0::2]) + list(width[1::2])
+        self.initializers[n["name"] + "_pads"] = numpy_helper.from_array(
+            np.asarray(pads, np.int64), n["name"] + "_pads")
+        inputs = [ins[0], n["name"] + "_pads"]
+        if mode == "constant":
+            inputs.append(self.constant(n["name"] + "_value",
+                                        np.float32(float(a.get("constant_value", 0)))))
+        self.add("Pad", inputs, [out], n["name"], mode=mode)
+
+    def softmax(self, n, a, ins, out):
+        temperature = a.get("temperature")
+        if temperature not in (None, "None") and float(temperature) != 1.0:
+            raise ValueError(f"softmax '{n['name']}': temperature {temperature} is not exported")
+        if len(ins) > 1 or mxparams.parse_bool(a.get("use_length")):
+            raise ValueError(f"softmax '{n['name']}': use_length is not exported")
+        self.add("Softmax", [ins[0]], [out], n["name"], axis=int(a.get("axis", -1)))
+
     def Concat(self, n, a, ins, out):
         self.add("Concat", ins, [out], n["name"], axis=int(a.get("dim", 1)))
 
@@ -164,8 +194,8 @@ class Exporter:
         outputs = [helper.make_tensor_value_info(h, TensorProto.FLOAT, None) for h in heads]
         if logits:
             head = self.graph["nodes"][self.graph["heads"][0][0]]
-            if head["op"] not in ("SoftmaxOutput", "Softmax"):
-                raise ValueError("--logits: the graph does not end in SoftmaxOutput")
+            if head["op"] not in ("SoftmaxOutput", "Softmax", "softmax"):
+                raise ValueError("--logits: the graph does not end in SoftmaxOutput / softmax")
             outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, None))
             self.add("Identity", [self.entry(head["inputs"][0])], ["logits"], "logits")
         data = helper.make_tensor_value_info(data_name, TensorProto.FLOAT,

@@ -613,7 +613,7 @@ void SaveModel(const Options& o, const Model& m) {
               o.save.c_str(), keyed.size());
 }
 
-// Outputs for the deterministic input, plus the logits: the input of a final SoftmaxOutput.
+// Outputs for the deterministic input, plus the logits: the input of a final SoftmaxOutput / softmax.
 void Dump(const Options& o, const Model& m, Context ctx) {
   NDArray x = DeterministicInput(InputShape(o), ctx);
   CachedOpFlags flags;
@@ -623,7 +623,7 @@ void Dump(const Options& o, const Model& m, Context ctx) {
   std::vector<NDArray> y = op.Forward({x});
   for (size_t i = 0; i < y.size(); ++i) out[op.output_names()[i]] = y[i].Copy(Context::cpu());
   const tandem::NodeEntry& head = m.symbol.outputs().at(0);
-  if (!head.node->is_variable() && head.node->op_name() == "SoftmaxOutput") {
+  if (!head.node->is_variable() && (head.node->op_name() == "SoftmaxOutput" || head.node->op_name() == "softmax")) {
     CachedOp logits(Symbol({head.node->inputs.at(0)}), m.params, ctx, flags);
     out["logits"] = logits.Forward({x})[0].Copy(Context::cpu());
   }
