@@ -10,8 +10,8 @@ reflect), Pooling (max / avg / global, valid / full convention), Flatten, FullyC
 elemwise_add (+ _Plus aliases), Concat, SoftmaxOutput (-> Softmax axis 1), softmax (-> Softmax on
 its axis), and Dropout / identity (-> Identity). Anything else is an error naming the node. The
 batch dimension of "data" is symbolic ("N"); the rest comes from --sample-shape. --logits adds the
-input of a final SoftmaxOutput / softmax as a second output "logits" (bench/check_export.py uses
-it; the benchmarked file should not have it).
+input of a final SoftmaxOutput / softmax (or, without one, the output itself) as a second output
+"logits" (bench/check_export.py uses it; the benchmarked file should not have it).
 """
 import argparse
 import os
@@ -194,10 +194,11 @@ class Exporter:
         outputs = [helper.make_tensor_value_info(h, TensorProto.FLOAT, None) for h in heads]
         if logits:
             head = self.graph["nodes"][self.graph["heads"][0][0]]
-            if head["op"] not in ("SoftmaxOutput", "Softmax", "softmax"):
-                raise ValueError("--logits: the graph does not end in SoftmaxOutput / softmax")
+            # The softmax's input; a graph without a final softmax (a Gluon export) is its logits.
+            source = (head["inputs"][0] if head["op"] in ("SoftmaxOutput", "Softmax", "softmax")
+                      else self.graph["heads"][0])
             outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, None))
-            self.add("Identity", [self.entry(head["inputs"][0])], ["logits"], "logits")
+            self.add("Identity", [self.entry(source)], ["logits"], "logits")
         data = helper.make_tensor_value_info(data_name, TensorProto.FLOAT,
                                              ["N"] + list(sample_shape))
         graph = helper.make_graph(self.nodes, "tandem_export", [data], outputs,

@@ -418,11 +418,14 @@ int Dump(const Options& o, SymbolHandle sym, const Params& params, const std::ve
     arrays.push_back(outs[i].h);
     keep.push_back(std::move(outs[i]));
   }
-  // The logits: the first child of a final SoftmaxOutput / softmax (found by the output's name).
+  // The logits: the first child of a final SoftmaxOutput / softmax (found by the output's name),
+  // or the first output itself when there is no final softmax (a Gluon export).
   const std::string& head = names.at(0);
   SymbolHandle children = nullptr;
-  if ((head == "softmax_output" || head.find("softmax") != std::string::npos) &&
-      MXSymbolGetChildren(sym, &children) == 0 && children) {
+  if (head.find("softmax") == std::string::npos) {
+    keys.push_back("logits");
+    arrays.push_back(arrays.at(0));  // saved twice, under both names
+  } else if (MXSymbolGetChildren(sym, &children) == 0 && children) {
     SymbolHandle logits_sym = nullptr;
     Check(MXSymbolGetOutput(children, 0, &logits_sym), "MXSymbolGetOutput");
     std::vector<NDArray> logits = run(logits_sym, false);

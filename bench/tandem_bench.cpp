@@ -613,7 +613,8 @@ void SaveModel(const Options& o, const Model& m) {
               o.save.c_str(), keyed.size());
 }
 
-// Outputs for the deterministic input, plus the logits: the input of a final SoftmaxOutput / softmax.
+// Outputs for the deterministic input, plus the logits: the input of a final SoftmaxOutput / softmax,
+// or the first output itself when the graph has no final softmax.
 void Dump(const Options& o, const Model& m, Context ctx) {
   NDArray x = DeterministicInput(InputShape(o), ctx);
   CachedOpFlags flags;
@@ -626,10 +627,12 @@ void Dump(const Options& o, const Model& m, Context ctx) {
   if (!head.node->is_variable() && (head.node->op_name() == "SoftmaxOutput" || head.node->op_name() == "softmax")) {
     CachedOp logits(Symbol({head.node->inputs.at(0)}), m.params, ctx, flags);
     out["logits"] = logits.Forward({x})[0].Copy(Context::cpu());
+  } else {
+    out["logits"] = out[op.output_names()[0]];  // no final softmax (a Gluon export): the output
   }
   NDArray::Save(o.dump, out);
-  std::printf("wrote %zu arrays (outputs%s) for input %s to %s\n", out.size(),
-              out.count("logits") ? " + logits" : "", InputShape(o).ToString().c_str(), o.dump.c_str());
+  std::printf("wrote %zu arrays (outputs + logits) for input %s to %s\n", out.size(),
+              InputShape(o).ToString().c_str(), o.dump.c_str());
 }
 
 int Run(const Options& o) {
