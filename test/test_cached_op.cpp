@@ -101,6 +101,37 @@ TEST_CASE("views (Reshape, Flatten, expand_dims, squeeze) share their input's me
   }
 }
 
+TEST_CASE("a fused residual add writes over its residual when nothing reads it later, results unchanged",
+          "[cached_op][in_place]") {
+  // unit(x) = relu(conv_c(relu(conv_b(x))) + x): the add fuses into conv_c, whose output then takes
+  // over x's memory (x is dead after the add) on oneDNN's channels-last path. In the second unit
+  // the residual is also the source of conv (y + conv(y)): no in-place then.
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Convolution("conv_a", data, {.kernel = {3, 3}, .num_filter = 16, .pad = {1, 1}});
+  Symbol r = op::Activation("relu_a", x);
+  Symbol b = op::Activation("relu_b", op::Convolution("conv_b", r, {.kernel = {1, 1}, .num_filter = 16}));
+  Symbol c = op::Convolution("conv_c", b, {.kernel = {3, 3}, .num_filter = 16, .pad = {1, 1}});
+  Symbol y = op::Activation("relu_c", op::elemwise_add("add_c", c, r));
+  Symbol d = op::Convolution("conv_d", y, {.kernel = {1, 1}, .num_filter = 16});
+  Symbol net = op::Activation("relu_d", op::elemwise_add("add_d", y, d));
+  const auto params = testing::random_params(net, {{"data", Shape{2, 3, 8, 8}}});
+  const NDArray input = testing::random_input({2, 3, 8, 8}, 11);
+  CachedOpFlags ref_flags;
+  ref_flags.reference_only = true;
+  CachedOp reference(net, params, Context::cpu(), ref_flags);
+  const std::vector<float> expected = reference.Forward({input})[0].ToVector<float>();
+  CachedOp op(net, params, Context::cpu());
+  const PlanReport report = op.Plan({Shape{2, 3, 8, 8}});
+  CHECK(report.fused_residual_adds == 2);
+  if (report.kernels_by_backend.count("dnnl")) CHECK(report.in_place_outputs == 1);  // oneDNN built
+  CHECK(reference.Plan({Shape{2, 3, 8, 8}}).in_place_outputs == 0);
+  for (int call = 0; call < 2; ++call) {  // the arena is reused: the second call sees the first's bytes
+    const std::vector<float> got = op.Forward({input})[0].ToVector<float>();
+    REQUIRE(got.size() == expected.size());
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(expected[i]).epsilon(1e-4).margin(1e-5));
+  }
+}
+
 TEST_CASE("Forward writes into caller-provided outputs and checks them", "[cached_op]") {
   Symbol net = SmallNet();
   CachedOp op(net, SmallParams(net), Context::cpu());

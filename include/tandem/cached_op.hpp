@@ -146,6 +146,8 @@ struct PlanReport {
                                   // kernel on the host between copies (counted as "reference")
   int aliased_views = 0;          // Reshape / Flatten / expand_dims / squeeze nodes whose output
                                   // shares its input's memory (no copy)
+  int in_place_outputs = 0;       // nodes writing over an input nothing reads afterwards (a
+                                  // convolution adding its residual in place)
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

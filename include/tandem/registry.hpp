@@ -160,6 +160,11 @@ class Kernel {
   virtual ~Kernel() = default;
   virtual void Run(const KernelCall& call) const = 0;
   virtual size_t ScratchBytes() const { return 0; }
+  // An input whose memory output 0 may take over (an accumulate-into-the-output kernel, such as a
+  // convolution adding its residual in place), or -1. The planner grants it only when that input
+  // is an intermediate result of the same size that nothing reads afterwards and no other input
+  // of the node overlaps; the kernel must work either way (it sees whether the pointers match).
+  virtual int InPlaceInput() const { return -1; }
 };
 
 // What a kernel factory is told about the node it is asked to implement.

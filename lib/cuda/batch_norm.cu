@@ -12,6 +12,7 @@ struct BatchNormGeometry {
   int64_t size = 0, channels = 0, inner = 0;  // data viewed as (outer, channels, inner)
   float eps = 0;
   bool fix_gamma = false;
+  bool relu = false;  // fused by the rewrite
 };
 
 enum Input { kData, kGamma, kBeta, kMean, kVar, kNumInputs };
@@ -23,7 +24,8 @@ __global__ void BatchNormKernel(BatchNormGeometry g, const float* x, const float
     const int64_t c = (i / g.inner) % g.channels;
     const float scale = g.fix_gamma ? 1.0f : gamma[c];
     const float inv_std = 1.0f / sqrtf(var[c] + g.eps);
-    y[i] = scale * ((x[i] - mean[c]) * inv_std) + beta[c];
+    const float v = scale * ((x[i] - mean[c]) * inv_std) + beta[c];
+    y[i] = g.relu ? fmaxf(v, 0.0f) : v;
   }
 }
 
@@ -41,6 +43,7 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
   g.inner = x.Prod(axis + 1, x.ndim());
   g.eps = static_cast<float>(p.eps);
   g.fix_gamma = p.fix_gamma;
+  g.relu = p.fused_relu;
   for (int i = kGamma; i < kNumInputs; ++i) {
     if (spec.inputs[i].shape.Size() != g.channels) {
       ref::ShapeMismatch(spec, "input " + std::to_string(i) + " has shape " +

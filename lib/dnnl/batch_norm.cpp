@@ -49,7 +49,8 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
     const dnnl::memory::desc vector = PlainDesc({channels});
     dnnl::batch_normalization_forward::desc desc(
         dnnl::prop_kind::forward_inference, x, static_cast<float>(p.eps),
-        dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale_shift);
+        dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale_shift |
+            (p.fused_relu ? dnnl::normalization_flags::fuse_norm_relu : dnnl::normalization_flags::none));
     dnnl::batch_normalization_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);

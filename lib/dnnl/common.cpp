@@ -214,6 +214,11 @@ void PrimitiveKernel::AddStep(dnnl::primitive primitive, const dnnl::memory::des
   steps_.push_back({std::move(primitive), scratchpad, std::move(bindings)});
 }
 
+void PrimitiveKernel::CopyInputToOutputFirst(size_t input, size_t bytes) {
+  copy_input_ = static_cast<int>(input);
+  copy_bytes_ = bytes;
+}
+
 size_t PrimitiveKernel::ScratchBytes() const {
   size_t bytes = AlignUp(scratchpad_bytes_) + temp_bytes_;
   // Slack so Run can align the caller's pointer.
@@ -246,6 +251,11 @@ void PrimitiveKernel::Run(const KernelCall& call) const {
     if (!call.scratch)
       Throw<InternalError>("node '", node_, "': oneDNN kernel called without scratch");
     scratch = AlignUp(call.scratch);
+  }
+  if (copy_input_ >= 0 && copy_bytes_ > 0) {
+    const void* from = Resolve(Input(static_cast<size_t>(copy_input_)), call, scratch);
+    void* to = Resolve(Output(0), call, scratch);
+    if (from != to) std::memcpy(to, from, copy_bytes_);
   }
   const dnnl::engine& engine = CpuEngine();
   dnnl::stream& stream = StreamFor(call.exec);

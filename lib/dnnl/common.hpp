@@ -141,6 +141,10 @@ class PrimitiveKernel : public Kernel {
   // Appends a step; `scratchpad` is pd.scratchpad_desc() of the primitive.
   void AddStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
                std::vector<Binding> bindings);
+  // A first step that copies input `input` (`bytes` long) into output 0 unless the planner put
+  // them in the same memory; InPlaceInput() then offers that input to the planner.
+  void CopyInputToOutputFirst(size_t input, size_t bytes);
+  int InPlaceInput() const override { return copy_input_; }
 
   void Run(const KernelCall& call) const override;
   size_t ScratchBytes() const override;
@@ -159,6 +163,8 @@ class PrimitiveKernel : public Kernel {
   std::vector<size_t> temp_offsets_;  // into the aligned scratch, after the scratchpad region
   size_t scratchpad_bytes_ = 0;       // the largest step's scratchpad (steps run in order)
   size_t temp_bytes_ = 0;
+  int copy_input_ = -1;  // CopyInputToOutputFirst's input, or -1
+  size_t copy_bytes_ = 0;
 };
 
 }  // namespace tandem::dnnl_backend

@@ -1,6 +1,7 @@
 // oneDNN Convolution: 1-D/2-D/3-D, groups, stride, dilation, symmetric padding, optional bias,
-// and, when the graph rewrite asked for them, a fused ReLU (an eltwise post-op) and a fused
-// residual add (a second, in-place binary step, which then takes the ReLU as its post-op).
+// and, when the graph rewrite asked for them, a fused ReLU or clip (an eltwise post-op) and a
+// fused residual add (channels-last: a sum post-op into the residual's memory; plain layout: a
+// second, in-place binary step, which then takes the activation as its post-op).
 // Source and destination stay in the graph's layout, plain NC(D)HW or, with channels_last,
 // N(D)HWC; the weights (OI(D)HW or O(D)HWI) are reordered once per model (shared by the plans of
 // every input shape), into whatever layout the chosen implementation prefers.
@@ -37,29 +38,34 @@ dnnl::memory::dims WeightDims(const Shape& weight, int64_t groups) {
   return dims;
 }
 
-// A ReLU as the post-op of a convolution or of the residual add.
-dnnl::primitive_attr WithRelu(bool relu) {
+// The fused activation (ReLU, or clip on the CPU) as an eltwise post-op; none when not fused.
+void AppendActivation(const ops::ConvParams& p, dnnl::post_ops& ops) {
+  if (p.fused_relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  if (p.fused_clip) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, p.clip_min, p.clip_max);
+}
+
+// Post-ops: [sum, when dst holds the residual as the convolution starts], then the activation.
+dnnl::primitive_attr WithPostOps(const ops::ConvParams& p, bool sum, bool activation) {
   dnnl::primitive_attr attr = UserScratchpadAttr();
-  if (relu) {
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    attr.set_post_ops(ops);
-  }
+  dnnl::post_ops ops;
+  if (sum) ops.append_sum(1.0f);
+  if (activation) AppendActivation(p, ops);
+  if (ops.len() > 0) attr.set_post_ops(ops);
   return attr;
 }
 
 // The fused residual add as a second step, dst = act(dst + residual), in place: a jit binary
-// primitive with the ReLU as its post-op. Not a post-op of the convolution: oneDNN 2.6 runs
+// primitive with the activation as its post-op. Not a post-op of the convolution: oneDNN 2.6 runs
 // plain-layout convolutions as gemm:jit, where a binary_add post-op made resnet18-v1's residual
 // layers 3 to 6 times slower and a sum post-op (on a copy of the residual) 25 % slower than the
 // convolution plus this step (DNNL_VERBOSE, batch 1, one thread).
-void AddResidualStep(PrimitiveKernel& kernel, const dnnl::memory::desc& dst, size_t residual,
-                     bool relu) {
+void AddResidualStep(PrimitiveKernel& kernel, const dnnl::memory::desc& dst,
+                     const ops::ConvParams& p) {
   dnnl::binary::desc desc(dnnl::algorithm::binary_add, dst, dst, dst);
-  dnnl::binary::primitive_desc pd(desc, WithRelu(relu), CpuEngine());
+  dnnl::binary::primitive_desc pd(desc, WithPostOps(p, false, true), CpuEngine());
   kernel.AddStep(dnnl::binary(pd), pd.scratchpad_desc(),
                  {{DNNL_ARG_SRC_0, PrimitiveKernel::Output(0), dst},
-                  {DNNL_ARG_SRC_1, PrimitiveKernel::Input(residual), dst},
+                  {DNNL_ARG_SRC_1, PrimitiveKernel::Input(p.residual_input()), dst},
                   {DNNL_ARG_DST, PrimitiveKernel::Output(0), dst}});
 }
 
@@ -98,8 +104,14 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     auto desc = p.no_bias
                     ? Desc(kind, direct, src, weights, dst, strides, dilates, pads, pads)
                     : Desc(kind, direct, src, weights, bias, dst, strides, dilates, pads, pads);
-    // With a fused residual, the ReLU comes after the add, in the add's step.
-    const dnnl::primitive_attr attr = WithRelu(p.fused_relu && !p.fused_sum);
+    // Channels-last convolutions (brgemm kernels) add the residual as a sum post-op while they
+    // store the output, into the residual's own memory where the planner grants it (else the
+    // residual is copied into the output first). A binary_add post-op instead pushed the 1x1
+    // ones off brgemm onto jit_1x1 kernels, 50 % slower (ResNet-50 v2, DNNL_VERBOSE). Plain-layout
+    // ones keep the separate step (see AddResidualStep).
+    const bool sum_post_op = p.fused_sum && last;
+    // Without the sum post-op, the activation follows the add, in the add's step.
+    const dnnl::primitive_attr attr = WithPostOps(p, sum_post_op, sum_post_op || !p.fused_sum);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
@@ -113,8 +125,9 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
       auto bias_copy = kernel->Own(CopyToBuffer(constants.bias->data<float>(), weight[0]));
       args.push_back({DNNL_ARG_BIAS, bias_copy, bias});
     }
+    if (sum_post_op) kernel->CopyInputToOutputFirst(p.residual_input(), dst.get_size());
     kernel->AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
-    if (p.fused_sum) AddResidualStep(*kernel, dst, p.residual_input(), p.fused_relu);
+    if (p.fused_sum && !sum_post_op) AddResidualStep(*kernel, dst, p);
     return kernel;
   });
 }

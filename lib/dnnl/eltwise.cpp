@@ -1,4 +1,4 @@
-// oneDNN element-wise activations: Activation (relu, sigmoid, tanh, softrelu) and LeakyReLU
+// oneDNN element-wise activations: Activation (relu, sigmoid, tanh, softrelu), clip and LeakyReLU
 // (leaky, rrelu at inference, elu, gelu, prelu). softsign and selu have no oneDNN 2.6 algorithm
 // and stay with the reference kernel.
 #include <memory>
@@ -13,7 +13,7 @@ namespace {
 
 struct EltwiseOp {
   dnnl::algorithm algorithm;
-  float alpha = 0;
+  float alpha = 0, beta = 0;
 };
 
 std::unique_ptr<Kernel> MakeEltwise(const KernelSpec& spec, EltwiseOp op) {
@@ -23,7 +23,7 @@ std::unique_ptr<Kernel> MakeEltwise(const KernelSpec& spec, EltwiseOp op) {
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
     const dnnl::memory::desc x = PlainDesc(spec.inputs[0].shape);
     dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, op.algorithm, x,
-                                     op.alpha);
+                                     op.alpha, op.beta);
     dnnl::eltwise_forward::primitive_desc pd(desc, UserScratchpadAttr(), CpuEngine());
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
     kernel->AddStep(dnnl::eltwise_forward(pd), pd.scratchpad_desc(),
@@ -88,6 +88,13 @@ std::optional<EltwiseOp> LeakyOp(const ops::LeakyReLUParams& p) {
 std::unique_ptr<Kernel> MakeActivation(const KernelSpec& spec) {
   auto op = ActivationOp(ParamsAs<ops::ActivationParams>(spec.params).act);
   return op ? MakeEltwise(spec, *op) : nullptr;
+}
+
+// clip(x, a_min, a_max) (MXNet computes in float32 too: bounds rounded to float).
+std::unique_ptr<Kernel> MakeClip(const KernelSpec& spec) {
+  const auto& p = ParamsAs<ops::ClipParams>(spec.params);
+  return MakeEltwise(spec, {dnnl::algorithm::eltwise_clip, static_cast<float>(p.a_min),
+                            static_cast<float>(p.a_max)});
 }
 
 std::unique_ptr<Kernel> MakeLeakyReLU(const KernelSpec& spec) {

@@ -14,6 +14,7 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec&);
 std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec&);
 std::unique_ptr<Kernel> MakeActivation(const KernelSpec&);
 std::unique_ptr<Kernel> MakeLeakyReLU(const KernelSpec&);
+std::unique_ptr<Kernel> MakeClip(const KernelSpec&);
 std::unique_ptr<Kernel> MakePooling(const KernelSpec&);
 std::unique_ptr<Kernel> MakeFullyConnected(const KernelSpec&);
 std::unique_ptr<Kernel> MakeSoftmax(const KernelSpec&);

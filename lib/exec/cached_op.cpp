@@ -133,7 +133,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                        channels_last);
   Symbol planned = symbol;
   if (rewrite) {
-    detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags);
+    detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags, ctx.is_cpu());
     if (channels_last)
       r.symbol = detail::ToChannelsLast(r.symbol, r.params, &m->converted_to_channels_last);
     planned = r.symbol;

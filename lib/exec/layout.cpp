@@ -107,7 +107,27 @@ class ChannelsLast {
     if (nhwc) return WithInputs(n, std::move(in));
     if (IsOp(n, "BatchNorm")) return BatchNorm(n, in);
     if (IsOp(n, "Concat")) return Concat(n, in);
+    if (IsOp(n, "Pad")) return Pad(n, in);
     return nullptr;
+  }
+
+  // Pad of NHWC data (TF "SAME" padding before a convolution, EfficientNet): the same widths,
+  // moved with their axes; the node is told its channel axis is last.
+  NodePtr Pad(const Node& n, const std::vector<NodeEntry>& in) {
+    if (in.size() != 1 || !IsNhwc(in[0])) return nullptr;
+    // (Parsed already when the node was made: this cannot throw.)
+    const std::vector<int64_t> widths = AttrReader(n.attrs, n.op->name, n.name).Tuple("pad_width");
+    if (widths.size() != 8) return nullptr;  // 4-D only (NHWC is 4-D); errors stay as written
+    std::vector<int64_t> moved(8);
+    static const int kFrom[] = {0, 2, 3, 1};  // NHWC axis i is NCHW axis kFrom[i]
+    for (int i = 0; i < 4; ++i) {
+      moved[2 * i] = widths[2 * kFrom[i]];
+      moved[2 * i + 1] = widths[2 * kFrom[i] + 1];
+    }
+    AttrMap attrs = n.attrs;
+    attrs["pad_width"] = Shape(moved).ToString();
+    attrs[ops::kChannelsLastAttr] = "True";
+    return Rebuilt(n, std::move(attrs), in);
   }
 
   // An element-wise op of two NHWC tensors computes the NHWC version of its NCHW result (both

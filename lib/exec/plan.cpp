@@ -161,6 +161,28 @@ bool AliasView(const Node& n, PlannedNode& planned, Plan& p, std::vector<uint32_
   return true;
 }
 
+// When the node's kernel accumulates into its output (Kernel::InPlaceInput), output 0 takes over
+// that input's memory if nothing reads the input afterwards: an intermediate result (not a model
+// input, parameter or caller's output) of the same byte size, not a view's shared memory, and
+// overlapping no other input of the node. Returns the input entry handed over, or UINT32_MAX.
+uint32_t GrantInPlace(const IndexedGraph& g, uint32_t nid, PlannedNode& planned, Plan& p,
+                      const std::vector<uint32_t>& root, const std::vector<int64_t>& last_use) {
+  constexpr uint32_t kNone = UINT32_MAX;
+  if (!planned.kernel) return kNone;
+  const int k = planned.kernel->InPlaceInput();
+  const std::vector<uint32_t>& inputs = g.input_entries[nid];
+  if (k < 0 || static_cast<size_t>(k) >= inputs.size()) return kNone;
+  const uint32_t in = inputs[static_cast<size_t>(k)], out = g.row_ptr[nid];
+  if (p.slots[out].kind != SlotKind::kNone || last_use[out] < 0) return kNone;
+  if (p.slots[in].kind != SlotKind::kArena || root[in] != in || last_use[in] != nid) return kNone;
+  if (p.entry_types[in] != p.entry_types[out] || EntryBytes(p, in) != EntryBytes(p, out)) return kNone;
+  for (size_t j = 0; j < inputs.size(); ++j)
+    if (j != static_cast<size_t>(k) && root[inputs[j]] == in) return kNone;
+  p.slots[out] = p.slots[in];
+  ++p.report.in_place_outputs;
+  return in;
+}
+
 void AssignSlots(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   p.slots.assign(g.num_entries(), Slot{});
@@ -193,6 +215,7 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
     if (n.is_variable()) continue;
     PlannedNode& planned = p.nodes[next_planned++];
     if (AliasView(n, planned, p, root, last_use)) continue;
+    const uint32_t handed_over = GrantInPlace(g, nid, planned, p, root, last_use);
     std::vector<uint32_t> dead;
     for (int k = 0; k < n.num_outputs(); ++k) {
       uint32_t e = g.row_ptr[nid] + k;
@@ -218,7 +241,8 @@ void AssignSlots(const ModelGraph& m, Plan& p) {
     // Inputs are released only after the outputs are placed: a kernel never sees its output
     // overlap its input.
     for (uint32_t e : g.input_entries[nid])
-      if (root[e] == e && last_use[e] == nid && p.slots[e].kind == SlotKind::kArena) dead.push_back(e);
+      if (root[e] == e && last_use[e] == nid && p.slots[e].kind == SlotKind::kArena && e != handed_over)
+        dead.push_back(e);
     std::sort(dead.begin(), dead.end());
     dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
     for (uint32_t e : dead) arena.Free(p.slots[e].offset, EntryBytes(p, e));

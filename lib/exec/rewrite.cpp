@@ -3,6 +3,7 @@
 #include "lib/exec/rewrite.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -193,15 +194,45 @@ NodePtr FoldBatchNorm(const Node& bn, const Node& conv, const NodePtr& conv_new,
   return Rebuilt(*conv_new, std::move(attrs), std::move(inputs));
 }
 
-// `conv_new` with a ReLU epilogue, for Activation(relu) reading the original `producer`.
-NodePtr FuseRelu(const Node& act, const Node& producer, const NodePtr& conv_new, const Usage& usage) {
+// `conv_new` with an activation epilogue, for Activation(relu) or (on the CPU) clip reading the
+// original `producer`.
+NodePtr FuseActivation(const Node& act, const Node& producer, const NodePtr& conv_new,
+                       const Usage& usage, bool fuse_clip) {
+  const bool relu = IsOp(act, "Activation") &&
+                    ParamsAs<ops::ActivationParams>(act.params).act == ops::ActType::kRelu;
+  const bool clip = fuse_clip && IsOp(act, "clip") &&
+                    ParamsAs<ops::ClipParams>(act.params).a_min <= ParamsAs<ops::ClipParams>(act.params).a_max;
+  if (!relu && !clip) return nullptr;
+  if (usage.pinned.count(&producer) || usage.pinned.count(&act) || usage.readers.at(&producer) != 1)
+    return nullptr;
+  const auto& cp = ParamsAs<ops::ConvParams>(conv_new->params);
+  if (cp.fused_relu || cp.fused_clip) return nullptr;
+  AttrMap attrs = conv_new->attrs;
+  attrs[ops::kFusedActAttr] = relu ? "relu" : "clip";
+  if (clip) {
+    // Exact decimal text of the float32 bounds the clip kernel would use.
+    char buffer[64];
+    const auto& p = ParamsAs<ops::ClipParams>(act.params);
+    std::snprintf(buffer, sizeof buffer, "%.9g", static_cast<float>(p.a_min));
+    attrs[ops::kClipMinAttr] = buffer;
+    std::snprintf(buffer, sizeof buffer, "%.9g", static_cast<float>(p.a_max));
+    attrs[ops::kClipMaxAttr] = buffer;
+  }
+  return Rebuilt(*conv_new, std::move(attrs), conv_new->inputs);
+}
+
+// BatchNorm `bn_new` (not folded into a convolution, rewritten from the original `producer`) with
+// a ReLU epilogue, for Activation(relu) reading it: ResNet v2's pre-activation bn -> relu becomes
+// one pass over memory instead of two.
+NodePtr FuseBatchNormRelu(const Node& act, const Node& producer, const NodePtr& bn_new,
+                          const Usage& usage) {
   if (ParamsAs<ops::ActivationParams>(act.params).act != ops::ActType::kRelu) return nullptr;
   if (usage.pinned.count(&producer) || usage.pinned.count(&act) || usage.readers.at(&producer) != 1)
     return nullptr;
-  if (ParamsAs<ops::ConvParams>(conv_new->params).fused_relu) return nullptr;
-  AttrMap attrs = conv_new->attrs;
+  if (ParamsAs<ops::BatchNormParams>(bn_new->params).fused_relu) return nullptr;
+  AttrMap attrs = bn_new->attrs;
   attrs[ops::kFusedActAttr] = "relu";
-  return Rebuilt(*conv_new, std::move(attrs), conv_new->inputs);
+  return Rebuilt(*bn_new, std::move(attrs), bn_new->inputs);
 }
 
 // Entry shapes the graph fixes before any data shape is seen (from parameters and `__shape__`
@@ -270,7 +301,7 @@ NodePtr FuseResidualAdd(const Node& add, const Remap& remap, const Usage& usage,
 }
 
 // Folds, fuses: one pass in topological order over a graph without identity nodes.
-Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, RewrittenGraph& out) {
+Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, RewrittenGraph& out) {
   const std::vector<NodePtr> nodes = symbol.TopoNodes();
   const Usage usage = CountUsage(symbol, nodes);
   std::optional<KnownShapes> known;
@@ -292,8 +323,13 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, RewrittenGraph& ou
       replacement = FoldBatchNorm(*n, *producer, producer_new, usage, out.params);
       if (replacement) ++out.folded_batch_norms;
     }
-    if (!replacement && flags.fuse_activations && after_conv && IsOp(*n, "Activation")) {
-      replacement = FuseRelu(*n, *producer, producer_new, usage);
+    if (!replacement && flags.fuse_activations && after_conv) {
+      replacement = FuseActivation(*n, *producer, producer_new, usage, fuse_clip);
+      if (replacement) ++out.fused_activations;
+    }
+    const bool after_bn = producer_new && IsOp(*producer_new, "BatchNorm") && n->inputs[0].index == 0;
+    if (!replacement && flags.fuse_activations && after_bn && IsOp(*n, "Activation")) {
+      replacement = FuseBatchNormRelu(*n, *producer, producer_new, usage);
       if (replacement) ++out.fused_activations;
     }
     if (!replacement && flags.fuse_residual_add && IsResidualAdd(*n)) {
@@ -309,14 +345,14 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, RewrittenGraph& ou
 
 RewrittenGraph RewriteForInference(const Symbol& symbol,
                                    const std::map<std::string, NDArray>& params,
-                                   const CachedOpFlags& flags) {
+                                   const CachedOpFlags& flags, bool fuse_clip) {
   RewrittenGraph out;
   out.params = params;
   // Identities go first, so that conv -> Dropout -> BatchNorm folds like conv -> BatchNorm.
   const Symbol pruned = flags.drop_identity ? DropIdentities(symbol, &out.dropped_identities) : symbol;
   // Before the fusions: a weight computed from parameters is then a plain parameter they can fold.
   const Symbol folded = flags.fold_constants ? FoldConstants(pruned, out) : pruned;
-  out.symbol = Fuse(folded, flags, out);
+  out.symbol = Fuse(folded, flags, fuse_clip, out);
   DropUnusedParams(out.symbol, out.params);
   return out;
 }

@@ -2,7 +2,10 @@
 // switched off in CachedOpFlags):
 //   fold_batch_norm   Convolution -> BatchNorm becomes one Convolution with folded weights and bias
 //                     (inference BatchNorm is a per-channel affine map of the moving statistics);
-//   fuse_activations  Convolution -> Activation(relu) becomes one Convolution with a ReLU epilogue;
+//   fuse_activations  Convolution -> Activation(relu) becomes one Convolution with a ReLU epilogue
+//                     (and Convolution -> clip one with a clip epilogue, when `fuse_clip`: CPU
+//                     plans; the GPU kernels have no clip epilogue); BatchNorm -> Activation(relu)
+//                     one BatchNorm with a ReLU (pre-activation ResNets);
 //   fuse_residual_add Convolution -> elemwise_add / broadcast_add (equal shapes) with another tensor
 //                     becomes one Convolution that takes that tensor as an extra input and adds it
 //                     before its ReLU epilogue (the ResNet shortcut);
@@ -38,6 +41,6 @@ struct RewrittenGraph {
 // `params` are keyed by variable name (no "arg:" / "aux:" prefix).
 RewrittenGraph RewriteForInference(const Symbol& symbol,
                                    const std::map<std::string, NDArray>& params,
-                                   const CachedOpFlags& flags);
+                                   const CachedOpFlags& flags, bool fuse_clip);
 
 }  // namespace tandem::detail

@@ -13,6 +13,9 @@ std::any ParseBatchNorm(const AttrReader& r) {
   const int64_t axis = r.Int("axis", 1);
   if (axis < -32 || axis >= 32) r.Fail("axis", "out of range");
   p.axis = static_cast<int>(axis);
+  const std::string fused = r.Str(kFusedActAttr, "");
+  if (!fused.empty() && fused != "relu") r.Fail(kFusedActAttr, "only 'relu' can be fused");
+  p.fused_relu = fused == "relu";
   // A third output (mean / var of the batch) only makes sense in training.
   if (r.Bool("output_mean_var", false))
     Throw<Unsupported>("node '", r.node(), "' (", r.op(), "): output_mean_var=True is not supported");

@@ -18,8 +18,14 @@ std::any ParseConvolution(const AttrReader& r) {
   p.num_group = g.num_group;
   p.no_bias = r.Bool("no_bias", false);
   const std::string fused = r.Str(kFusedActAttr, "");
-  if (!fused.empty() && fused != "relu") r.Fail(kFusedActAttr, "only 'relu' can be fused");
+  if (!fused.empty() && fused != "relu" && fused != "clip")
+    r.Fail(kFusedActAttr, "only 'relu' or 'clip' can be fused");
   p.fused_relu = fused == "relu";
+  p.fused_clip = fused == "clip";
+  if (p.fused_clip) {
+    p.clip_min = static_cast<float>(r.Float(kClipMinAttr, 0.0));
+    p.clip_max = static_cast<float>(r.Float(kClipMaxAttr, 0.0));
+  }
   const std::string sum = r.Str(kFusedSumAttr, "");
   if (!sum.empty() && sum != "add") r.Fail(kFusedSumAttr, "only 'add' can be fused");
   p.fused_sum = sum == "add";

@@ -552,6 +552,9 @@ struct PadParams {
   PadMode mode = PadMode::kConstant;
   Dims pad_width;
   double constant_value = 0;
+  // Set only by the channels-last pass (hidden attribute, see ops::kChannelsLastAttr): the data
+  // is N(D)HWC, so the channel axis that must not be padded is the last one.
+  bool channels_last = false;
 };
 
 PadParams ParsePad(const AttrReader& r) {
@@ -563,22 +566,24 @@ PadParams ParsePad(const AttrReader& r) {
   for (int64_t v : p.pad_width)
     if (v < 0) r.Fail("pad_width", "must not be negative");
   p.constant_value = r.Float("constant_value", 0.0);
+  p.channels_last = r.Bool(kChannelsLastAttr, false);
   return p;
 }
 
-// MXNet pads 4-D and 5-D data along the spatial axes only (the first 4 widths are 0).
+// MXNet pads 4-D and 5-D data along the spatial axes only (the batch and channel widths are 0).
 void CheckPad(const PadParams& p, const Shape& data, const std::string& node) {
   if (data.ndim() != 4 && data.ndim() != 5)
     FailShape(node, "Pad takes 4-D or 5-D data, got ", data.ToString());
   if (static_cast<int>(p.pad_width.size()) != 2 * data.ndim())
     FailShape(node, "Pad pad_width has ", p.pad_width.size(), " values; data ", data.ToString(),
               " needs ", 2 * data.ndim());
-  for (int i = 0; i < 4; ++i)
-    if (p.pad_width[i] != 0)
+  const int channel = p.channels_last ? data.ndim() - 1 : 1;
+  for (int axis : {0, channel})
+    if (p.pad_width[2 * axis] != 0 || p.pad_width[2 * axis + 1] != 0)
       FailShape(node, "Pad cannot pad the batch or channel axis (pad_width ",
                 Shape(p.pad_width).ToString(), ")");
-  for (int i = 2; i < data.ndim(); ++i)
-    if (p.mode == PadMode::kReflect &&
+  for (int i = 1; i < data.ndim(); ++i)
+    if (i != channel && p.mode == PadMode::kReflect &&
         (p.pad_width[2 * i] >= data[i] || p.pad_width[2 * i + 1] >= data[i]))
       FailShape(node, "Pad reflect widths must be smaller than the axis, got ",
                 Shape(p.pad_width).ToString(), " for ", data.ToString());

@@ -18,6 +18,11 @@ inline constexpr const char* kFusedActAttr = "__tandem_fused_act__";
 // ... and through which it fuses a following residual add (value "add"): the Convolution then takes
 // the other operand as one more input, after its bias, and adds it before the fused activation.
 inline constexpr const char* kFusedSumAttr = "__tandem_fused_sum__";
+inline constexpr const char* kClipMinAttr = "__tandem_clip_min__";
+inline constexpr const char* kClipMaxAttr = "__tandem_clip_max__";
+// Set only by the channels-last pass on operators whose MXNet attributes cannot say "NHWC" (Pad):
+// "True" when the node's data is channels-last.
+inline constexpr const char* kChannelsLastAttr = "__tandem_channels_last__";
 
 // channels_last (MXNet's layout NWC / NHWC / NDHWC) moves the channel axis of the data and of the
 // output to the end: data (N, spatial..., C), output (N, spatial'..., F); a Convolution's weight
@@ -43,6 +48,11 @@ struct ConvParams {
   // Set only by CachedOp's graph rewrite (hidden attribute __tandem_fused_act__="relu"): the
   // convolution applies max(0, .) to its output, replacing a following Activation(relu).
   bool fused_relu = false;
+  // Set only by the rewrite on the CPU (__tandem_fused_act__="clip", with the bounds in
+  // __tandem_clip_min__ / __tandem_clip_max__): min(max(., clip_min), clip_max) on the output,
+  // replacing a following clip (ReLU6 of MobileNet / EfficientNet). GPU kernels decline it.
+  bool fused_clip = false;
+  float clip_min = 0, clip_max = 0;
   // Set only by the rewrite (hidden attribute __tandem_fused_sum__="add"): one more input, the
   // residual, of the output's shape: output = act(conv(data) + bias + residual).
   bool fused_sum = false;
@@ -56,6 +66,8 @@ struct BatchNormParams {
   double eps = 1e-3;
   bool fix_gamma = true;
   int axis = 1;  // normalised, non-negative once the input rank is known (kernels get it as given)
+  // Set only by the rewrite (hidden attribute __tandem_fused_act__="relu"): y = max(bn(x), 0).
+  bool fused_relu = false;
 };
 
 enum class ActType { kRelu, kSigmoid, kTanh, kSoftrelu, kSoftsign };

@@ -32,7 +32,7 @@ std::vector<BuiltinOp> CoreOps() {
   {ops::ReshapeSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
   {ops::TransposeSchema,     ref::MakeTranspose,      nullptr,                          CUDA_KERNEL(MakeTranspose),       nullptr},
   {ops::CastSchema,          ref::MakeCast,           nullptr,                          CUDA_KERNEL(MakeCast),            nullptr},
-  {ops::ClipSchema,          ref::MakeClip,           nullptr,                          CUDA_KERNEL(MakeClip),            nullptr},
+  {ops::ClipSchema,          ref::MakeClip,           DNNL_KERNEL(MakeClip),            CUDA_KERNEL(MakeClip),            nullptr},
   {ops::IdentitySchema,      ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
   {ops::BlockGradSchema,     ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
   {ops::SumSchema,           ref::MakeReduce,         nullptr,                          CUDA_KERNEL(MakeReduce),          nullptr},

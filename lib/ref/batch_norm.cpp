@@ -1,5 +1,6 @@
 // Reference BatchNorm (inference): y = gamma * (x - mean) / sqrt(var + eps) + beta per channel,
 // with gamma := 1 when fix_gamma, using the moving statistics (aux states).
+#include <algorithm>
 #include <cmath>
 
 #include "lib/ops/params.hpp"
@@ -13,6 +14,7 @@ struct BatchNormGeometry {
   int64_t outer = 0, channels = 0, inner = 0;  // data viewed as (outer, channels, inner)
   double eps = 0;
   bool fix_gamma = false;
+  bool relu = false;  // fused by the rewrite
 };
 
 enum Input { kData, kGamma, kBeta, kMean, kVar, kNumInputs };
@@ -31,7 +33,8 @@ void RunBatchNorm(const BatchNormGeometry& g, const KernelCall& call) {
       const int64_t base = (o * g.channels + c) * g.inner;
       for (int64_t i = 0; i < g.inner; ++i) {
         const double normalised = (double{x[base + i]} - mean[c]) * inv_std;
-        y[base + i] = static_cast<float>(scale * normalised + beta[c]);
+        const float v = static_cast<float>(scale * normalised + beta[c]);
+        y[base + i] = g.relu ? std::max(v, 0.0f) : v;
       }
     }
   }
@@ -51,6 +54,7 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
   g.inner = x.Prod(axis + 1, x.ndim());
   g.eps = p.eps;
   g.fix_gamma = p.fix_gamma;
+  g.relu = p.fused_relu;
   for (int i = kGamma; i < kNumInputs; ++i) {
     if (spec.inputs[i].shape.Size() != g.channels) {
       ShapeMismatch(spec, "input " + std::to_string(i) + " has shape " +

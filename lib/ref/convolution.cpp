@@ -102,11 +102,13 @@ double ConvolvePoint(const ConvGeometry& g, const float* x_group, const float* w
   return acc;
 }
 
-// The epilogue: + bias[f], + residual (same layout as y) when fused, then the fused ReLU.
+// The epilogue: + bias[f], + residual (same layout as y) when fused, then the fused ReLU or clip.
 struct Epilogue {
   const float* bias = nullptr;
   const float* residual = nullptr;
   bool relu = false;
+  bool clip = false;
+  double clip_min = 0, clip_max = 0;
 };
 
 void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const Epilogue& e,
@@ -128,6 +130,7 @@ void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const
             if (e.bias) v += e.bias[f];
             if (e.residual) v += e.residual[at];
             if (e.relu && v < 0) v = 0;
+            if (e.clip) v = std::min(std::max(v, e.clip_min), e.clip_max);  // as ref::MakeClip
             y[at] = static_cast<float>(v);
           }
         }
@@ -147,13 +150,17 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     ShapeMismatch(spec, "the fused residual " + spec.inputs[p.residual_input()].shape.ToString() +
                             " does not have the output's shape " + spec.outputs[0].shape.ToString());
   }
-  const bool has_bias = !p.no_bias, relu = p.fused_relu;
+  const bool has_bias = !p.no_bias;
   const size_t residual = p.fused_sum ? p.residual_input() : 0;  // 0: none
-  return MakeKernel([geometry, has_bias, relu, residual](const KernelCall& call) {
-    Epilogue e;
+  Epilogue act;
+  act.relu = p.fused_relu;
+  act.clip = p.fused_clip;
+  act.clip_min = p.clip_min;
+  act.clip_max = p.clip_max;
+  return MakeKernel([geometry, has_bias, residual, act](const KernelCall& call) {
+    Epilogue e = act;
     e.bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
     e.residual = residual ? call.inputs[residual].as<const float>() : nullptr;
-    e.relu = relu;
     RunConvolution(geometry, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
                    e, call.outputs[0].as<float>());
   });
