@@ -3,8 +3,8 @@
 #
 #   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, conformance, convtests,
 #                                             tests, bench, plantime, plaincuda, batching, half,
-#                                             profile, convgraph, torch (default build,gputest,conformance,
-#                                             convtests,tests,bench,batching)
+#                                             profile, convgraph, torch, modelcheck (default build,gputest,
+#                                             conformance,convtests,tests,bench,batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
 # Every step has its own time limit and writes its log to LOG_DIR (gputest alone can take most of
@@ -247,5 +247,22 @@ if want torch; then
   echo "run_gpu rc=$?" >> "$log/summary.txt"
   cat "$aux/results-gpu.jsonl" >> "$log/bench.jsonl" 2>/dev/null
   tail -40 "$log/torch_peer.txt" >> "$log/summary.txt"
+fi
+if want modelcheck; then
+  # Whole GluonCV models exported by MXNet 1.9.1 (docs/model-zoo.md) against MXNet's outputs, on
+  # cuDNN and on the plain-CUDA kernels. Needs the bundle made by tools/model_check/recipe.py pack
+  # (git-ignored: carry .modelcheck): parameters rebuilt from their recipes by numpy here.
+  step "whole-model check: GluonCV models vs MXNet 1.9.1, cuDNN and plain CUDA (run_bundle.py .modelcheck)"
+  if [ -f .modelcheck/manifest.json ]; then
+    rm -rf "$aux/modelcheck"
+    timeout 270 python3 tools/model_check/run_bundle.py .modelcheck --tandem-info build-gpu/tools/tandem-info \
+      --runs cudnn,cuda --out "$aux/modelcheck" --jobs 8 --timeout 100 > "$log/modelcheck.log" 2>&1
+    echo "run_bundle rc=$? $(tail -1 "$log/modelcheck.log")" >> "$log/summary.txt"
+    cp "$aux/modelcheck/results.json" "$log/modelcheck-results.json" 2>/dev/null
+    cp "$aux/modelcheck/table.md" "$log/modelcheck-table.md" 2>/dev/null
+    grep -E "FAIL|noise" "$aux/modelcheck/table.md" >> "$log/summary.txt" 2>/dev/null
+  else
+    echo "no .modelcheck/manifest.json: make it with tools/model_check/recipe.py pack and carry .modelcheck" >> "$log/summary.txt"
+  fi
 fi
 step "done"

@@ -23,6 +23,11 @@ A model passes when err <= 1e-4 for every output on both tandem paths and, for c
 top-5 classes are the same (in order) and, for detectors, the same detections come out (the same
 number of valid rows; each row the same class, its score and box within the tolerance).
 
+The table of docs/model-zoo.md comes from recipe.py (weights a few numbers per parameter
+reproduce, so that run_bundle.py can repeat the check on the GPU machine without MXNet); this
+script exports the architectures it starts from and checks tandem on the exported Xavier weights.
+The numpy-only parts (TensorProto and .params files, comparison) are in mc_common.py.
+
 Run it with a Python that has mxnet==1.9.1 and gluoncv==0.10.5 (NOT /work/mxv, see docs):
     MXNET_SUBGRAPH_BACKEND=NONE /work/gcv/bin/python tools/model_check/check_gluoncv.py \
         --tandem-info build/tools/tandem-info --out /work/gcv-models [--models a,b] [--force]

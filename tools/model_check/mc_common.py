@@ -315,13 +315,16 @@ def run_tandem(tandem_info, prefix, input_pb, out_dir, reference=False, timeout=
 
 # ---- compare ------------------------------------------------------------------------------------
 
-def scaled_err(a, b):
-    """max_i |a_i - b_i| / max(max_i |b_i|, 1e-6); b is the reference."""
+def scaled_err(a, b, scale=None):
+    """max_i |a_i - b_i| / max(max_i |b_i|, 1e-6); b is the reference. `scale`: max |b| of the
+    whole output where b is a subsample of it."""
     if not b.size:
         return 0.0
     a = a.astype(np.float64)
     b = b.astype(np.float64)
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-6))
+    if scale is None:
+        scale = float(np.max(np.abs(b)))
+    return float(np.max(np.abs(a - b)) / max(scale, 1e-6))
 
 
 def top5(a):
@@ -429,10 +432,11 @@ def compare_detections(ref, got, nms_thresholds=()):
             "nms_ties": [[round(a, 7), b] for a, b in ties_seen]}
 
 
-def compare(kind, ref, got, nms_thresholds=(), strides=None):
+def compare(kind, ref, got, nms_thresholds=(), strides=None, scales=None):
     """Errors of `got` against `ref` (lists of arrays). kind: classifier, detector, segmentation,
     pose, ... `strides`: per output, the stride of the subsample `ref` holds (None / 1: all of
-    it); `got` is subsampled the same way here."""
+    it); `got` is subsampled the same way here. `scales`: per output, max |ref| over the whole
+    output (so that a subsample's error is never above the whole output's)."""
     out = {"errors": [], "notes": []}
     if len(got) != len(ref):
         out.update(notes=["%d outputs, MXNet has %d" % (len(got), len(ref))], max_err=float("inf"), ok=False)
@@ -449,7 +453,7 @@ def compare(kind, ref, got, nms_thresholds=(), strides=None):
             continue
         if not np.all(np.isfinite(t)) and np.all(np.isfinite(r)):
             out["notes"].append("output %d has NaN/Inf" % k)
-        out["errors"].append(scaled_err(t, r))
+        out["errors"].append(scaled_err(t, r, scales[k] if scales else None))
     if out["notes"]:
         out.update(max_err=float("inf"), ok=False)
         return out
