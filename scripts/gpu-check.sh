@@ -256,7 +256,7 @@ if want modelcheck; then
   if [ -f .modelcheck/manifest.json ]; then
     rm -rf "$aux/modelcheck"
     timeout 270 python3 tools/model_check/run_bundle.py .modelcheck --tandem-info build-gpu/tools/tandem-info \
-      --runs cudnn,cuda --out "$aux/modelcheck" --jobs 8 --timeout 100 > "$log/modelcheck.log" 2>&1
+      --runs cudnn,cuda --out "$aux/modelcheck" --jobs 8 --parallel 3 --timeout 100 > "$log/modelcheck.log" 2>&1
     echo "run_bundle rc=$? $(tail -1 "$log/modelcheck.log")" >> "$log/summary.txt"
     cp "$aux/modelcheck/results.json" "$log/modelcheck-results.json" 2>/dev/null
     cp "$aux/modelcheck/table.md" "$log/modelcheck-table.md" 2>/dev/null

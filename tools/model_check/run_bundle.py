@@ -76,6 +76,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1),
                     help="processes rebuilding parameters (ahead of the tandem runs)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per tandem run")
+    ap.add_argument("--parallel", type=int, default=1, help="models checked at once (tandem-info processes "
+                    "sharing the device; hides their start-up; times per run then mean less)")
     args = ap.parse_args()
     if args.runs:
         runs = args.runs.split(",")
@@ -99,65 +101,76 @@ def main():
     t_start = time.time()
     results = {"bundle": os.path.abspath(args.bundle), "runs": runs, "tandem_info": args.tandem_info,
                "tolerance": TOL, "models": {}}
+
+    def check(m, fut):
+        """One model: wait for its parameters, run tandem-info for every run, compare."""
+        name = m["name"]
+        row = {"model": name, "family": m["family"], "kind": m["kind"], "shape": m["shape"]}
+        try:
+            prefix, gen_s = fut.result()
+        except Exception as e:  # a broken bundle entry is recorded, not fatal
+            row.update(result="FAIL", notes="rebuilding the parameters failed: %s" % e)
+            print("%s: %s" % (name, row["notes"]), flush=True)
+            return row
+        row["generate_seconds"] = round(gen_s, 1)
+        ref = list(np.load(os.path.join(args.bundle, name, "reference.npz")).values())
+        strides = [o["stride"] for o in m["outputs"]]
+        nms = m.get("nms_thresholds", [])
+        cs, notes = [], []
+        md = os.path.join(args.out, name)
+        os.makedirs(md, exist_ok=True)
+        for run in runs:
+            device, cudnn, reference = RUNS[run]
+            od = os.path.join(os.path.dirname(prefix), "tandem-" + run)
+            res = run_tandem(args.tandem_info, prefix, os.path.join(os.path.dirname(prefix), "input.pb"), od,
+                             reference=reference, timeout=args.timeout, device=device, cudnn=cudnn)
+            row["seconds_" + run] = res.get("seconds")
+            with open(os.path.join(md, run + ".log"), "w") as f:
+                f.write(res.get("cmd", "") + "\n" + res.get("stderr", ""))
+            if res.get("info") is not None:
+                with open(os.path.join(md, run + ".json"), "w") as f:
+                    json.dump(res["info"], f, indent=1)
+                plan = res["info"].get("plan") or {}
+                row["kernels_" + run] = plan.get("kernels_by_backend")
+                row["host_fallback_" + run] = plan.get("host_fallback_kernels")
+            if not res["ok"]:
+                row["error_" + run] = res["error"]
+                notes.append("%s: %s" % (run, res["error"].replace("tandem-info: ", "")))
+                cs.append(None)
+                print("%s %s: %s" % (name, run, res["error"]), flush=True)
+                continue
+            c = compare(m["kind"], ref, res["outputs"], nms, strides, [o.get("absmax") for o in m["outputs"]])
+            cs.append(c)
+            row["err_" + run] = c["max_err"]
+            row["compare_" + run] = {k: v for k, v in c.items() if k != "notes"}
+            if c["notes"]:
+                notes.append("%s: %s" % (run, "; ".join(c["notes"])))
+            print("%s %s: %s (%.1f s)" % (name, run, describe(c), res["seconds"]), flush=True)
+        cn = m.get("mxnet_native") or {"max_err": 0.0}
+        row["err_mxnet_native"] = cn.get("max_err")
+        row["result"] = classify(cs, cn)
+        if row["result"] == "noise":
+            notes.append("within MXNet's own noise (its two CPU paths differ by %s)" % fmt_err(cn.get("max_err")))
+        if any(s > 1 for s in strides):
+            notes.append("outputs compared on a 1/%d subsample" % max(strides))
+        row["notes"] = "; ".join(notes)
+        row["cpu_when_packed"] = m.get("cpu")
+        if not args.keep:
+            shutil.rmtree(os.path.dirname(prefix), ignore_errors=True)
+        return row
+
     try:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool, \
+                concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.parallel)) as runners:
             futures = [pool.submit(materialise, args.bundle, m, work) for m in models]
-            for m, fut in zip(models, futures):
-                name = m["name"]
-                row = {"model": name, "family": m["family"], "kind": m["kind"], "shape": m["shape"]}
+            checks = [runners.submit(check, m, fut) for m, fut in zip(models, futures)]
+            for m, c in zip(models, checks):  # in the manifest's order
                 try:
-                    prefix, gen_s = fut.result()
-                except Exception as e:  # a broken bundle entry is recorded, not fatal
-                    row.update(result="FAIL", notes="rebuilding the parameters failed: %s" % e)
-                    results["models"][name] = row
-                    print("%s: %s" % (name, row["notes"]), flush=True)
-                    continue
-                row["generate_seconds"] = round(gen_s, 1)
-                ref = list(np.load(os.path.join(args.bundle, name, "reference.npz")).values())
-                strides = [o["stride"] for o in m["outputs"]]
-                nms = m.get("nms_thresholds", [])
-                cs, notes = [], []
-                md = os.path.join(args.out, name)
-                os.makedirs(md, exist_ok=True)
-                for run in runs:
-                    device, cudnn, reference = RUNS[run]
-                    od = os.path.join(os.path.dirname(prefix), "tandem-" + run)
-                    res = run_tandem(args.tandem_info, prefix, os.path.join(os.path.dirname(prefix), "input.pb"), od,
-                                     reference=reference, timeout=args.timeout, device=device, cudnn=cudnn)
-                    row["seconds_" + run] = res.get("seconds")
-                    with open(os.path.join(md, run + ".log"), "w") as f:
-                        f.write(res.get("cmd", "") + "\n" + res.get("stderr", ""))
-                    if res.get("info") is not None:
-                        with open(os.path.join(md, run + ".json"), "w") as f:
-                            json.dump(res["info"], f, indent=1)
-                        plan = res["info"].get("plan") or {}
-                        row["kernels_" + run] = plan.get("kernels_by_backend")
-                        row["host_fallback_" + run] = plan.get("host_fallback_kernels")
-                    if not res["ok"]:
-                        row["error_" + run] = res["error"]
-                        notes.append("%s: %s" % (run, res["error"].replace("tandem-info: ", "")))
-                        cs.append(None)
-                        print("%s %s: %s" % (name, run, res["error"]), flush=True)
-                        continue
-                    c = compare(m["kind"], ref, res["outputs"], nms, strides, [o.get("absmax") for o in m["outputs"]])
-                    cs.append(c)
-                    row["err_" + run] = c["max_err"]
-                    row["compare_" + run] = {k: v for k, v in c.items() if k != "notes"}
-                    if c["notes"]:
-                        notes.append("%s: %s" % (run, "; ".join(c["notes"])))
-                    print("%s %s: %s (%.1f s)" % (name, run, describe(c), res["seconds"]), flush=True)
-                cn = m.get("mxnet_native") or {"max_err": 0.0}
-                row["err_mxnet_native"] = cn.get("max_err")
-                row["result"] = classify(cs, cn)
-                if row["result"] == "noise":
-                    notes.append("within MXNet's own noise (its two CPU paths differ by %s)" % fmt_err(cn.get("max_err")))
-                if any(s > 1 for s in strides):
-                    notes.append("outputs compared on a 1/%d subsample" % max(strides))
-                row["notes"] = "; ".join(notes)
-                row["cpu_when_packed"] = m.get("cpu")
-                results["models"][name] = row
-                if not args.keep:
-                    shutil.rmtree(os.path.dirname(prefix), ignore_errors=True)
+                    row = c.result()
+                except Exception as e:  # recorded, not fatal
+                    row = {"model": m["name"], "family": m["family"], "kind": m["kind"], "shape": m["shape"],
+                           "result": "FAIL", "notes": "run_bundle.py: %s: %s" % (type(e).__name__, e)}
+                results["models"][m["name"]] = row
                 with open(os.path.join(args.out, "results.json"), "w") as f:
                     json.dump(results, f, indent=1, default=str)
     finally:
