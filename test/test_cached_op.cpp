@@ -177,6 +177,16 @@ TEST_CASE("missing parameters are named at construction", "[cached_op]") {
   CHECK_THROWS_WITH(CachedOp(net, params, Context::cpu()), Catch::Contains("conv1_weight"));
 }
 
+TEST_CASE("a CPU plan is made for its calls' intra-op team and says so", "[cached_op][threads]") {
+  Symbol net = SmallNet();
+  CachedOp three(net, SmallParams(net), Context::cpu(), {.intra_op_threads = 3});
+  CHECK(three.Plan({Shape{1, 3, 16, 16}}).intra_op_threads == 3);
+  three.Forward({testing::random_input({1, 3, 16, 16})});
+  CHECK(three.cached_plan_count() == 1);  // Plan() made the plan the call ran
+  CachedOp automatic(net, SmallParams(net), Context::cpu());
+  CHECK(automatic.Plan({Shape{1, 3, 16, 16}}).intra_op_threads >= 1);  // a lone call's: every core
+}
+
 TEST_CASE("dynamic shapes: each new input shape gets its own plan, cache bounded", "[cached_op]") {
   Symbol net = SmallNet();
   CachedOpFlags flags;
@@ -389,7 +399,9 @@ void RegisterScratchUser() {
 TEST_CASE("concurrent first calls with one new shape build its plan once", "[cached_op][threads]") {
   RegisterSlowPlan();
   Symbol net = Symbol::CreateOp("SlowPlan", "slow", {}, {Symbol::Variable("data")});
-  CachedOp op(net, {}, Context::cpu());
+  // One team for every call: a CPU plan is made per intra-op team (PlanReport::intra_op_threads),
+  // and the automatic team shrinks as callers pile up.
+  CachedOp op(net, {}, Context::cpu(), {.intra_op_threads = 1});
   const int before = g_slow_plans.load();
   constexpr int kThreads = 8;
   std::atomic<int> ready{0}, wrong{0};

@@ -134,6 +134,8 @@ struct PlanReport {
                                   // scratch buffer as large as the largest kernel scratch
   size_t scratch_bytes = 0;       // largest kernel scratch of one node (already inside arena_bytes)
   size_t param_bytes = 0;         // shared weights (counted once for all threads)
+  int intra_op_threads = 0;       // CPU: the OpenMP team this plan's kernels are made for (a call
+                                  // runs the plan made for its own team; 0 on GPUs)
   int folded_batch_norms = 0;     // BatchNorms folded into convolutions at construction
   int fused_activations = 0;      // ReLUs fused into convolutions at construction
   int fused_residual_adds = 0;    // residual adds fused into convolutions at construction
@@ -176,6 +178,8 @@ class CachedOp {
   Context context() const;
   // Plans (or finds) the plan for these input shapes and describes it.
   PlanReport Plan(const std::vector<Shape>& input_shapes) const;
+  // Input shapes with a plan in the cache (at most max_cached_shapes, plus the batch sizes). On
+  // the CPU a shape holds one plan per intra-op team its calls got (PlanReport::intra_op_threads).
   size_t cached_plan_count() const;
   size_t execution_context_count() const;  // contexts created so far (== peak concurrency)
   BatchingStats batching_stats() const;

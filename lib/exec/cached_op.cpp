@@ -2,6 +2,7 @@
 // per-call execution contexts. See include/tandem/cached_op.hpp for the threading contract.
 #include "tandem/cached_op.hpp"
 
+#include <bit>
 #include <algorithm>
 #include <atomic>
 #include <future>
@@ -183,18 +184,45 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
 // divides the cores among them (an atomic counter, no lock).
 std::atomic<int> cpu_calls_in_flight{0};
 
+#if TANDEM_HAVE_OPENMP
+// The OpenMP threads the process started with (the cores, or OMP_NUM_THREADS).
+int ThreadBudget() {
+  static const int budget = std::max(1, omp_get_max_threads());
+  return budget;
+}
+#endif
+
 // The team a call may use when CachedOpFlags::intra_op_threads is 0: the cores (or the
-// OMP_NUM_THREADS the process started with) shared by the calls in flight, this one included.
-// Measured on 2 cores (docs/threading.md): one caller gets both, two concurrent callers one each,
-// which doubles their throughput instead of fighting over the same cores.
+// OMP_NUM_THREADS the process started with) shared by the calls in flight, this one included,
+// rounded down to a power of two (the whole budget when alone). Measured on 2 cores
+// (docs/threading.md): one caller gets both, two concurrent callers one each, which doubles their
+// throughput instead of fighting over the same cores. The rounding keeps the number of distinct
+// teams, and so of plans per shape (see PlanKey::threads), at 1 + log2(cores).
 int AutoThreads(int in_flight) {
 #if TANDEM_HAVE_OPENMP
-  static const int budget = std::max(1, omp_get_max_threads());
-  return std::max(1, budget / std::max(1, in_flight));
+  const int budget = ThreadBudget();
+  if (in_flight <= 1) return budget;
+  const int share = std::max(1, budget / in_flight);
+  return static_cast<int>(std::bit_floor(static_cast<unsigned>(share)));
 #else
   (void)in_flight;
   return 0;
 #endif
+}
+
+// How many teams AutoThreads can hand out: the plan cache keeps that many plans per shape.
+size_t AutoTeamCount() {
+#if TANDEM_HAVE_OPENMP
+  return 1 + static_cast<size_t>(std::bit_width(static_cast<unsigned>(ThreadBudget())) - 1) +
+         (std::has_single_bit(static_cast<unsigned>(ThreadBudget())) ? 0 : 1);
+#else
+  return 1;
+#endif
+}
+
+// The team a call alone in the process gets: what Plan() and request checks plan for.
+int LoneCallTeam(int intra_op_threads) {
+  return intra_op_threads > 0 ? intra_op_threads : AutoThreads(1);
 }
 
 // Sets the calling thread's OpenMP team size for the duration of one CPU call (OpenMP's nthreads
@@ -206,6 +234,7 @@ class IntraOpThreads {
     if (!cpu_) return;
     const int in_flight = ++cpu_calls_in_flight;
     if (threads <= 0) threads = AutoThreads(in_flight);
+    team_ = threads;
 #if TANDEM_HAVE_OPENMP
     if (threads > 0) {
       previous_ = omp_get_max_threads();
@@ -224,17 +253,27 @@ class IntraOpThreads {
   }
   IntraOpThreads(const IntraOpThreads&) = delete;
   IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+  int team() const { return team_; }  // 0: GPU call, or no OpenMP
 
  private:
   bool cpu_;
+  int team_ = 0;
   int previous_ = 0;
 };
 
 struct PlanKey {
   std::vector<Shape> shapes;
   std::vector<DType> dtypes;
+  // CPU plans: the OpenMP team their oneDNN primitives are made for. A oneDNN 2.6 primitive
+  // divides its work for the thread count current when it was created and runs that many
+  // threads whatever team the calling thread asks for (a primitive made for 2 threads and run
+  // from a thread limited to 1 still starts a second thread), so a call limited to fewer threads
+  // than the plan was made for would oversubscribe the cores. A call therefore runs the plan made
+  // for its own team. 0 for GPU plans.
+  int threads = 0;
+  bool SameShapes(const PlanKey& o) const { return shapes == o.shapes && dtypes == o.dtypes; }
   friend bool operator<(const PlanKey& a, const PlanKey& b) {
-    return std::tie(a.shapes, a.dtypes) < std::tie(b.shapes, b.dtypes);
+    return std::tie(a.shapes, a.dtypes, a.threads) < std::tie(b.shapes, b.dtypes, b.threads);
   }
   friend bool operator==(const PlanKey&, const PlanKey&) = default;
 };
@@ -268,7 +307,9 @@ struct CachedOp::Impl {
   std::unique_ptr<detail::Batcher> batcher;
   std::string batching_disabled_by;
 
-  std::shared_ptr<const PlanT> GetPlan(const PlanKey& key) const;
+  // The plan for these shapes made for a CPU team of `threads` (ignored on GPUs).
+  std::shared_ptr<const PlanT> GetPlan(const PlanKey& shapes, int threads) const;
+  void EvictBeyondCapacity() const;  // plan_mutex held
   void CheckStaticShape(const PlanKey& key) const;  // plan_mutex held
   std::unique_ptr<ExecContext> Borrow() const;
   void Return(std::unique_ptr<ExecContext> exec) const;
@@ -281,13 +322,15 @@ struct CachedOp::Impl {
 };
 
 void CachedOp::Impl::CheckStaticShape(const PlanKey& key) const {
-  if (model->flags.static_shape && static_key && !(*static_key == key))
+  if (model->flags.static_shape && static_key && !static_key->SameShapes(key))
     Throw<ShapeError>("CachedOp built with static_shape=true got input shapes ", Describe(key),
                       " after ", Describe(*static_key),
                       "; build it with static_shape=false to accept new shapes");
 }
 
-std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
+std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& shapes, int threads) const {
+  PlanKey key = shapes;
+  key.threads = model->ctx.is_cpu() ? threads : 0;
   std::promise<std::shared_ptr<const PlanT>> promise;
   {
     std::unique_lock lock(plan_mutex);
@@ -310,7 +353,7 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
   try {
     std::vector<TensorDesc> descs;
     for (size_t i = 0; i < key.shapes.size(); ++i) descs.push_back({key.shapes[i], key.dtypes[i]});
-    plan = detail::BuildPlan(*model, descs);
+    plan = detail::BuildPlan(*model, descs, key.threads);
     std::lock_guard lock(plan_mutex);
     planning.erase(key);
     // static_shape pins the first shape that planned successfully (a failed first call pins
@@ -318,7 +361,7 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
     CheckStaticShape(key);
     if (model->flags.static_shape && !static_key) static_key = key;
     plans.emplace_front(key, plan);
-    if (plans.size() > PlanCacheCapacity()) plans.pop_back();
+    EvictBeyondCapacity();
   } catch (...) {
     {
       std::lock_guard lock(plan_mutex);
@@ -331,10 +374,27 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& key) const {
   return plan;
 }
 
-// Batching plans one shape per batch size on top of the caller's own shapes.
+// In input shapes: batching plans one shape per batch size on top of the caller's own shapes.
+// A CPU shape holds one plan per team its calls got (at most AutoTeamCount()).
 size_t CachedOp::Impl::PlanCacheCapacity() const {
   const CachedOpFlags& f = model->flags;
   return std::max<size_t>(1, f.max_cached_shapes) + (batcher ? batcher->sizes().size() : 0);
+}
+
+// Drops the plans of the least recently used shapes beyond the capacity (every team's plan of a
+// shape goes with it).
+void CachedOp::Impl::EvictBeyondCapacity() const {
+  std::vector<const PlanKey*> kept;  // distinct shapes, most recent first
+  for (auto it = plans.begin(); it != plans.end();) {
+    const bool known = std::any_of(kept.begin(), kept.end(),
+                                   [&](const PlanKey* k) { return k->SameShapes(it->first); });
+    if (!known && kept.size() == PlanCacheCapacity()) {
+      it = plans.erase(it);
+      continue;
+    }
+    if (!known) kept.push_back(&it->first);
+    ++it;
+  }
 }
 
 std::unique_ptr<ExecContext> CachedOp::Impl::Borrow() const {
@@ -446,7 +506,6 @@ CachedOp& CachedOp::operator=(CachedOp&&) noexcept = default;
 void CachedOp::Impl::RunOnContext(const PlanT& plan, const std::vector<NDArray>& inputs,
                                   const std::vector<NDArray>& outputs) const {
   std::unique_ptr<ExecContext> exec = Borrow();
-  IntraOpThreads threads(model->flags.intra_op_threads, model->ctx.is_cpu());
   try {
     detail::RunPlan(*model, plan, inputs, outputs, *exec);
   } catch (...) {
@@ -462,9 +521,12 @@ void CachedOp::Impl::RunOnContext(const PlanT& plan, const std::vector<NDArray>&
   Return(std::move(exec));
 }
 
+// One call on one execution context, with this call's share of the cores (IntraOpThreads) and the
+// plan made for that team.
 void CachedOp::Impl::RunUnbatched(const std::vector<NDArray>& inputs,
                                   std::vector<NDArray>* outputs) const {
-  std::shared_ptr<const PlanT> plan = GetPlan(Validate(inputs));
+  IntraOpThreads threads(model->flags.intra_op_threads, model->ctx.is_cpu());
+  std::shared_ptr<const PlanT> plan = GetPlan(Validate(inputs), threads.team());
   ValidateOutputs(*plan, outputs);
   RunOnContext(*plan, inputs, *outputs);
 }
@@ -501,17 +563,18 @@ void CachedOp::Forward(const std::vector<NDArray>& inputs, std::vector<NDArray>*
   if (!outputs) Throw<InvalidArgument>("CachedOp::Forward: outputs pointer is null");
   // Everything about this caller's inputs and outputs is checked here, in its own thread, before
   // it can join a batch: a bad request never reaches anyone else's run.
-  PlanKey key = impl_->Validate(inputs);
-  std::shared_ptr<const PlanT> plan = impl_->GetPlan(key);
-  impl_->ValidateOutputs(*plan, outputs);
   if (impl_->batcher) {
+    PlanKey key = impl_->Validate(inputs);
+    std::shared_ptr<const PlanT> plan =
+        impl_->GetPlan(key, LoneCallTeam(impl_->model->flags.intra_op_threads));
+    impl_->ValidateOutputs(*plan, outputs);
     const int64_t rows = BatchRows(key, *plan);
     if (rows > 0 && rows < impl_->batcher->max_batch()) {
       impl_->batcher->Run(SampleKeyOf(key), rows, inputs, *outputs);
       return;
     }
   }
-  impl_->RunOnContext(*plan, inputs, *outputs);
+  impl_->RunUnbatched(inputs, outputs);
 }
 
 std::vector<NDArray> CachedOp::Forward(const std::vector<NDArray>& inputs) const {
@@ -549,12 +612,16 @@ PlanReport CachedOp::Plan(const std::vector<Shape>& input_shapes) const {
   if (input_shapes.size() != impl_->model->input_names.size())
     Throw<InvalidArgument>("CachedOp::Plan: ", input_shapes.size(), " shapes given, the model takes ",
                            impl_->model->input_names.size());
-  return impl_->GetPlan(key)->report;
+  return impl_->GetPlan(key, LoneCallTeam(impl_->model->flags.intra_op_threads))->report;
 }
 
 size_t CachedOp::cached_plan_count() const {
   std::lock_guard lock(impl_->plan_mutex);
-  return impl_->plans.size();
+  std::vector<const PlanKey*> shapes;  // distinct input shapes (a CPU shape may hold several teams' plans)
+  for (const auto& entry : impl_->plans)  // (no structured binding: the lambda captures it)
+    if (std::none_of(shapes.begin(), shapes.end(), [&](const PlanKey* k) { return k->SameShapes(entry.first); }))
+      shapes.push_back(&entry.first);
+  return shapes.size();
 }
 
 BatchingStats CachedOp::batching_stats() const {

@@ -379,7 +379,8 @@ const void* PlanningModel() { return planning_model; }
 PlanningScope::PlanningScope(const void* model) : previous_(planning_model) { planning_model = model; }
 PlanningScope::~PlanningScope() { planning_model = previous_; }
 
-std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<TensorDesc>& inputs) {
+std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<TensorDesc>& inputs,
+                                      int threads) {
   static std::atomic<uint64_t> next_plan_id{1};
   auto p = std::make_shared<Plan>();
   p->id = next_plan_id++;
@@ -394,6 +395,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.naive_bytes = p->naive_bytes;
   p->report.scratch_bytes = p->scratch_bytes;
   p->report.param_bytes = m.param_bytes;
+  p->report.intra_op_threads = threads;
   p->report.folded_batch_norms = m.folded_batch_norms;
   p->report.fused_activations = m.fused_activations;
   p->report.fused_residual_adds = m.fused_residual_adds;

@@ -77,7 +77,9 @@ struct Plan {
   PlanReport report;
 };
 
-std::shared_ptr<const Plan> BuildPlan(const ModelGraph& model, const std::vector<TensorDesc>& inputs);
+// `threads`: the OpenMP team the CPU kernels are made for (reported; 0 on GPUs).
+std::shared_ptr<const Plan> BuildPlan(const ModelGraph& model, const std::vector<TensorDesc>& inputs,
+                                      int threads = 0);
 // Runs `plan` with the caller's inputs into preallocated outputs, on `exec`.
 void RunPlan(const ModelGraph& model, const Plan& plan, const std::vector<NDArray>& inputs,
              const std::vector<NDArray>& outputs, ExecContext& exec);
