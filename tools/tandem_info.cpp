@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -47,7 +49,8 @@ const char kUsage[] =
     "                          shape) is used when present\n"
     "  --json                  machine-readable output\n"
     "  --no-plan               skip building the execution plan (kernels, memory)\n"
-    "  --input [NAME=]FILE.pb  run the model once; FILE.pb is an ONNX TensorProto (the data\n"
+    "  --input [NAME=]FILE.pb  run the model once; FILE.pb is an ONNX TensorProto, or FILE.npy a\n"
+    "                          NumPy array (then the outputs are .npy too; no ONNX support needed) (the data\n"
     "                          input NAME, or the next one in order); its shape is the --shape\n"
     "  --output-dir DIR        with --input: write the outputs as DIR/output_<i>.pb\n"
     "  --reference             with --input: run on the reference kernels only\n"
@@ -308,6 +311,80 @@ Shape ShapeHint(const tandem::Symbol& symbol, const std::string& name) {
   return {};
 }
 
+// ---- NumPy .npy files (version 1.0 / 2.0, little-endian, C order): --input FILE.npy works in
+// builds without ONNX support, and then --output-dir writes output_<i>.npy too. ----
+
+struct NpyType {
+  const char* descr;
+  tandem::DType dtype;
+};
+constexpr NpyType kNpyTypes[] = {{"<f4", tandem::DType::f32}, {"<f8", tandem::DType::f64},
+                                 {"<f2", tandem::DType::f16}, {"|u1", tandem::DType::u8},
+                                 {"|i1", tandem::DType::i8},  {"<i4", tandem::DType::i32},
+                                 {"<i8", tandem::DType::i64}, {"|b1", tandem::DType::boolean}};
+
+bool IsNpy(const std::string& file) {
+  return file.size() > 4 && file.compare(file.size() - 4, 4, ".npy") == 0;
+}
+
+[[noreturn]] void BadNpy(const std::string& file, const std::string& why) {
+  tandem::Throw<tandem::FormatError>("'", file, "': not a .npy file tandem-info reads (", why, ")");
+}
+
+tandem::NDArray LoadNpy(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) tandem::Throw<tandem::InvalidArgument>("cannot open '", file, "'");
+  char magic[8] = {};
+  in.read(magic, 8);
+  if (!in || std::memcmp(magic, "\x93NUMPY", 6) != 0) BadNpy(file, "no NUMPY magic");
+  uint32_t header_len = 0;
+  unsigned char len_bytes[4] = {};
+  const int width = magic[6] == 1 ? 2 : 4;
+  in.read(reinterpret_cast<char*>(len_bytes), width);
+  for (int i = width - 1; i >= 0; --i) header_len = header_len << 8 | len_bytes[i];
+  if (!in || header_len > (1u << 20)) BadNpy(file, "bad header length");
+  std::string header(header_len, '\0');
+  in.read(header.data(), header_len);
+  if (!in) BadNpy(file, "truncated header");
+  if (header.find("'fortran_order': False") == std::string::npos) BadNpy(file, "Fortran order");
+  const NpyType* type = nullptr;
+  for (const NpyType& t : kNpyTypes)
+    if (header.find(std::string("'descr': '") + t.descr + "'") != std::string::npos) type = &t;
+  if (!type) BadNpy(file, "dtype");
+  const size_t open = header.find("'shape': ("), close = header.find(')', open);
+  if (open == std::string::npos || close == std::string::npos) BadNpy(file, "no shape");
+  std::vector<int64_t> dims;
+  std::stringstream shape(header.substr(open + 10, close - open - 10));
+  for (std::string item; std::getline(shape, item, ',');)
+    if (item.find_first_not_of(" ") != std::string::npos) dims.push_back(std::stoll(item));
+  tandem::NDArray a(tandem::Shape(dims), tandem::Context::cpu(), type->dtype);
+  in.read(static_cast<char*>(a.raw_data()), static_cast<std::streamsize>(a.nbytes()));
+  if (!in) BadNpy(file, "truncated data");
+  return a;
+}
+
+void SaveNpy(const std::string& file, const tandem::NDArray& a) {
+  const NpyType* type = nullptr;
+  for (const NpyType& t : kNpyTypes)
+    if (t.dtype == a.dtype()) type = &t;
+  if (!type) tandem::Throw<tandem::TypeError>("cannot write ", tandem::DTypeName(a.dtype()), " as .npy");
+  std::string shape;
+  for (int i = 0; i < a.shape().ndim(); ++i) shape += std::to_string(a.shape()[i]) + ", ";
+  if (a.shape().ndim() > 1) shape.resize(shape.size() - 1);
+  std::string header = std::string("{'descr': '") + type->descr +
+                       "', 'fortran_order': False, 'shape': (" + shape + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(file, std::ios::binary);
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  out.write("\x93NUMPY\x01\x00", 8);
+  const char len_bytes[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
+  out.write(len_bytes, 2);
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  out.write(static_cast<const char*>(a.raw_data()), static_cast<std::streamsize>(a.nbytes()));
+  if (!out) tandem::Throw<tandem::InvalidArgument>("cannot write '", file, "'");
+}
+
 // --input tensors, read before the model so that their shapes count as --shape.
 struct InputTensors {
   std::vector<std::pair<std::string, tandem::NDArray>> named;  // in the order given
@@ -317,7 +394,7 @@ struct InputTensors {
 InputTensors ReadInputs(const Options& opts) {
   InputTensors t;
   for (const auto& [name, file] : opts.inputs) {
-    tandem::NDArray a = tandem::onnx::LoadTensor(file);
+    tandem::NDArray a = IsNpy(file) ? LoadNpy(file) : tandem::onnx::LoadTensor(file);
     if (name.empty()) t.positional.push_back(a);
     else t.named.push_back({name, a});
   }
@@ -649,8 +726,11 @@ void RunOnce(const Options& opts, const InputTensors& in, const Report& r, const
   for (size_t k = 0; k < outputs.size(); ++k) {
     const std::string name = r.onnx && k < r.onnx->output_names.size() ? r.onnx->output_names[k] : op.output_names()[k];
     if (!opts.output_dir.empty()) {
-      const std::string file = opts.output_dir + "/output_" + std::to_string(k) + ".pb";
-      tandem::onnx::SaveTensor(file, outputs[k], name);
+      // The inputs' format: .npy when they were .npy files.
+      const bool npy = !opts.inputs.empty() && IsNpy(opts.inputs[0].second);
+      const std::string file = opts.output_dir + "/output_" + std::to_string(k) + (npy ? ".npy" : ".pb");
+      if (npy) SaveNpy(file, outputs[k]);
+      else tandem::onnx::SaveTensor(file, outputs[k], name);
       std::cerr << "tandem-info: wrote " << name << " " << outputs[k].shape().ToString() << " to " << file << "\n";
     } else {
       std::cerr << "tandem-info: ran; output " << name << " " << outputs[k].shape().ToString() << "\n";

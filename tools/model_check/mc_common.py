@@ -306,8 +306,14 @@ def run_tandem(tandem_info, prefix, input_pb, out_dir, reference=False, timeout=
         return res
     outs = []
     k = 0
-    while os.path.exists(os.path.join(out_dir, "output_%d.pb" % k)):
-        outs.append(load_tensor_pb(os.path.join(out_dir, "output_%d.pb" % k))[0])
+    while True:  # output_<k>.pb, or .npy when the input was a .npy file
+        pb, npy = (os.path.join(out_dir, "output_%d.%s" % (k, ext)) for ext in ("pb", "npy"))
+        if os.path.exists(npy):
+            outs.append(np.load(npy))
+        elif os.path.exists(pb):
+            outs.append(load_tensor_pb(pb)[0])
+        else:
+            break
         k += 1
     res.update(ok=True, outputs=outs)
     return res

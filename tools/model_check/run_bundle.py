@@ -46,7 +46,8 @@ RUN_TITLES = {"default": "CPU oneDNN (default)", "ref": "CPU reference", "cudnn"
 
 
 def materialise(bundle, model, work):
-    """Writes WORK/<model>/<model>-symbol.json, -0000.params and input.pb; returns the prefix."""
+    """Writes WORK/<model>/<model>-symbol.json, -0000.params and input.npy (a NumPy file: tandem-info
+    reads it without ONNX support, which the GPU machine's build lacks); returns the prefix."""
     t0 = time.time()
     d = os.path.join(work, model["name"])
     os.makedirs(d, exist_ok=True)
@@ -57,7 +58,7 @@ def materialise(bundle, model, work):
     with gzip.open(os.path.join(bd, "recipe.json.gz"), "rt") as f:
         recipe = json.load(f)
     write_params(prefix + "-0000.params", recipe_params(recipe))
-    save_tensor_pb(os.path.join(d, "input.pb"), recipe_input(recipe["input"]), recipe["input"]["name"])
+    np.save(os.path.join(d, "input.npy"), recipe_input(recipe["input"]))
     return prefix, time.time() - t0
 
 
@@ -122,7 +123,7 @@ def main():
         for run in runs:
             device, cudnn, reference = RUNS[run]
             od = os.path.join(os.path.dirname(prefix), "tandem-" + run)
-            res = run_tandem(args.tandem_info, prefix, os.path.join(os.path.dirname(prefix), "input.pb"), od,
+            res = run_tandem(args.tandem_info, prefix, os.path.join(os.path.dirname(prefix), "input.npy"), od,
                              reference=reference, timeout=args.timeout, device=device, cudnn=cudnn)
             row["seconds_" + run] = res.get("seconds")
             with open(os.path.join(md, run + ".log"), "w") as f:
