@@ -10,7 +10,7 @@ For every model in MODELS this script
      (mxnet.npz). MXNet always runs with MXNET_SUBGRAPH_BACKEND=NONE (its MKLDNN subgraph fusion
      computes some graphs wrong, see docs/model-zoo.md).
   2. (run) runs tandem on the same files through tandem-info (tools/tandem_info.cpp:
-     `tandem-info PREFIX 0 --json --input data=input.pb --output-dir DIR [--reference]`) twice:
+     `tandem-info PREFIX 0 --json --input data=input.npy --output-dir DIR [--reference]`) twice:
      default flags (oneDNN kernels where they exist, reference elsewhere) and reference_only.
   3. (compare) compares every output with MXNet's and writes the table of docs/model-zoo.md
      (between the <!-- model-check:begin/end --> markers) plus OUT/results.json.
@@ -46,7 +46,7 @@ if os.environ["MXNET_SUBGRAPH_BACKEND"] != "NONE":
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mc_common import (TOL, classify, compare, describe, fmt_err, load_tensor_pb, nms_thresholds,  # noqa: E402
+from mc_common import (TOL, classify, compare, describe, fmt_err, load_outputs, nms_thresholds,  # noqa: E402
                        replace_between_markers, run_tandem, save_tensor_pb, scaled_err)
 
 SEED = 20
@@ -244,6 +244,10 @@ def export(model, out_dir, force):
     if os.path.exists(done) and not force:
         return False
     os.makedirs(d, exist_ok=True)
+    import shutil
+    for f in os.listdir(d):  # tandem's outputs on earlier weights (--reuse must not find them)
+        if f.startswith("tandem-"):
+            shutil.rmtree(os.path.join(d, f))
     rs = np.random.RandomState(SEED)
     mx.random.seed(SEED)
     import warnings
@@ -315,14 +319,10 @@ def evaluate(m, out_dir, tandem_info, timeout, native, paths=(("ref", True), ("d
     notes, cs = [], []
     for tag, reference in paths:
         od = os.path.join(d, "tandem-" + tag)
-        if reuse and os.path.exists(os.path.join(od, "output_0.pb")):
-            outs, k = [], 0
-            while os.path.exists(os.path.join(od, "output_%d.pb" % k)):
-                outs.append(load_tensor_pb(os.path.join(od, "output_%d.pb" % k))[0])
-                k += 1
-            res = {"ok": True, "outputs": outs, "seconds": 0.0, "reused": True}
+        if reuse and load_outputs(od):
+            res = {"ok": True, "outputs": load_outputs(od), "seconds": 0.0, "reused": True}
         else:
-            res = run_tandem(tandem_info, os.path.join(d, m.name), os.path.join(d, "input.pb"), od, reference, timeout)
+            res = run_tandem(tandem_info, os.path.join(d, m.name), os.path.join(d, "input.npy"), od, reference, timeout)
         row["seconds_" + tag] = res.get("seconds")
         if not reference and res.get("info") and res["info"].get("plan"):  # tandem-info plans with default flags
             row["kernels_default"] = res["info"]["plan"].get("kernels_by_backend")
@@ -446,9 +446,9 @@ def cut(args, model):
     for f in ("cut-symbol.json", "cut-0000.params"):
         os.replace(os.path.join(cd, f), os.path.join(cd, "cut", f))
     import shutil
-    shutil.copy(os.path.join(d, "input.pb"), os.path.join(cd, "cut", "input.pb"))
+    shutil.copy(os.path.join(d, "input.npy"), os.path.join(cd, "cut", "input.npy"))
     for tag, reference in (("ref", True), ("default", False)):
-        res = run_tandem(args.tandem_info, os.path.join(cd, "cut", "cut"), os.path.join(cd, "cut", "input.pb"),
+        res = run_tandem(args.tandem_info, os.path.join(cd, "cut", "cut"), os.path.join(cd, "cut", "input.npy"),
                          os.path.join(cd, "cut", "tandem-" + tag), reference, args.timeout)
         if not res["ok"]:
             print("%s: %s" % (tag, res["error"]))
@@ -472,7 +472,8 @@ def main():
     ap.add_argument("--models", default="", help="comma-separated subset of the model names")
     ap.add_argument("--force", action="store_true", help="re-export models already exported")
     ap.add_argument("--export-only", action="store_true", help="only export with MXNet")
-    ap.add_argument("--table", default="docs/model-zoo.md", help="markdown file whose table is rewritten ('' = none)")
+    ap.add_argument("--table", default="", help="markdown file whose table is rewritten with these results "
+                    "(docs/model-zoo.md's comes from recipe.py; default: none)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per tandem run")
     ap.add_argument("--list", action="store_true", help="list the models and exit")
     ap.add_argument("--reuse", action="store_true", help="compare tandem's outputs of an earlier run "

@@ -265,14 +265,15 @@ def subsample(a, limit=SUBSAMPLE_MAX):
 
 # ---- running tandem -----------------------------------------------------------------------------
 
-def run_tandem(tandem_info, prefix, input_pb, out_dir, reference=False, timeout=1800, device="cpu",
+def run_tandem(tandem_info, prefix, input_file, out_dir, reference=False, timeout=1800, device="cpu",
                cudnn=True):
-    """Runs `tandem-info PREFIX 0 --json --input data=INPUT --output-dir OUT_DIR` (plus --reference,
+    """Runs `tandem-info PREFIX 0 --json --input data=INPUT --output-dir OUT_DIR` (INPUT a .npy file,
+    which any build reads, or an ONNX TensorProto .pb; plus --reference,
     --device gpu, --no-cudnn as asked). Returns {"ok", "error" | "outputs", "seconds", "info"}."""
     os.makedirs(out_dir, exist_ok=True)
     for f in os.listdir(out_dir):
         os.remove(os.path.join(out_dir, f))
-    cmd = [tandem_info, prefix, "0", "--json", "--input", "data=" + input_pb, "--output-dir", out_dir]
+    cmd = [tandem_info, prefix, "0", "--json", "--input", "data=" + input_file, "--output-dir", out_dir]
     if reference:
         cmd.append("--reference")
     if device != "cpu":
@@ -304,19 +305,23 @@ def run_tandem(tandem_info, prefix, input_pb, out_dir, reference=False, timeout=
             msg = "tandem-info: exit %d%s" % (p.returncode, (": " + p.stderr.strip()[-500:]) if p.stderr.strip() else "")
         res.update(ok=False, error=msg)
         return res
+    res.update(ok=True, outputs=load_outputs(out_dir))
+    return res
+
+
+def load_outputs(out_dir):
+    """tandem-info's outputs in OUT_DIR: output_<k>.pb, or .npy when the input was a .npy file."""
     outs = []
     k = 0
-    while True:  # output_<k>.pb, or .npy when the input was a .npy file
+    while True:
         pb, npy = (os.path.join(out_dir, "output_%d.%s" % (k, ext)) for ext in ("pb", "npy"))
         if os.path.exists(npy):
             outs.append(np.load(npy))
         elif os.path.exists(pb):
             outs.append(load_tensor_pb(pb)[0])
         else:
-            break
+            return outs
         k += 1
-    res.update(ok=True, outputs=outs)
-    return res
 
 
 # ---- compare ------------------------------------------------------------------------------------

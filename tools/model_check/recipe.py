@@ -184,6 +184,9 @@ def make(m, src, out):
     cg = _models()
     sd, od = os.path.join(src, m.name), os.path.join(out, m.name)
     os.makedirs(od, exist_ok=True)
+    for f in os.listdir(od):  # tandem's outputs on earlier weights (--reuse must not find them)
+        if f.startswith("tandem-"):
+            shutil.rmtree(os.path.join(od, f))
     prefix = os.path.join(od, m.name)
     shutil.copy(os.path.join(sd, m.name + "-symbol.json"), prefix + "-symbol.json")
     orig = read_params(os.path.join(sd, m.name + "-0000.params"))
@@ -264,7 +267,7 @@ def cmd_make(args):
 def write_table(args, results):
     cg = _models()
     rows = [results[m.name] for m in cg.MODELS if m.name in results]
-    gpu = None
+    gpu = {}  # GPU columns "not run" until run_bundle.py's results are given
     if getattr(args, "gpu_results", ""):
         gpu = json.load(open(args.gpu_results))["models"]
     cg.write_table(args.table, rows, gpu)
