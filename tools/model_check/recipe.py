@@ -184,9 +184,11 @@ def make(m, src, out):
     cg = _models()
     sd, od = os.path.join(src, m.name), os.path.join(out, m.name)
     os.makedirs(od, exist_ok=True)
-    for f in os.listdir(od):  # tandem's outputs on earlier weights (--reuse must not find them)
+    for f in os.listdir(od):  # outputs on earlier weights (--reuse must not find them)
         if f.startswith("tandem-"):
             shutil.rmtree(os.path.join(od, f))
+        elif f.startswith("mxnet-perturbed-"):
+            os.remove(os.path.join(od, f))
     prefix = os.path.join(od, m.name)
     shutil.copy(os.path.join(sd, m.name + "-symbol.json"), prefix + "-symbol.json")
     orig = read_params(os.path.join(sd, m.name + "-0000.params"))
@@ -223,6 +225,28 @@ def make(m, src, out):
             "recipe_bytes": os.path.getsize(prefix + "-recipe.json")}
 
 
+def perturbed_outputs(m, out):
+    """MXNet's outputs for the input + U(-1e-7, 1e-7) (about the float32 rounding of an input in
+    [-1, 1]), twice: how far MXNet moves when nothing but rounding changes. Faster R-CNN's
+    detections change there (its RPN keeps the top 300 of 6000 proposals), so a GPU that does the
+    same is not wrong. OUT/<model>/mxnet-perturbed-<k>.npz."""
+    import mxnet as mx
+    cg = _models()
+    od = os.path.join(out, m.name)
+    paths = [os.path.join(od, "mxnet-perturbed-%d.npz" % k) for k in range(2)]
+    if not all(os.path.exists(p) for p in paths):
+        prefix = os.path.join(od, m.name)
+        block = mx.gluon.SymbolBlock.imports(prefix + "-symbol.json", ["data"], prefix + "-0000.params")
+        x = np.load(os.path.join(od, "input.npy"))
+        rs = np.random.RandomState(SEED + 1)
+        for p in paths:
+            xp = (x + cg.PERTURB * rs.uniform(-1.0, 1.0, x.shape)).astype("float32")
+            outs = block(mx.nd.array(xp))
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            np.savez(p, *[o.asnumpy() for o in outs])
+    return [list(np.load(p).values()) for p in paths]
+
+
 def cmd_make(args):
     cg = _models()
     chosen = cg.MODELS
@@ -249,10 +273,12 @@ def cmd_make(args):
             info = results.get(m.name, {}).get("recipe", {})
             native = cg.mxnet_native(args.out, m, False)
             print("%s: recipe made before" % m.name, flush=True)
+        perturbed = perturbed_outputs(m, args.out)
         if args.no_tandem:
             continue
         paths = tuple((t, t == "ref") for t in args.paths.split(","))
-        row = cg.evaluate(m, args.out, args.tandem_info, args.timeout, native, paths=paths, reuse=args.reuse)
+        row = cg.evaluate(m, args.out, args.tandem_info, args.timeout, native, paths=paths, reuse=args.reuse,
+                          perturbed=perturbed)
         for k in ("seconds_ref", "seconds_default"):
             if not row.get(k) and results.get(m.name, {}).get(k):
                 row[k] = results[m.name][k]
@@ -321,11 +347,12 @@ def cmd_pack(args):
             outputs.append({"shape": list(r.shape), "dtype": str(r.dtype), "stride": stride,
                             "absmax": float(np.max(np.abs(r.astype(np.float64)))) if r.size else 0.0})
         np.savez(os.path.join(bd, "reference.npz"), *stored)
-        cn = dict(row.get("compare_mxnet_native", {}))
+        noise = row.get("mxnet_noise") or dict(row.get("compare_mxnet_native", {}))
         manifest["models"].append({
             "name": m.name, "family": m.family, "kind": m.kind, "shape": list(m.shape), "note": m.note,
             "new_ops": row.get("new_ops", []), "nms_thresholds": row.get("nms_thresholds", []),
-            "input": recipe["input"], "outputs": outputs, "mxnet_native": cn,
+            "input": recipe["input"], "outputs": outputs, "mxnet_noise": noise,
+            "mxnet_native_err": row.get("err_mxnet_native"), "mxnet_perturbed_err": row.get("err_mxnet_perturbed"),
             "cpu": {k: row.get(k) for k in ("err_ref", "err_default", "result", "notes")}})
     with open(os.path.join(args.bundle, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, default=str)
