@@ -210,16 +210,6 @@ int AutoThreads(int in_flight) {
 #endif
 }
 
-// How many teams AutoThreads can hand out: the plan cache keeps that many plans per shape.
-size_t AutoTeamCount() {
-#if TANDEM_HAVE_OPENMP
-  return 1 + static_cast<size_t>(std::bit_width(static_cast<unsigned>(ThreadBudget())) - 1) +
-         (std::has_single_bit(static_cast<unsigned>(ThreadBudget())) ? 0 : 1);
-#else
-  return 1;
-#endif
-}
-
 // The team a call alone in the process gets: what Plan() and request checks plan for.
 int LoneCallTeam(int intra_op_threads) {
   return intra_op_threads > 0 ? intra_op_threads : AutoThreads(1);
@@ -310,6 +300,9 @@ struct CachedOp::Impl {
   // The plan for these shapes made for a CPU team of `threads` (ignored on GPUs).
   std::shared_ptr<const PlanT> GetPlan(const PlanKey& shapes, int threads) const;
   void EvictBeyondCapacity() const;  // plan_mutex held
+  // The distinct input shapes of `plans`, most recently used first (a CPU shape may hold one plan
+  // per team); plan_mutex held.
+  std::vector<const PlanKey*> CachedShapes() const;
   void CheckStaticShape(const PlanKey& key) const;  // plan_mutex held
   std::unique_ptr<ExecContext> Borrow() const;
   void Return(std::unique_ptr<ExecContext> exec) const;
@@ -375,26 +368,31 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& shapes, int 
 }
 
 // In input shapes: batching plans one shape per batch size on top of the caller's own shapes.
-// A CPU shape holds one plan per team its calls got (at most AutoTeamCount()).
+// A CPU shape holds one plan per team its calls got (at most 1 + log2(cores), see AutoThreads).
 size_t CachedOp::Impl::PlanCacheCapacity() const {
   const CachedOpFlags& f = model->flags;
   return std::max<size_t>(1, f.max_cached_shapes) + (batcher ? batcher->sizes().size() : 0);
 }
 
+std::vector<const PlanKey*> CachedOp::Impl::CachedShapes() const {
+  std::vector<const PlanKey*> shapes;
+  for (const auto& entry : plans)  // (no structured binding: the lambda captures it)
+    if (std::none_of(shapes.begin(), shapes.end(),
+                     [&](const PlanKey* k) { return k->SameShapes(entry.first); }))
+      shapes.push_back(&entry.first);
+  return shapes;
+}
+
 // Drops the plans of the least recently used shapes beyond the capacity (every team's plan of a
-// shape goes with it).
+// shape goes with it). The kept pointers name entries that stay (each shape's most recent plan).
 void CachedOp::Impl::EvictBeyondCapacity() const {
-  std::vector<const PlanKey*> kept;  // distinct shapes, most recent first
-  for (auto it = plans.begin(); it != plans.end();) {
-    const bool known = std::any_of(kept.begin(), kept.end(),
-                                   [&](const PlanKey* k) { return k->SameShapes(it->first); });
-    if (!known && kept.size() == PlanCacheCapacity()) {
-      it = plans.erase(it);
-      continue;
-    }
-    if (!known) kept.push_back(&it->first);
-    ++it;
-  }
+  std::vector<const PlanKey*> kept = CachedShapes();
+  if (kept.size() <= PlanCacheCapacity()) return;
+  kept.resize(PlanCacheCapacity());
+  plans.remove_if([&](const auto& entry) {
+    return std::none_of(kept.begin(), kept.end(),
+                        [&](const PlanKey* k) { return k->SameShapes(entry.first); });
+  });
 }
 
 std::unique_ptr<ExecContext> CachedOp::Impl::Borrow() const {
@@ -617,11 +615,7 @@ PlanReport CachedOp::Plan(const std::vector<Shape>& input_shapes) const {
 
 size_t CachedOp::cached_plan_count() const {
   std::lock_guard lock(impl_->plan_mutex);
-  std::vector<const PlanKey*> shapes;  // distinct input shapes (a CPU shape may hold several teams' plans)
-  for (const auto& entry : impl_->plans)  // (no structured binding: the lambda captures it)
-    if (std::none_of(shapes.begin(), shapes.end(), [&](const PlanKey* k) { return k->SameShapes(entry.first); }))
-      shapes.push_back(&entry.first);
-  return shapes.size();
+  return impl_->CachedShapes().size();
 }
 
 BatchingStats CachedOp::batching_stats() const {
