@@ -194,20 +194,21 @@ NodePtr FoldBatchNorm(const Node& bn, const Node& conv, const NodePtr& conv_new,
   return Rebuilt(*conv_new, std::move(attrs), std::move(inputs));
 }
 
-// `conv_new` with an activation epilogue, for Activation(relu) or (on the CPU) clip reading the
-// original `producer`.
-NodePtr FuseActivation(const Node& act, const Node& producer, const NodePtr& conv_new,
+// `target_new` with an activation epilogue, for `act` reading the original `producer`: a
+// Convolution takes Activation(relu) or, in CPU plans (`fuse_clip`), clip; a BatchNorm that folded
+// into no convolution (ResNet v2's pre-activation bn -> relu) takes Activation(relu). One pass over
+// memory instead of two.
+NodePtr FuseActivation(const Node& act, const Node& producer, const NodePtr& target_new,
                        const Usage& usage, bool fuse_clip) {
   const bool relu = IsOp(act, "Activation") &&
                     ParamsAs<ops::ActivationParams>(act.params).act == ops::ActType::kRelu;
-  const bool clip = fuse_clip && IsOp(act, "clip") &&
+  const bool clip = fuse_clip && IsOp(*target_new, "Convolution") && IsOp(act, "clip") &&
                     ParamsAs<ops::ClipParams>(act.params).a_min <= ParamsAs<ops::ClipParams>(act.params).a_max;
   if (!relu && !clip) return nullptr;
   if (usage.pinned.count(&producer) || usage.pinned.count(&act) || usage.readers.at(&producer) != 1)
     return nullptr;
-  const auto& cp = ParamsAs<ops::ConvParams>(conv_new->params);
-  if (cp.fused_relu || cp.fused_clip) return nullptr;
-  AttrMap attrs = conv_new->attrs;
+  if (target_new->attrs.count(ops::kFusedActAttr)) return nullptr;  // one activation per node
+  AttrMap attrs = target_new->attrs;
   attrs[ops::kFusedActAttr] = relu ? "relu" : "clip";
   if (clip) {
     // Exact decimal text of the float32 bounds the clip kernel would use.
@@ -218,21 +219,7 @@ NodePtr FuseActivation(const Node& act, const Node& producer, const NodePtr& con
     std::snprintf(buffer, sizeof buffer, "%.9g", static_cast<float>(p.a_max));
     attrs[ops::kClipMaxAttr] = buffer;
   }
-  return Rebuilt(*conv_new, std::move(attrs), conv_new->inputs);
-}
-
-// BatchNorm `bn_new` (not folded into a convolution, rewritten from the original `producer`) with
-// a ReLU epilogue, for Activation(relu) reading it: ResNet v2's pre-activation bn -> relu becomes
-// one pass over memory instead of two.
-NodePtr FuseBatchNormRelu(const Node& act, const Node& producer, const NodePtr& bn_new,
-                          const Usage& usage) {
-  if (ParamsAs<ops::ActivationParams>(act.params).act != ops::ActType::kRelu) return nullptr;
-  if (usage.pinned.count(&producer) || usage.pinned.count(&act) || usage.readers.at(&producer) != 1)
-    return nullptr;
-  if (ParamsAs<ops::BatchNormParams>(bn_new->params).fused_relu) return nullptr;
-  AttrMap attrs = bn_new->attrs;
-  attrs[ops::kFusedActAttr] = "relu";
-  return Rebuilt(*bn_new, std::move(attrs), bn_new->inputs);
+  return Rebuilt(*target_new, std::move(attrs), target_new->inputs);
 }
 
 // Entry shapes the graph fixes before any data shape is seen (from parameters and `__shape__`
@@ -323,13 +310,9 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, Re
       replacement = FoldBatchNorm(*n, *producer, producer_new, usage, out.params);
       if (replacement) ++out.folded_batch_norms;
     }
-    if (!replacement && flags.fuse_activations && after_conv) {
-      replacement = FuseActivation(*n, *producer, producer_new, usage, fuse_clip);
-      if (replacement) ++out.fused_activations;
-    }
     const bool after_bn = producer_new && IsOp(*producer_new, "BatchNorm") && n->inputs[0].index == 0;
-    if (!replacement && flags.fuse_activations && after_bn && IsOp(*n, "Activation")) {
-      replacement = FuseBatchNormRelu(*n, *producer, producer_new, usage);
+    if (!replacement && flags.fuse_activations && (after_conv || after_bn)) {
+      replacement = FuseActivation(*n, *producer, producer_new, usage, fuse_clip);
       if (replacement) ++out.fused_activations;
     }
     if (!replacement && flags.fuse_residual_add && IsResidualAdd(*n)) {
