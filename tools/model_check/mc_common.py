@@ -67,45 +67,38 @@ def save_tensor_pb(path, array, name=""):
         f.write(bytes(buf))
 
 
+def _read_varint(buf, pos):
+    """The protobuf varint at buf[pos:]; returns (value, position after it)."""
+    shift = v = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, pos
+
+
 def load_tensor_pb(path):
     data = open(path, "rb").read()
     pos, dims, dtype, raw, name = 0, [], 1, b"", ""
-
-    def varint():
-        nonlocal pos
-        shift = v = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            v |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return v
-
     while pos < len(data):
-        key = varint()
+        key, pos = _read_varint(data, pos)
         field, wire = key >> 3, key & 7
         if wire == 0:
-            v = varint()
+            v, pos = _read_varint(data, pos)
             if field == 1:
                 dims.append(v)
             elif field == 2:
                 dtype = v
         elif wire == 2:
-            n = varint()
+            n, pos = _read_varint(data, pos)
             chunk = data[pos:pos + n]
             pos += n
             if field == 1:  # packed dims
                 p = 0
                 while p < len(chunk):
-                    shift = v = 0
-                    while True:
-                        b = chunk[p]
-                        p += 1
-                        v |= (b & 0x7F) << shift
-                        shift += 7
-                        if not b & 0x80:
-                            break
+                    v, p = _read_varint(chunk, p)
                     dims.append(v)
             elif field == 8:
                 name = chunk.decode()
