@@ -53,6 +53,8 @@
 #include <mxnet/c_api.h>
 #include <nnvm/c_api.h>
 
+#include "proc_stats.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -110,21 +112,8 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-double ProcStatusMiB(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const std::string prefix = std::string(key) + ":";
-  while (std::getline(f, line))
-    if (line.rfind(prefix, 0) == 0) return std::strtod(line.c_str() + prefix.size(), nullptr) / 1024.0;
-  return 0;
-}
-
-double LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  double load = 0;
-  f >> load;
-  return load;
-}
+using tandem_bench::LoadAverage;
+using tandem_bench::ProcStatusMiB;
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);

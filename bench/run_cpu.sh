@@ -84,7 +84,7 @@ if [[ $mxnet == 1 ]]; then
     echo "== MXNet: SKIPPED (no C++ compiler: ${CXX:-g++})"
   else
     mxnet_peer=build/bench/mxnet-peer
-    if [[ ! -x $mxnet_peer || $mxnet_peer -ot bench/mxnet_peer.cpp || $mxnet_peer -ot $mxdir/libmxnet.so ]]; then
+    if [[ ! -x $mxnet_peer || $mxnet_peer -ot bench/mxnet_peer.cpp || $mxnet_peer -ot bench/proc_stats.hpp || $mxnet_peer -ot $mxdir/libmxnet.so ]]; then
       echo "== build $mxnet_peer against $mxdir"
       "${CXX:-g++}" -std=c++17 -O2 -pthread bench/mxnet_peer.cpp -I"$mxdir/include" -L"$mxdir" \
         -l:libmxnet.so -Wl,-rpath,"$mxdir" -o "$mxnet_peer"

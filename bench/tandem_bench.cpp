@@ -43,6 +43,7 @@
 
 #include "tandem/tandem.hpp"
 #include "tandem/zoo.hpp"
+#include "proc_stats.hpp"
 
 namespace {
 
@@ -219,21 +220,8 @@ NDArray RandomInput(const Shape& shape, uint32_t seed, Context ctx) {
   return NDArray(v, shape, ctx);
 }
 
-// A line of /proc/self/status ("VmRSS", "VmHWM") in MiB; 0 where unavailable.
-double ProcStatusMiB(const std::string& key) {
-  std::ifstream f("/proc/self/status");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(key + ":", 0) == 0) return std::atof(line.c_str() + key.size() + 1) / 1024.0;
-  return 0;
-}
-
-// The 1-minute load average: how busy the machine was (other processes skew every number here).
-double LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  double load = 0;
-  f >> load;
-  return load;
-}
+using tandem_bench::LoadAverage;
+using tandem_bench::ProcStatusMiB;
 
 double MiB(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
