@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -327,6 +328,65 @@ TEST_CASE("a custom operator registered from user code loads from JSON and runs"
   CHECK(out == std::vector<float>{0.f, 5.f, 10.f});
   // And it round-trips through JSON.
   CHECK(Symbol::LoadJSON(net.ToJSON()).ToJSON() == net.ToJSON());
+}
+
+// ---- which thread runs a CPU call's kernels ----
+
+namespace {
+std::mutex g_where_mutex;
+std::thread::id g_kernel_thread, g_factory_thread;
+
+// WhereAmI: y = x, noting the threads its kernel factory and its kernel ran on; a negative first
+// element throws, as a failing kernel would.
+void RegisterWhereAmI() {
+  static bool done = [] {
+    OpSchema s;
+    s.name = "WhereAmI";
+    s.parse = [](const AttrReader&) { return std::any(0); };
+    s.arguments = [](const std::any&) { return std::vector<std::string>{"data"}; };
+    s.infer_shape = [](ShapeInferenceArgs& a) { a.out[0] = a.in[0]; };
+    RegisterOp(s);
+    RegisterKernel("WhereAmI", Backend::kReference, [](const KernelSpec&) {
+      {
+        std::lock_guard lock(g_where_mutex);
+        g_factory_thread = std::this_thread::get_id();
+      }
+      return MakeKernel([](const KernelCall& c) {
+        {
+          std::lock_guard lock(g_where_mutex);
+          g_kernel_thread = std::this_thread::get_id();
+        }
+        const float* x = c.inputs[0].as<float>();
+        if (x[0] < 0) Throw<InvalidArgument>("WhereAmI: negative input");
+        std::copy(x, x + c.inputs[0].size(), c.outputs[0].as<float>());
+      });
+    });
+    return true;
+  }();
+  (void)done;
+}
+
+Symbol WhereAmINet() {
+  RegisterWhereAmI();
+  return Symbol::CreateOp("WhereAmI", "where", {}, {Symbol::Variable("data")});
+}
+}  // namespace
+
+TEST_CASE("a CPU call with a team of several threads runs on a tandem team thread, errors included",
+          "[cached_op][threads]") {
+  // libgomp keeps a pool of workers for every thread that ever led a team (cpu_teams.hpp): the
+  // caller's thread must not become one.
+  CachedOp team(WhereAmINet(), {}, Context::cpu(), {.intra_op_threads = 2});
+  CHECK(team.Plan({Shape{2}}).intra_op_threads == 2);
+  CHECK(g_factory_thread != std::this_thread::get_id());  // the plan was built on the team thread
+  CHECK(team.Forward({NDArray({1.f, 2.f}, Shape{2})})[0].ToVector<float>() == std::vector<float>{1.f, 2.f});
+  CHECK(g_kernel_thread != std::this_thread::get_id());
+  CHECK_THROWS_AS(team.Forward({NDArray({-1.f, 2.f}, Shape{2})}), InvalidArgument);
+  CHECK(team.Forward({NDArray({3.f, 4.f}, Shape{2})})[0].ToVector<float>() == std::vector<float>{3.f, 4.f});
+
+  CachedOp alone(WhereAmINet(), {}, Context::cpu(), {.intra_op_threads = 1});
+  CHECK(alone.Forward({NDArray({5.f, 6.f}, Shape{2})})[0].ToVector<float>() == std::vector<float>{5.f, 6.f});
+  CHECK(g_kernel_thread == std::this_thread::get_id());  // a team of one: the caller's own thread
 }
 
 // ---- planning once per shape, scratch planned into the arena ----

@@ -14,14 +14,11 @@
 #include <set>
 
 #include "lib/exec/batcher.hpp"
+#include "lib/exec/cpu_teams.hpp"
 #include "lib/exec/layout.hpp"
 #include "lib/exec/plan.hpp"
 #include "lib/exec/precision.hpp"
 #include "lib/exec/rewrite.hpp"
-
-#if TANDEM_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 namespace tandem {
 namespace {
@@ -180,76 +177,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   return m;
 }
 
-// CPU calls in flight in this process, over every CachedOp: the default intra-op thread count
-// divides the cores among them (an atomic counter, no lock).
-std::atomic<int> cpu_calls_in_flight{0};
-
-#if TANDEM_HAVE_OPENMP
-// The OpenMP threads the process started with (the cores, or OMP_NUM_THREADS).
-int ThreadBudget() {
-  static const int budget = std::max(1, omp_get_max_threads());
-  return budget;
-}
-#endif
-
-// The team a call may use when CachedOpFlags::intra_op_threads is 0: the cores (or the
-// OMP_NUM_THREADS the process started with) shared by the calls in flight, this one included,
-// rounded down to a power of two (the whole budget when alone). Measured on 2 cores
-// (docs/threading.md): one caller gets both, two concurrent callers one each, which doubles their
-// throughput instead of fighting over the same cores. The rounding keeps the number of distinct
-// teams, and so of plans per shape (see PlanKey::threads), at 1 + log2(cores).
-int AutoThreads(int in_flight) {
-#if TANDEM_HAVE_OPENMP
-  const int budget = ThreadBudget();
-  if (in_flight <= 1) return budget;
-  const int share = std::max(1, budget / in_flight);
-  return static_cast<int>(std::bit_floor(static_cast<unsigned>(share)));
-#else
-  (void)in_flight;
-  return 0;
-#endif
-}
-
-// The team a call alone in the process gets: what Plan() and request checks plan for.
-int LoneCallTeam(int intra_op_threads) {
-  return intra_op_threads > 0 ? intra_op_threads : AutoThreads(1);
-}
-
-// Sets the calling thread's OpenMP team size for the duration of one CPU call (OpenMP's nthreads
-// setting is per thread, so concurrent callers do not affect each other): `threads` when it is
-// positive, else the automatic share of the cores.
-class IntraOpThreads {
- public:
-  IntraOpThreads(int threads, bool cpu) : cpu_(cpu) {
-    if (!cpu_) return;
-    const int in_flight = ++cpu_calls_in_flight;
-    if (threads <= 0) threads = AutoThreads(in_flight);
-    team_ = threads;
-#if TANDEM_HAVE_OPENMP
-    if (threads > 0) {
-      previous_ = omp_get_max_threads();
-      omp_set_num_threads(threads);
-    }
-#else
-    (void)threads;
-#endif
-  }
-  ~IntraOpThreads() {
-    if (!cpu_) return;
-    --cpu_calls_in_flight;
-#if TANDEM_HAVE_OPENMP
-    if (previous_ > 0) omp_set_num_threads(previous_);
-#endif
-  }
-  IntraOpThreads(const IntraOpThreads&) = delete;
-  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
-  int team() const { return team_; }  // 0: GPU call, or no OpenMP
-
- private:
-  bool cpu_;
-  int team_ = 0;
-  int previous_ = 0;
-};
+using detail::LoneCallTeam;
 
 struct PlanKey {
   std::vector<Shape> shapes;
@@ -346,7 +274,13 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& shapes, int 
   try {
     std::vector<TensorDesc> descs;
     for (size_t i = 0; i < key.shapes.size(); ++i) descs.push_back({key.shapes[i], key.dtypes[i]});
-    plan = detail::BuildPlan(*model, descs, key.threads);
+    if (model->ctx.is_cpu())  // the kernels' weight reorders run on the plan's own team
+      detail::RunWithTeam(key.threads, [&] {
+        detail::NoteLongSerialWork();
+        plan = detail::BuildPlan(*model, descs, key.threads);
+      });
+    else
+      plan = detail::BuildPlan(*model, descs, key.threads);
     std::lock_guard lock(plan_mutex);
     planning.erase(key);
     // static_shape pins the first shape that planned successfully (a failed first call pins
@@ -519,14 +453,20 @@ void CachedOp::Impl::RunOnContext(const PlanT& plan, const std::vector<NDArray>&
   Return(std::move(exec));
 }
 
-// One call on one execution context, with this call's share of the cores (IntraOpThreads) and the
-// plan made for that team.
+// One call on one execution context. On the CPU: with this call's share of the cores and the
+// plan made for that team, led by a tandem team thread when the team is larger than one
+// (cpu_teams.hpp says why).
 void CachedOp::Impl::RunUnbatched(const std::vector<NDArray>& inputs,
                                   std::vector<NDArray>* outputs) const {
-  IntraOpThreads threads(model->flags.intra_op_threads, model->ctx.is_cpu());
-  std::shared_ptr<const PlanT> plan = GetPlan(Validate(inputs), threads.team());
-  ValidateOutputs(*plan, outputs);
-  RunOnContext(*plan, inputs, *outputs);
+  PlanKey key = Validate(inputs);
+  auto run = [&](int team) {
+    std::shared_ptr<const PlanT> plan = GetPlan(key, team);
+    ValidateOutputs(*plan, outputs);
+    RunOnContext(*plan, inputs, *outputs);
+  };
+  if (!model->ctx.is_cpu()) return run(0);
+  detail::CpuCall call(model->flags.intra_op_threads);
+  detail::RunWithTeam(call.team(), [&] { run(call.team()); });
 }
 
 namespace {
