@@ -20,5 +20,6 @@ std::unique_ptr<Kernel> MakeFullyConnected(const KernelSpec&);
 std::unique_ptr<Kernel> MakeSoftmax(const KernelSpec&);
 std::unique_ptr<Kernel> MakeBinary(const KernelSpec&);
 std::unique_ptr<Kernel> MakeConcat(const KernelSpec&);
+std::unique_ptr<Kernel> MakeTranspose(const KernelSpec&);
 
 }  // namespace tandem::dnnl_backend

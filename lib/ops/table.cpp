@@ -30,7 +30,7 @@ std::vector<BuiltinOp> CoreOps() {
   {ops::SliceChannelSchema,  ref::MakeSliceChannel,   nullptr,                          CUDA_KERNEL(MakeSliceChannel),    nullptr},
   {ops::DropoutSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
   {ops::ReshapeSchema,       ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},
-  {ops::TransposeSchema,     ref::MakeTranspose,      nullptr,                          CUDA_KERNEL(MakeTranspose),       nullptr},
+  {ops::TransposeSchema,     ref::MakeTranspose,      DNNL_KERNEL(MakeTranspose),       CUDA_KERNEL(MakeTranspose),       nullptr},
   {ops::CastSchema,          ref::MakeCast,           nullptr,                          CUDA_KERNEL(MakeCast),            nullptr},
   {ops::ClipSchema,          ref::MakeClip,           DNNL_KERNEL(MakeClip),            CUDA_KERNEL(MakeClip),            nullptr},
   {ops::IdentitySchema,      ref::MakeCopy,           nullptr,                          CUDA_KERNEL(MakeCopy),            nullptr},

@@ -1,6 +1,7 @@
 // Reference kernel of the shape / index family: walks each IndexMap (lib/ops/index_map.hpp) over
 // its virtual axes and copies one element per output position, or writes the pad value. Elements
 // are moved as bytes of their width, so every dtype works.
+#include <algorithm>
 #include <cstring>
 
 #include "lib/ops/index_map.hpp"
@@ -57,6 +58,11 @@ class IndexMapKernel final : public Kernel {
       return;
     }
     const ops::MapAxis& a = m.axes[axis];
+    if (axis + 2 == m.axes.size() && DenseRows(a, m.axes[axis + 1])) {
+      char* rows = out + out_at * static_cast<int64_t>(width_);
+      CopyPaddedRows(a, m.axes[axis + 1].extent, in, in_at, rows, in_pad);
+      return;
+    }
     if (axis + 1 == m.axes.size() && !in_pad && a.pad_before == 0 && a.in_extent == a.extent) {
       CopyRow(a, in + in_at * static_cast<int64_t>(width_), out + out_at * static_cast<int64_t>(width_));
       return;
@@ -71,6 +77,38 @@ class IndexMapKernel final : public Kernel {
       Walk(m, axis + 1, in, in_at + c * a.in_stride, out, out_at + o * a.out_stride,
            pad && plan_.mode == ops::PadMode::kConstant);
     }
+  }
+
+  // Constant padding of rows that are contiguous on both sides (Pad of channels-last data: each
+  // output row of W x C elements is pad, one copy, pad), as memset / memcpy runs instead of one
+  // recursion and one copy per element or pixel (which cost 14 % of an EfficientNet-Lite0 call).
+  bool DenseRows(const ops::MapAxis& a, const ops::MapAxis& inner) const {
+    return plan_.mode == ops::PadMode::kConstant && inner.in_stride == 1 &&
+           inner.out_stride == 1 && inner.pad_before == 0 && inner.in_extent == inner.extent &&
+           a.in_stride == inner.extent && a.out_stride == inner.extent;
+  }
+
+  void CopyPaddedRows(const ops::MapAxis& a, int64_t row, const char* in, int64_t in_at, char* out,
+                      bool in_pad) const {
+    const int64_t w = static_cast<int64_t>(width_);
+    const int64_t first = in_pad ? a.extent : std::clamp<int64_t>(a.pad_before, 0, a.extent);
+    const int64_t end =
+        in_pad ? a.extent : std::clamp<int64_t>(a.pad_before + a.in_extent, first, a.extent);
+    FillPad(out, first * row);
+    if (end > first) {
+      const char* from = in + (in_at + (first - a.pad_before) * a.in_stride) * w;
+      std::memcpy(out + first * row * w, from, static_cast<size_t>((end - first) * row * w));
+    }
+    FillPad(out + end * row * w, (a.extent - end) * row);
+  }
+
+  void FillPad(char* out, int64_t count) const {
+    if (std::all_of(pad_.begin(), pad_.end(), [](unsigned char b) { return b == 0; })) {
+      std::memset(out, 0, static_cast<size_t>(count) * width_);
+      return;
+    }
+    for (int64_t i = 0; i < count; ++i)
+      std::memcpy(out + i * static_cast<int64_t>(width_), pad_.data(), width_);
   }
 
   // The innermost axis without padding: one memcpy when both sides are contiguous.
