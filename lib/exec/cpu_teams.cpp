@@ -31,11 +31,12 @@ constexpr int64_t kContentionWindowMs = 100;
 // wall time x team size) was starved by other work on the cores, in this process or another: its
 // threads then spin at every barrier for a partner that is not running (MobileNet v2 bs1 on 2
 // cores beside two compilers: 2-10 img/s from one caller's two-thread team, 126 from two
-// one-thread callers).
-// Automatic teams are then one thread for a back-off time that doubles, from kFirstBackoffMs up
-// to kLastBackoffMs, while each later try of a team is starved again, and a team that is not
-// starved resets it.
+// one-thread callers). After kStarvedCallsToBackOff starved team calls in a row (one alone is
+// a passing blip: a daemon waking, the hypervisor), automatic teams are one thread for a back-off
+// time that doubles, from kFirstBackoffMs up to kLastBackoffMs, while the tries after it are
+// starved again; a team call that is not starved resets both.
 constexpr double kStarvedCpuShare = 0.75;
+constexpr int kStarvedCallsToBackOff = 3;
 constexpr int64_t kFirstBackoffMs = 1000;
 constexpr int64_t kLastBackoffMs = 64000;
 
@@ -51,6 +52,7 @@ struct Contention {
   std::atomic<int> in_flight{0};
   std::atomic<int64_t> starved_until_ms{INT64_MIN / 2};  // automatic teams are one thread till then
   std::atomic<int64_t> backoff_ms{kFirstBackoffMs};      // the next starvation's back-off
+  std::atomic<int> starved_in_a_row{0};                  // team calls
   std::unique_ptr<std::atomic<int64_t>[]> last_seen_ms;  // index: calls in flight, 2..budget
 
   explicit Contention(int budget) : last_seen_ms(new std::atomic<int64_t>[budget + 1]) {
@@ -76,9 +78,13 @@ double WallSeconds() {
 void NoteTeamCall(bool starved) {
   Contention& c = Calls();
   if (!starved) {
+    c.starved_in_a_row.store(0, std::memory_order_relaxed);
     c.backoff_ms.store(kFirstBackoffMs, std::memory_order_relaxed);
     return;
   }
+  const int in_a_row = c.starved_in_a_row.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (in_a_row < kStarvedCallsToBackOff) return;
+  c.starved_in_a_row.store(0, std::memory_order_relaxed);
   const int64_t backoff = c.backoff_ms.load(std::memory_order_relaxed);
   c.starved_until_ms.store(NowMs() + backoff, std::memory_order_relaxed);
   c.backoff_ms.store(std::min(2 * backoff, kLastBackoffMs), std::memory_order_relaxed);
