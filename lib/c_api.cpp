@@ -190,6 +190,7 @@ int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, in
                                                flags->compute_dtype);
       if (flags->channels_last != 0) f.channels_last = flags->channels_last > 0;
       f.allow_tf32 = flags->allow_tf32 != 0;
+      if (flags->plan_cache) f.plan_cache = flags->plan_cache;
     }
     *out = new TDCachedOp_{tandem::CachedOp(sym->symbol, params->map, MakeContext(dev_type, dev_id), f)};
   });

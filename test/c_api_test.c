@@ -211,7 +211,7 @@ int main(void) {
   size_t count = 99;
   if (params) CHECK_OK(TDParamsCount(params, &count));
   CHECK(count == 0);
-  TDCachedOpFlags flags = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  TDCachedOpFlags flags = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL};
   if (sym && params) CHECK_OK(TDCachedOpCreate(sym, params, TD_CPU, 0, &flags, &op));
   if (!op) {
     fprintf(stderr, "no cached op; stopping\n");
@@ -227,7 +227,7 @@ int main(void) {
   TestThreads(op);
 
   /* The same model with dynamic batching across the calling threads: same results. */
-  TDCachedOpFlags batching = {1, 0, 1, 0, 1, 16, 500, 0, 0, 0, 0};
+  TDCachedOpFlags batching = {1, 0, 1, 0, 1, 16, 500, 0, 0, 0, 0, NULL};
   TDCachedOpHandle batched = NULL;
   CHECK_OK(TDCachedOpCreate(sym, params, TD_CPU, 0, &batching, &batched));
   if (batched) {
@@ -235,26 +235,43 @@ int main(void) {
     TestThreads(batched);
     CHECK_OK(TDCachedOpFree(batched));
   }
-  TDCachedOpFlags bad_batching = {1, 1, 1, 0, 0, 16, 500, 0, 0, 0, 0}; /* static_shape + batching */
+  TDCachedOpFlags bad_batching = {1, 1, 1, 0, 0, 16, 500, 0, 0, 0, 0, NULL}; /* static_shape + batching */
   TDCachedOpHandle refused = NULL;
   CHECK_FAILS(TDCachedOpCreate(sym, params, TD_CPU, 0, &bad_batching, &refused));
   CHECK(refused == NULL);
 
   /* float16 on the reference kernels: these values are exact in float16, outputs stay float32.
    * On oneDNN (not reference_only) a reduced precision is refused, as is an integer one. */
-  TDCachedOpFlags half = {1, 0, 1, 1, 0, 0, 0, 0, 2, 0, 0};
+  TDCachedOpFlags half = {1, 0, 1, 1, 0, 0, 0, 0, 2, 0, 0, NULL};
   TDCachedOpHandle half_op = NULL;
   CHECK_OK(TDCachedOpCreate(sym, params, TD_CPU, 0, &half, &half_op));
   if (half_op) {
     CHECK(RunAndCompare(half_op, x, y, 4) == 0);
     CHECK_OK(TDCachedOpFree(half_op));
   }
-  TDCachedOpFlags half_dnnl = {1, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0};
-  TDCachedOpFlags integer = {1, 0, 1, 1, 0, 0, 0, 0, 4, 0, 0};
+  TDCachedOpFlags half_dnnl = {1, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, NULL};
+  TDCachedOpFlags integer = {1, 0, 1, 1, 0, 0, 0, 0, 4, 0, 0, NULL};
   TDCachedOpHandle none = NULL;
   CHECK_FAILS(TDCachedOpCreate(sym, params, TD_CPU, 0, &half_dnnl, &none));
   CHECK_FAILS(TDCachedOpCreate(sym, params, TD_CPU, 0, &integer, &none));
   CHECK(none == NULL);
+
+  /* A plan cache directory (docs/plan-cache.md): accepted and created; a CPU plan measures
+   * nothing, so nothing is written to it. */
+  char cache_root[] = "/tmp/tandem-c-api-cache-XXXXXX";
+  if (mkdtemp(cache_root)) {
+    char cache_dir[sizeof cache_root + 8];
+    snprintf(cache_dir, sizeof cache_dir, "%s/cache", cache_root);
+    TDCachedOpFlags cached = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, cache_dir};
+    TDCachedOpHandle cached_op = NULL;
+    CHECK_OK(TDCachedOpCreate(sym, params, TD_CPU, 0, &cached, &cached_op));
+    if (cached_op) {
+      CHECK(RunAndCompare(cached_op, x, y, 4) == 0);
+      CHECK_OK(TDCachedOpFree(cached_op));
+    }
+    CHECK(rmdir(cache_dir) == 0); /* created, and empty */
+    rmdir(cache_root);
+  }
 
   CHECK_OK(TDCachedOpFree(op));
   CHECK_OK(TDParamsFree(params));

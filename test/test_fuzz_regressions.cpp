@@ -4,12 +4,14 @@
 // what the library got wrong.
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "lib/core/plan_cache.hpp"
 #include "tandem/tandem.hpp"
 #include "tandem/testing.hpp"
 
@@ -246,4 +248,29 @@ TEST_CASE("regression: Symbol::ToJSON / Save of a name that is not UTF-8 throws 
   // Valid UTF-8 beyond ASCII is written and read back unchanged.
   const Symbol ok = Symbol::Variable("d\xc3\xa9j\xc3\xa0");
   CHECK(Symbol::LoadJSON(ok.ToJSON(), "<test>").ListInputs() == std::vector<std::string>{"d\xc3\xa9j\xc3\xa0"});
+}
+
+TEST_CASE("fuzz sanity: garbage, prefixes and bit flips of plan cache entries are refused with a "
+          "reason, never thrown; what decodes re-encodes to the same bytes", "[fuzz]") {
+  using tandem::detail::PlanCache;
+  std::mt19937 rng(23);
+  const std::string valid = PlanCache::Encode(
+      {"NVIDIA H100 sm_90 driver 13000 cuda 13000 tandem 0.1.0 cudnn 91000", "cudnn-conv/1",
+       "type 0|1,64,56,56,", "use_graph 1 fused 1 engine 57"});
+  auto check = [](const std::string& bytes) {
+    std::string why;
+    std::optional<tandem::detail::PlanCacheEntry> e;
+    REQUIRE_NOTHROW(e = PlanCache::Decode(bytes, &why));
+    if (e) CHECK(PlanCache::Encode(*e) == bytes);
+    else CHECK_FALSE(why.empty());
+    return e.has_value();
+  };
+  for (size_t size = 0; size < 200; ++size) CHECK_FALSE(check(Garbage(rng, size)));
+  for (size_t n = 0; n < valid.size(); ++n) CHECK_FALSE(check(valid.substr(0, n)));
+  CHECK(check(valid));
+  for (int i = 0; i < 2000; ++i) {
+    std::string m = valid;
+    m[rng() % m.size()] ^= static_cast<char>(1 + rng() % 255);
+    CHECK_FALSE(check(m));  // CRC-32 catches every change of up to 32 bits in a burst
+  }
 }

@@ -5,12 +5,16 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <numeric>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
+#include "lib/core/plan_cache.hpp"
 #include "tandem/tandem.hpp"
 #include "samples/mnist_idx.hpp"
 #include "test/mnist_eval.hpp"
@@ -629,4 +633,122 @@ TEST_CASE("constant folding with parameters on the GPU: folded on the host, boun
   CHECK(plan.folded_batch_norms == 1);
   CHECK(plan.fused_activations == 1);
   CHECK(CloseToReference(op.Forward({input.Copy(Context::gpu(0))})[0], want));
+}
+
+// ---- the persistent plan cache across processes (docs/plan-cache.md) ----
+
+namespace {
+
+// Convolutions of shapes no other case here plans (so this process's own choice tables cannot
+// answer for them): bias + ReLU, a fused residual add with and without bias, a strided one.
+Symbol PlanCacheNet() {
+  Symbol x = op::Convolution("pc0", Symbol::Variable("data"), {.kernel = {3, 3}, .num_filter = 12, .pad = {1, 1}});
+  x = op::Activation("pc0_relu", x);
+  Symbol y = op::Convolution("pc1", x, {.kernel = {3, 3}, .num_filter = 12, .pad = {1, 1}, .no_bias = true});
+  x = op::Activation("pc1_relu", op::elemwise_add("pc1_add", y, x));
+  y = op::Convolution("pc2", x, {.kernel = {1, 1}, .num_filter = 12});
+  x = op::elemwise_add("pc2_add", y, x);
+  x = op::Convolution("pc3", x, {.kernel = {3, 3}, .num_filter = 20, .stride = {2, 2}, .pad = {1, 1}});
+  return op::FullyConnected("pc_fc", op::Flatten(x, "pc_flat"), {.num_hidden = 10});
+}
+
+const Shape kPlanCacheInput{2, 5, 19, 19};
+
+// What one process planned and computed: choice counters summed over its variants, and outputs.
+struct CacheRun {
+  int measured = 0, loaded = 0, reused = 0;
+  std::vector<float> values;
+};
+
+// Runs this test binary again on the hidden case below, with TANDEM_PLAN_CACHE=dir.
+CacheRun RunCacheChild(const std::string& root, const std::string& dir) {
+  const std::string result = root + "/child-result.txt";
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string command = "TANDEM_PLAN_CACHE='" + dir + "' TANDEM_TEST_CACHE_RESULT='" + result +
+                              "' '" + self + "' '[.plan_cache_child]' > /dev/null 2>&1";
+  REQUIRE(std::system(command.c_str()) == 0);
+  std::ifstream f(result);
+  CacheRun run;
+  std::string word;
+  f >> word >> run.measured >> run.loaded >> run.reused;
+  REQUIRE(word == "counts");
+  for (std::string v; f >> v;) run.values.push_back(std::strtof(v.c_str(), nullptr));
+  std::remove(result.c_str());
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("plan cache child process (run by the case below)", "[.plan_cache_child]") {
+  const char* out_path = std::getenv("TANDEM_TEST_CACHE_RESULT");
+  REQUIRE(out_path);
+  const Symbol net = PlanCacheNet();
+  const auto params = testing::random_params(net, {{"data", kPlanCacheInput}}, 3);
+  const NDArray x = testing::random_input(kPlanCacheInput, 4).Copy(Context::gpu(0));
+  CacheRun run;
+  for (bool cudnn : {true, false}) {
+    for (bool tf32 : {false, true}) {
+      CachedOpFlags flags;  // plan_cache from TANDEM_PLAN_CACHE
+      flags.use_cudnn = cudnn;
+      flags.allow_tf32 = tf32;
+      const CachedOp op(net, params, Context::gpu(0), flags);
+      const PlanReport report = op.Plan({kPlanCacheInput});
+      REQUIRE(report.plan_cache == std::getenv("TANDEM_PLAN_CACHE"));
+      run.measured += report.choices_measured;
+      run.loaded += report.choices_from_cache;
+      run.reused += report.choices_reused;
+      for (float v : op.Forward({x})[0].Copy(Context::cpu()).ToVector<float>()) run.values.push_back(v);
+    }
+  }
+  std::ofstream f(out_path);
+  f << "counts " << run.measured << " " << run.loaded << " " << run.reused << "\n";
+  char buf[64];
+  for (float v : run.values) {
+    std::snprintf(buf, sizeof buf, "%a\n", static_cast<double>(v));  // exact
+    f << buf;
+  }
+}
+
+TEST_CASE("plan cache: a second process reads every GPU kernel choice back, measures none and "
+          "computes bit for bit the same; a hostile cache is measured again and stays correct",
+          "[gpu][plan_cache]") {
+  TANDEM_REQUIRE_GPU();
+  char pattern[] = "/tmp/tandem-gpu-plan-cache-XXXXXX";
+  REQUIRE(::mkdtemp(pattern));
+  const std::string root = pattern, dir = root + "/cache";
+
+  const CacheRun first = RunCacheChild(root, dir);
+  CHECK(first.measured > 0);  // cuDNN (legacy algorithm, graph / split-K choice) and plain CUDA
+  CHECK(first.loaded == 0);
+  std::vector<std::string> entries;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) entries.push_back(f.path());
+  CHECK(static_cast<int>(entries.size()) == first.measured);
+
+  const CacheRun second = RunCacheChild(root, dir);
+  CHECK(second.measured == 0);
+  CHECK(second.loaded == first.measured);
+  CHECK(second.reused == first.reused);
+  CHECK(second.values == first.values);  // the same kernels: the same bits
+
+  // Every entry replaced by a well-formed one naming kernels that do not exist or do not fit:
+  // each is refused (one warning each), measured again, and the results stay right.
+  for (const std::string& path : entries) {
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto entry = detail::PlanCache::Decode(bytes);
+    REQUIRE(entry);
+    entry->payload = entry->kind == "cudnn-conv/1"
+                         ? "use_graph 1 fused 0 engine 987654 runtime_compiled 0 knobs 0 workspace 0 "
+                           "splitk 0 0 0 ms 0 0 0 trials 0"
+                     : entry->kind == "cuda-conv/1" ? "splitk 5 100000"
+                                                    : "999";
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << detail::PlanCache::Encode(*entry);
+  }
+  const CacheRun hostile = RunCacheChild(root, dir);
+  CHECK(hostile.loaded == 0);
+  CHECK(hostile.measured == first.measured);
+  REQUIRE(hostile.values.size() == first.values.size());
+  for (size_t i = 0; i < first.values.size(); ++i)
+    CHECK(std::fabs(hostile.values[i] - first.values[i]) <= 1e-2f * (1.0f + std::fabs(first.values[i])));
+  std::filesystem::remove_all(root);
 }

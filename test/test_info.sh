@@ -129,6 +129,14 @@ EOF
     expect_line "$tmp/json" '"softmaxoutput0_output"'
   fi
 
+  # --plan-cache DIR: created, reported; a CPU plan measures nothing (docs/plan-cache.md).
+  "$info" "$prefix" 100 --shape data=1,1,28,28 --plan-cache "$tmp/plan-cache" >"$tmp/out" 2>"$tmp/err" ||
+    fail "--plan-cache failed"
+  [ -d "$tmp/plan-cache" ] || fail "--plan-cache did not create the directory"
+  grep -qE "^  kernel choices: 0 measured, 0 from the plan cache, 0 reused; planned in [0-9]+ ms \(plan cache $tmp/plan-cache\)$" \
+    "$tmp/out" || fail "--plan-cache: kernel choices line"
+  expect_exit 2 "tandem-info: --math must be fp32 or tf32, got 'x'" "$prefix" 100 --math x
+
   # The wrong epoch is a missing file.
   expect_exit 1 "tandem-info: FormatError: $prefix-0099.params" "$prefix" 99
 }

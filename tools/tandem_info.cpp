@@ -39,7 +39,7 @@ const char kUsage[] =
     "usage: tandem-info PREFIX EPOCH [--shape NAME=D0,D1,...]... [--json] [--no-plan]\n"
     "       tandem-info MODEL.onnx [same options]\n"
     "       ... [--input [NAME=]FILE.pb]... [--output-dir DIR] [--reference]\n"
-    "       ... [--device cpu|gpu] [--no-cudnn]\n"
+    "       ... [--device cpu|gpu] [--no-cudnn] [--math fp32|tf32] [--plan-cache DIR]\n"
     "\n"
     "Describes the MXNet checkpoint PREFIX-symbol.json + PREFIX-EPOCH.params (EPOCH as %04d),\n"
     "or the ONNX model MODEL.onnx.\n"
@@ -56,6 +56,10 @@ const char kUsage[] =
     "  --reference             with --input: run on the reference kernels only\n"
     "  --device cpu|gpu        plan and run on cpu(0) (the default) or gpu(0)\n"
     "  --no-cudnn              on the GPU: the plain-CUDA kernels instead of cuDNN's\n"
+    "  --math fp32|tf32        on the GPU: strict fp32 (the default) or TF32 (allow_tf32)\n"
+    "  --plan-cache DIR        keep the kernel choices measured while planning in DIR (and use\n"
+    "                          those already there): run once per --shape a server will plan to\n"
+    "                          ship DIR with it (docs/plan-cache.md)\n"
     "\n"
     "Exit status: 0 ok, 1 missing or broken model files, 2 bad command line.\n";
 
@@ -73,6 +77,8 @@ struct Options {
   bool reference = false;
   std::string device = "cpu";  // --device: cpu or gpu
   bool cudnn = true;           // --no-cudnn: CachedOpFlags::use_cudnn = false
+  bool tf32 = false;           // --math tf32: CachedOpFlags::allow_tf32
+  std::string plan_cache;      // --plan-cache DIR: CachedOpFlags::plan_cache
   std::vector<std::pair<std::string, Shape>> shapes;  // in the order given
   bool json = false;
   bool plan = true;
@@ -143,6 +149,17 @@ Options ParseArgs(int argc, char** argv) {
       }
       if (opts.device != "cpu" && opts.device != "gpu")
         throw UsageError("--device must be cpu or gpu, got '" + opts.device + "'");
+    } else if (a == "--math" || a == "--plan-cache") {
+      if (i + 1 >= argc) throw UsageError(a + " needs a value");
+      const std::string value = argv[++i];
+      if (a == "--plan-cache") {
+        if (value.empty()) throw UsageError("--plan-cache needs a directory");
+        opts.plan_cache = value;
+      } else if (value == "fp32" || value == "tf32") {
+        opts.tf32 = value == "tf32";
+      } else {
+        throw UsageError("--math must be fp32 or tf32, got '" + value + "'");
+      }
     } else if (a == "--input" || a == "--output-dir") {
       if (i + 1 >= argc) throw UsageError(a + " needs a value");
       const std::string value = argv[++i];
@@ -243,6 +260,8 @@ tandem::Context DeviceContext(const Options& opts) {
 tandem::CachedOpFlags RunFlags(const Options& opts, bool run) {
   tandem::CachedOpFlags flags;
   flags.use_cudnn = opts.cudnn;
+  flags.allow_tf32 = opts.tf32;
+  flags.plan_cache = opts.plan_cache;
   if (run) flags.reference_only = opts.reference;
   return flags;
 }
@@ -625,6 +644,11 @@ void PrintText(const Report& r) {
   std::cout << "\n  activation memory per call: " << p.arena_bytes << " bytes (" << HumanBytes(p.arena_bytes)
             << "; " << HumanBytes(p.naive_bytes) << " without buffer reuse)\n"
             << "  largest kernel scratch: " << p.scratch_bytes << " bytes (planned into the activation memory)\n";
+  if (!p.plan_cache.empty() || p.choices_measured + p.choices_from_cache + p.choices_reused > 0)
+    std::cout << "  kernel choices: " << p.choices_measured << " measured, " << p.choices_from_cache
+              << " from the plan cache, " << p.choices_reused << " reused; planned in "
+              << static_cast<long long>(p.plan_ms) << " ms"
+              << (p.plan_cache.empty() ? "" : " (plan cache " + p.plan_cache + ")") << "\n";
 }
 
 json ShapeJson(const Shape& s) { return s.known() ? json(s.dims()) : json(nullptr); }
@@ -675,7 +699,12 @@ void PrintJson(const Report& r) {
                  {"arena_bytes", p.arena_bytes},
                  {"naive_bytes", p.naive_bytes},
                  {"scratch_bytes", p.scratch_bytes},
-                 {"param_bytes", p.param_bytes}};
+                 {"param_bytes", p.param_bytes},
+                 {"choices_measured", p.choices_measured},
+                 {"choices_from_cache", p.choices_from_cache},
+                 {"choices_reused", p.choices_reused},
+                 {"plan_cache", p.plan_cache.empty() ? json(nullptr) : json(p.plan_cache)},
+                 {"plan_ms", p.plan_ms}};
   } else {
     j["plan"] = nullptr;
   }

@@ -69,6 +69,8 @@ typedef struct {
   int channels_last;          /* NHWC activations inside the plan: 1 on, -1 off, 0 the default
                                  (on for CPU contexts, off for GPUs) */
   int allow_tf32;             /* GPU: TF32 tensor cores for float32 */
+  const char* plan_cache;     /* directory of measured kernel choices (docs/plan-cache.md); NULL:
+                                 the TANDEM_PLAN_CACHE environment variable, else none */
 } TDCachedOpFlags;
 
 int TDCachedOpCreate(TDSymbolHandle sym, TDParamsHandle params, int dev_type, int dev_id,

@@ -115,6 +115,14 @@ struct CachedOpFlags {
   int max_batch = 0;
   int max_delay_us = 0;
   int max_concurrent_batches = 2;
+  // A directory for the kernel choices measured at plan time (GPU: each convolution shape's
+  // cuDNN algorithm, graph-API engine and split-K geometry), written there and read back by later
+  // processes, which then skip the measurement; created when missing. Empty (the default): the
+  // TANDEM_PLAN_CACHE environment variable, else no cache. Entries are keyed by the GPU, driver,
+  // CUDA, cuDNN and tandem versions; unreadable or foreign entries are ignored with one warning.
+  // Many processes may share one directory. CPU plans measure nothing (oneDNN chooses), so they
+  // neither read nor write it. See docs/plan-cache.md (pre-building one: tandem-info --plan-cache).
+  std::string plan_cache;
 };
 
 // What dynamic batching did so far (all zero when it is off).
@@ -150,6 +158,14 @@ struct PlanReport {
                                   // shares its input's memory (no copy)
   int in_place_outputs = 0;       // nodes writing over an input nothing reads afterwards (a
                                   // convolution adding its residual in place)
+  // Kernel choices measured at plan time (GPU convolutions: one per shape and kernel family),
+  // by where this plan got them: measured now, read from the plan cache directory, or reused from
+  // an earlier plan of this process. All zero on the CPU, where nothing is measured.
+  int choices_measured = 0;
+  int choices_from_cache = 0;
+  int choices_reused = 0;
+  std::string plan_cache;  // the plan cache directory in use, empty for none
+  double plan_ms = 0;      // wall time of building this plan (kernels chosen and made, memory planned)
   std::map<std::string, int> kernels_by_backend;  // "dnnl" -> 12, "reference" -> 3
   std::vector<std::string> node_kernels;           // "conv0: Convolution [dnnl]" per node
 };

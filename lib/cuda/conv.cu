@@ -4,6 +4,7 @@
 // split-K implicit GEMM (conv_splitk.hpp: 2-D, one group) covers a shape, both are measured at
 // plan time and the faster is kept, so the path without cuDNN is not many times slower than the
 // cuDNN one (the cuDNN factory, cudnn.cu, measures the same split-K kernel against its engines).
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -119,10 +120,10 @@ ConvGeometry MakeGeometry(const KernelSpec& spec, const ops::ConvParams& p) {
   return g;
 }
 
-// Plan time, per shape and device (kept for the process, like cuDNN's choices): whether split-K
-// beats the direct kernel, and its geometry if so.
-std::string ChoiceKey(const SplitKGeometry& g, const ops::ConvParams& p, int device) {
-  std::string key = std::to_string(device);
+// Plan time, per shape (kept for the process per device, like cuDNN's choices, and in the plan
+// cache): whether split-K beats the direct kernel, and its geometry if so.
+std::string ChoiceKey(const SplitKGeometry& g, const ops::ConvParams& p) {
+  std::string key = "direct-vs-splitk";
   for (int v : {g.batch, g.cin, g.h, g.w, g.cout, g.oh, g.ow, g.kh, g.kw, g.stride_h, g.stride_w,
                 g.pad_h, g.pad_w, g.dil_h, g.dil_w, int{p.no_bias}, int{p.fused_sum},
                 int{p.fused_relu}})
@@ -143,6 +144,26 @@ std::optional<SplitKGeometry> MeasuredChoice(const KernelSpec& spec, const ops::
   return chosen;
 }
 
+// Plan cache payload: "direct", or "splitk TILE SPLITS"; the geometry itself is derived from the
+// spec again, so a stored choice can only pick among the kernels this spec allows.
+std::string EncodeChoice(const std::optional<SplitKGeometry>& g) {
+  return g ? "splitk " + std::to_string(g->tile) + " " + std::to_string(g->splits) : "direct";
+}
+
+std::optional<std::optional<SplitKGeometry>> DecodeChoice(const std::string& payload,
+                                                          const KernelSpec& spec,
+                                                          const ops::ConvParams& p) {
+  if (payload == "direct") return std::optional<SplitKGeometry>{};
+  int tile = -1, splits = 0;
+  char extra = 0;
+  if (std::sscanf(payload.c_str(), "splitk %d %d %c", &tile, &splits, &extra) != 2 || tile < 0 ||
+      tile >= SplitKTileShapes() || splits < 1)
+    return std::nullopt;
+  const std::optional<SplitKGeometry> g = SplitKGeometryOf(spec, p, splits, tile);
+  if (!g || g->splits != splits || g->tile != tile) return std::nullopt;
+  return std::optional<SplitKGeometry>(g);
+}
+
 // The direct kernel, or split-K where it covers the spec and measures faster (TANDEM_CONV_SPLITK
 // forces or excludes it, as for cuDNN: conv_splitk.hpp).
 std::unique_ptr<Kernel> FasterOfDirectAndSplitK(const KernelSpec& spec, const ops::ConvParams& p,
@@ -154,8 +175,25 @@ std::unique_ptr<Kernel> FasterOfDirectAndSplitK(const KernelSpec& spec, const op
   static auto* known = new ChoiceTable<std::optional<SplitKGeometry>>();
   std::optional<SplitKGeometry> chosen;
   try {
-    chosen = known->FindOrMeasure(ChoiceKey(*covered, p, spec.ctx.id),
-                                  [&] { return MeasuredChoice(spec, p, *direct); });
+    const ChoiceId id{"cuda-conv/1", ChoiceKey(*covered, p), DeviceFingerprint(spec.ctx.id),
+                      spec.ctx.id};
+    chosen = known->FindOrMeasure(
+        id,
+        [&] {
+          std::optional<SplitKGeometry> measured = MeasuredChoice(spec, p, *direct);
+          if (ChoiceLogOn())
+            std::fprintf(stderr, "[tandem cuda conv] %s -> %s | measured\n", id.key.c_str(),
+                         EncodeChoice(measured).c_str());
+          return measured;
+        },
+        EncodeChoice,
+        [&](const std::string& payload) {
+          auto decoded = DecodeChoice(payload, spec, p);
+          if (decoded && ChoiceLogOn())
+            std::fprintf(stderr, "[tandem cuda conv] %s -> %s | from the plan cache\n", id.key.c_str(),
+                         EncodeChoice(*decoded).c_str());
+          return decoded;
+        });
   } catch (const Error&) {  // no memory to measure in, say: the direct kernel needs none
     return direct;
   }

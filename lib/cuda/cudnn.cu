@@ -12,8 +12,11 @@
 // CUDNN_FMA_MATH: strict fp32, no TF32 tensor-core shortcuts, unless the CachedOp was built with
 // allow_tf32 (then CUDNN_TENSOR_OP_MATH: TF32 on Ampere and later, about 1e-3 relative error).
 #include <climits>
+#include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "lib/cuda/common.cuh"
 #include "lib/cuda/cudnn_common.cuh"
@@ -28,16 +31,86 @@ namespace {
 // ---- fallbacks and handles ----
 
 // Kernel creation has no call (and so no handle): algorithm queries use one handle per device,
-// created on first use, kept for the process and used under a lock.
-template <class F>
-void WithPlanningHandle(int device, F&& use) {
+// created on first use, kept for the process and used under a lock (one for every caller: the
+// statics live outside the template, which is instantiated per lambda).
+std::mutex& PlanningHandleMutex() {
   static std::mutex mutex;
+  return mutex;
+}
+
+cudnnHandle_t PlanningHandle(int device) {  // PlanningHandleMutex held
   static auto* handles = new std::map<int, cudnnHandle_t>();
-  std::lock_guard lock(mutex);
-  DeviceGuard guard(device);
   cudnnHandle_t& handle = (*handles)[device];
   if (!handle) TANDEM_CUDNN_CHECK(cudnnCreate(&handle));
-  use(handle);
+  return handle;
+}
+
+template <class F>
+void WithPlanningHandle(int device, F&& use) {
+  std::lock_guard lock(PlanningHandleMutex());
+  DeviceGuard guard(device);
+  use(PlanningHandle(device));
+}
+
+// ---- the legacy API's measured algorithm choices ----
+
+// What an algorithm choice depends on besides the device: dtype, math mode, layout, the shapes of
+// x, w and y and the convolution's settings (`settings`, as the caller words them).
+std::string AlgorithmKey(const KernelSpec& spec, cudnnDataType_t type, bool tensor_ops,
+                         const std::string& settings) {
+  std::string key = "type " + std::to_string(type) + " tensor_ops " + std::to_string(tensor_ops);
+  for (const Shape* s : {&spec.inputs[0].shape, &spec.inputs[1].shape, &spec.outputs[0].shape})
+    key.append(" ").append(s->ToString());
+  return key + " " + settings;
+}
+
+std::string IntsText(const std::vector<int>& values) {
+  std::string s;
+  for (int v : values) s += std::to_string(v) + ",";
+  return s;
+}
+
+// A stored algorithm number below `count`, or nothing.
+std::optional<int> ParseAlgorithm(const std::string& payload, int count) {
+  int algo = -1;
+  char extra = 0;
+  if (std::sscanf(payload.c_str(), "%d %c", &algo, &extra) != 1 || algo < 0 || algo >= count)
+    return std::nullopt;
+  return algo;
+}
+
+// cudnnFind's choice for a shape (its measurement: every algorithm run on scratch buffers), kept
+// for the process and in the plan cache (lib/exec/choice_table.hpp), like the graph API's.
+// `find(handle)` measures and returns the algorithm; `accept(handle, algo)` adopts an algorithm
+// (false when this spec cannot use it: a stored one is then measured again).
+template <class Find, class Accept>
+void ChooseRemembered(ChoiceTable<int>& table, const ChoiceId& id, Find&& find, Accept&& accept) {
+  const char* what = id.kind.c_str();
+  const int algo = table.FindOrMeasure(
+      id,
+      [&] {
+        int found = 0;
+        WithPlanningHandle(id.device, [&](cudnnHandle_t handle) { found = find(handle); });
+        if (ChoiceLogOn())
+          std::fprintf(stderr, "[tandem cudnn algo] %s %s -> algo %d | measured\n", what,
+                       id.key.c_str(), found);
+        return found;
+      },
+      [](int algo) { return std::to_string(algo); },
+      [&](const std::string& payload) -> std::optional<int> {
+        const std::optional<int> stored = ParseAlgorithm(payload, 1 << 10);
+        bool ok = false;
+        if (stored)
+          WithPlanningHandle(id.device, [&](cudnnHandle_t handle) { ok = accept(handle, *stored); });
+        if (!ok) return std::nullopt;
+        if (ChoiceLogOn())
+          std::fprintf(stderr, "[tandem cudnn algo] %s %s -> algo %d | from the plan cache\n",
+                       what, id.key.c_str(), *stored);
+        return stored;
+      });
+  bool ok = false;
+  WithPlanningHandle(id.device, [&](cudnnHandle_t handle) { ok = accept(handle, algo); });
+  if (!ok) throw NotCovered{};
 }
 
 // ---- descriptors (RAII) ----
@@ -227,7 +300,17 @@ class CudnnConvolution final : public Kernel {
         relu_desc_.get(), relu_ ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
         CUDNN_PROPAGATE_NAN, 0.0));
     if (relu_) flat_.Set({1, 1, 1, static_cast<int>(spec.outputs[0].shape.Size())}, type);
-    WithPlanningHandle(spec.ctx.id, [&](cudnnHandle_t handle) { ChooseAlgorithm(handle); });
+    static auto* known = new ChoiceTable<int>();
+    ChooseRemembered(
+        *known,
+        ChoiceId{"cudnn-conv-fwd-algo/1",
+                 AlgorithmKey(spec, type, tensor_ops_,
+                              "nhwc " + std::to_string(nhwc) + " pad " + IntsText(pad) +
+                                  " stride " + IntsText(stride) + " dilate " + IntsText(dilate) +
+                                  " groups " + std::to_string(p.num_group)),
+                 CudnnFingerprint(spec.ctx.id), spec.ctx.id},
+        [&](cudnnHandle_t handle) { return FindAlgorithm(handle); },
+        [&](cudnnHandle_t handle, int algo) { return Accept(handle, algo); });
     // cuDNN runs the fused call with an identity activation only on this algorithm.
     fused_ = has_bias_ && (relu_ || algo_ == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
   }
@@ -281,7 +364,7 @@ class CudnnConvolution final : public Kernel {
   // the heuristics' first choice was seen to be 3-5x slower at batch 1), among those that compute
   // in plain fp32 (TF32 tensor-op math only with allow_tf32) with a sane workspace. FFT algorithms
   // are skipped: their rounding error is well above direct fp32 accumulation.
-  void ChooseAlgorithm(cudnnHandle_t handle) {
+  int FindAlgorithm(cudnnHandle_t handle) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
     cudnnStatus_t found = cudnnFindConvolutionForwardAlgorithm(
@@ -298,20 +381,26 @@ class CudnnConvolution final : public Kernel {
       if (!tensor_ops_ && (candidate.mathType == CUDNN_TENSOR_OP_MATH ||
                            candidate.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
         continue;
-      if (candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT ||
-          candidate.algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING)
-        continue;
-      size_t bytes = 0;
-      if (cudnnGetConvolutionForwardWorkspaceSize(handle, x_.get(), w_.get(), conv_.get(),
-                                                  y_.get(), candidate.algo,
-                                                  &bytes) != CUDNN_STATUS_SUCCESS ||
-          bytes > kMaxWorkspace)
-        continue;
-      algo_ = candidate.algo;
-      workspace_ = bytes;
-      return;
+      if (Accept(handle, candidate.algo)) return candidate.algo;
     }
     throw NotCovered{};
+  }
+
+  // Adopts `algo` (measured here or read from the plan cache) when it is not FFT and its
+  // workspace is sane; the descriptor's math mode (strict fp32 unless tensor_ops_) stays as set.
+  bool Accept(cudnnHandle_t handle, int algo) {
+    const auto a = static_cast<cudnnConvolutionFwdAlgo_t>(algo);
+    if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT ||
+        a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING)
+      return false;
+    size_t bytes = 0;
+    if (cudnnGetConvolutionForwardWorkspaceSize(handle, x_.get(), w_.get(), conv_.get(), y_.get(),
+                                                a, &bytes) != CUDNN_STATUS_SUCCESS ||
+        bytes > kMaxWorkspace)
+      return false;
+    algo_ = a;
+    workspace_ = bytes;
+    return true;
   }
 
   bool has_bias_;
@@ -361,7 +450,18 @@ class CudnnDeconvolution final : public Kernel {
       bias_dims[1] = static_cast<int>(p.num_filter);
       bias_.Set(bias_dims, type);
     }
-    WithPlanningHandle(spec.ctx.id, [&](cudnnHandle_t handle) { ChooseAlgorithm(handle); });
+    static auto* known = new ChoiceTable<int>();
+    ChooseRemembered(
+        *known,
+        ChoiceId{"cudnn-deconv-bwd-data-algo/1",
+                 AlgorithmKey(spec, type, tensor_ops_,
+                              "pad " + IntsText(pad) + " stride " + IntsText(stride) +
+                                  " dilate " + IntsText(dilate) + " groups " +
+                                  std::to_string(p.num_group) + " bias " +
+                                  std::to_string(has_bias_)),
+                 CudnnFingerprint(spec.ctx.id), spec.ctx.id},
+        [&](cudnnHandle_t handle) { return FindAlgorithm(handle); },
+        [&](cudnnHandle_t handle, int algo) { return Accept(handle, algo); });
   }
 
   void Run(const KernelCall& call) const override {
@@ -378,8 +478,8 @@ class CudnnDeconvolution final : public Kernel {
 
  private:
   // The fastest measured algorithm in the allowed math, without FFT (its rounding is coarser),
-  // with a sane workspace; as the convolution's ChooseAlgorithm.
-  void ChooseAlgorithm(cudnnHandle_t handle) {
+  // with a sane workspace; as the convolution's FindAlgorithm.
+  int FindAlgorithm(cudnnHandle_t handle) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int returned = 0;
     if (cudnnFindConvolutionBackwardDataAlgorithm(handle, w_.get(), dy_.get(), conv_.get(), dx_.get(),
@@ -394,18 +494,25 @@ class CudnnDeconvolution final : public Kernel {
       if (!tensor_ops_ &&
           (c.mathType == CUDNN_TENSOR_OP_MATH || c.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
         continue;
-      if (c.algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || c.algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING)
-        continue;
-      size_t bytes = 0;
-      if (cudnnGetConvolutionBackwardDataWorkspaceSize(handle, w_.get(), dy_.get(), conv_.get(), dx_.get(),
-                                                       c.algo, &bytes) != CUDNN_STATUS_SUCCESS ||
-          bytes > kMaxWorkspace)
-        continue;
-      algo_ = c.algo;
-      workspace_ = bytes;
-      return;
+      if (Accept(handle, c.algo)) return c.algo;
     }
     throw NotCovered{};
+  }
+
+  // Adopts `algo` (measured or stored) when it is not FFT and its workspace is sane.
+  bool Accept(cudnnHandle_t handle, int algo) {
+    const auto a = static_cast<cudnnConvolutionBwdDataAlgo_t>(algo);
+    if (algo < 0 || algo >= CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT ||
+        a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING)
+      return false;
+    size_t bytes = 0;
+    if (cudnnGetConvolutionBackwardDataWorkspaceSize(handle, w_.get(), dy_.get(), conv_.get(),
+                                                     dx_.get(), a, &bytes) != CUDNN_STATUS_SUCCESS ||
+        bytes > kMaxWorkspace)
+      return false;
+    algo_ = a;
+    workspace_ = bytes;
+    return true;
   }
 
   bool has_bias_;

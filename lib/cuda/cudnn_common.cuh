@@ -4,8 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "lib/cuda/common.cuh"
+#include "lib/cuda/kernel_timing.cuh"
 #include "lib/ops/params.hpp"
 
 namespace tandem::cuda {
@@ -33,6 +35,11 @@ std::unique_ptr<Kernel> CreateOrFallBack(Make&& make) {
   } catch (const NotCovered&) {
     return nullptr;
   }
+}
+
+// The plan cache fingerprint of a cuDNN choice: the device's, and cuDNN's version at run time.
+inline std::string CudnnFingerprint(int device) {
+  return DeviceFingerprint(device) + " cudnn " + std::to_string(cudnnGetVersion());
 }
 
 // The fastest measured kernel for the convolution of `spec`: `legacy` (the legacy-API kernel,

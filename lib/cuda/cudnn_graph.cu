@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -254,6 +255,37 @@ struct EngineRecipe {
 
 constexpr int64_t kMaxKnobs = CUDNN_KNOB_TYPE_COUNTS;
 
+// Whether engine `engine`'s numerics are acceptable here (see the file comment); sets
+// `runtime_compiled` from its behaviour notes.
+bool NumericsAcceptable(cudnnBackendDescriptor_t engine, const ConvGeometry& c,
+                        bool* runtime_compiled) {
+  std::vector<cudnnBackendNumericalNote_t> notes(CUDNN_NUMERICAL_NOTE_TYPE_COUNT);
+  notes.resize(Get(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, notes));
+  for (cudnnBackendNumericalNote_t note : notes) {
+    switch (note) {
+      case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
+        if (!c.tensor_ops) return false;
+        break;
+      case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
+      case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
+      case CUDNN_NUMERICAL_NOTE_FFT:
+      case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
+        return false;
+      default:
+        break;
+    }
+  }
+  std::vector<cudnnBackendBehaviorNote_t> behavior(CUDNN_BEHAVIOR_NOTE_TYPE_COUNT);
+  behavior.resize(
+      Get(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE, behavior));
+  *runtime_compiled = false;
+  for (cudnnBackendBehaviorNote_t note : behavior)
+    if (note == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) *runtime_compiled = true;
+  return true;
+}
+
 // The recipe of a heuristics result, or nothing when its numerics are not acceptable here.
 std::optional<EngineRecipe> Acceptable(cudnnBackendDescriptor_t config, const ConvGeometry& c) {
   Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
@@ -263,31 +295,7 @@ std::optional<EngineRecipe> Acceptable(cudnnBackendDescriptor_t config, const Co
   std::vector<int64_t> index(1);
   Get(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, index);
   r.engine = index[0];
-
-  std::vector<cudnnBackendNumericalNote_t> notes(CUDNN_NUMERICAL_NOTE_TYPE_COUNT);
-  notes.resize(
-      Get(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, notes));
-  for (cudnnBackendNumericalNote_t note : notes) {
-    switch (note) {
-      case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
-        if (!c.tensor_ops) return std::nullopt;
-        break;
-      case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
-      case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
-      case CUDNN_NUMERICAL_NOTE_FFT:
-      case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
-      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
-      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
-        return std::nullopt;
-      default:
-        break;
-    }
-  }
-  std::vector<cudnnBackendBehaviorNote_t> behavior(CUDNN_BEHAVIOR_NOTE_TYPE_COUNT);
-  behavior.resize(Get(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                      behavior));
-  for (cudnnBackendBehaviorNote_t note : behavior)
-    if (note == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) r.runtime_compiled = true;
+  if (!NumericsAcceptable(engine.get(), c, &r.runtime_compiled)) return std::nullopt;
 
   const DescArray choices = GetDescs(config, CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
                                      CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, kMaxKnobs);
@@ -691,12 +699,15 @@ std::optional<Measured> FastestEngine(Search& s) {
   return best;
 }
 
-// Measured choices by shape, for the process: a ResNet-50 has 53 convolutions of 23 kinds, and
-// every CachedOp (and every input shape) builds its kernels again.
-std::string ChoiceKey(const ConvGeometry& c, int device) {
-  std::string key = std::to_string(device) + "|" + std::to_string(c.type) + "|" +
+// Measured choices by shape, for the process and the plan cache: a ResNet-50 has 53
+// convolutions of 23 kinds, and every CachedOp (and every input shape) builds its kernels again.
+// The key holds everything the choice depends on besides the device: dtype, epilogue, math mode,
+// layouts (in the strides), geometry, and whether split-K competes.
+std::string ChoiceKey(const ConvGeometry& c) {
+  std::string key = "type " + std::to_string(c.type) + " bias/residual/relu/tensor_ops " +
                     std::to_string(c.has_bias) + std::to_string(c.residual != 0) +
-                    std::to_string(c.relu) + std::to_string(c.tensor_ops);
+                    std::to_string(c.relu) + std::to_string(c.tensor_ops) + " splitk " +
+                    (SplitKSetting() != 0 ? "on" : "off");
   for (const std::vector<int64_t>* v :
        {&c.x.dims, &c.x.strides, &c.w.dims, &c.w.strides, &c.y.dims, &c.y.strides, &c.pad,
         &c.stride, &c.dilate}) {
@@ -706,16 +717,126 @@ std::string ChoiceKey(const ConvGeometry& c, int device) {
   return key;
 }
 
-// TANDEM_CUDNN_GRAPH_LOG=1: one stderr line per measured shape (benchmarks quote these).
-void LogChoice(const std::string& key, const Choice& choice) {
+// The kernel a choice makes, in words: what "same kernels chosen" compares across processes.
+std::string Chosen(const Choice& choice) {
+  if (choice.splitk)
+    return "split-K tile " + std::to_string(choice.splitk->tile) + ", " +
+           std::to_string(choice.splitk->splits) + " slices";
+  if (!choice.use_graph) return "legacy";
+  std::string s = "graph engine " + std::to_string(choice.recipe.engine) + " knobs";
+  for (const auto& [type, value] : choice.recipe.knobs)
+    s.append(" ").append(std::to_string(type)).append("=").append(std::to_string(value));
+  return s + (choice.fused ? ", fused" : ", epilogue apart") + ", workspace " +
+         std::to_string(choice.workspace);
+}
+
+// TANDEM_CUDNN_GRAPH_LOG=1: one stderr line per measured shape (benchmarks quote these), and one
+// per shape read from the plan cache.
+void LogChoice(const std::string& key, const Choice& choice, bool from_cache) {
+  if (from_cache) {
+    std::fprintf(stderr, "[tandem cudnn conv] %s -> %s | from the plan cache\n", key.c_str(),
+                 Chosen(choice).c_str());
+    return;
+  }
   std::fprintf(stderr,
-               "[tandem cudnn conv] %s: legacy %.1f us, graph %s%.1f us, split-K %.1f us -> %s "
-               "(engine %lld, %d configurations measured; split-K tile %d, %d slices)\n",
-               key.c_str(), choice.legacy_ms * 1e3, choice.fused ? "fused " : "",
-               choice.graph_ms * 1e3, choice.splitk_ms * 1e3,
-               choice.splitk ? "split-K" : choice.use_graph ? "graph" : "legacy",
-               static_cast<long long>(choice.recipe.engine), choice.trials,
-               choice.splitk ? choice.splitk->tile : -1, choice.splitk ? choice.splitk->splits : 0);
+               "[tandem cudnn conv] %s -> %s | legacy %.1f us, graph %s%.1f us, split-K %.1f us "
+               "(%d configurations measured)\n",
+               key.c_str(), Chosen(choice).c_str(), choice.legacy_ms * 1e3,
+               choice.fused ? "fused " : "", choice.graph_ms * 1e3, choice.splitk_ms * 1e3,
+               choice.trials);
+}
+
+// Plan cache payload: whitespace-separated fields, in this order (version 1 of "cudnn-conv").
+std::string EncodeChoice(const Choice& c) {
+  std::ostringstream os;
+  os.precision(17);
+  os << "use_graph " << c.use_graph << " fused " << c.fused << " engine " << c.recipe.engine
+     << " runtime_compiled " << c.recipe.runtime_compiled << " knobs " << c.recipe.knobs.size();
+  for (const auto& [type, value] : c.recipe.knobs) os << " " << static_cast<int64_t>(type) << " " << value;
+  os << " workspace " << c.workspace << " splitk " << (c.splitk ? 1 : 0) << " "
+     << (c.splitk ? c.splitk->tile : 0) << " " << (c.splitk ? c.splitk->splits : 0) << " ms "
+     << c.legacy_ms << " " << c.graph_ms << " " << c.splitk_ms << " trials " << c.trials;
+  return os.str();
+}
+
+// The fields of a payload, range-checked; nothing for anything else. What it names is checked
+// against this very convolution by Usable.
+std::optional<Choice> ParseChoice(const std::string& payload) {
+  std::istringstream is(payload);
+  Choice c;
+  std::string w[8];
+  int use_graph = 0, fused = 0, runtime_compiled = 0, splitk = 0, tile = 0, splits = 0;
+  size_t knobs = 0;
+  is >> w[0] >> use_graph >> w[1] >> fused >> w[2] >> c.recipe.engine >> w[3] >>
+      runtime_compiled >> w[4] >> knobs;
+  if (!is || w[0] != "use_graph" || w[1] != "fused" || w[2] != "engine" ||
+      w[3] != "runtime_compiled" || w[4] != "knobs" || knobs > static_cast<size_t>(kMaxKnobs))
+    return std::nullopt;
+  for (size_t i = 0; i < knobs; ++i) {
+    int64_t type = -1, value = 0;
+    is >> type >> value;
+    if (!is || type < 0 || type >= CUDNN_KNOB_TYPE_COUNTS) return std::nullopt;
+    c.recipe.knobs.emplace_back(static_cast<cudnnBackendKnobType_t>(type), value);
+  }
+  is >> w[5] >> c.workspace >> w[6] >> splitk >> tile >> splits >> w[7] >> c.legacy_ms >>
+      c.graph_ms >> c.splitk_ms;
+  std::string trials_word;
+  is >> trials_word >> c.trials;
+  std::string rest;
+  if (!is || w[5] != "workspace" || w[6] != "splitk" || w[7] != "ms" || trials_word != "trials" ||
+      (is >> rest) || c.recipe.engine < -1 || c.workspace > kMaxWorkspace ||
+      (use_graph | fused | runtime_compiled | splitk) > 1 ||
+      (use_graph | fused | runtime_compiled | splitk) < 0)
+    return std::nullopt;
+  c.use_graph = use_graph;
+  c.fused = fused;
+  c.recipe.runtime_compiled = runtime_compiled;
+  if (splitk) {
+    c.splitk = SplitKGeometry{};
+    c.splitk->tile = tile;
+    c.splitk->splits = splits;
+  }
+  return c;
+}
+
+// Whether cuDNN builds the stored choice for this convolution, within the same rules as a
+// measured one: split-K only where it competes and covers the spec with that very geometry; an
+// engine only with acceptable numerics, and (unless runtime-compiled, whose build costs 0.1-1 s:
+// GraphConvolution then falls back to the legacy kernel by itself if it fails) a plan that
+// builds within the workspace limit. Fills in the geometry and the actual workspace.
+bool Usable(Choice& choice, const ConvGeometry& c, const KernelSpec& spec,
+            const ops::ConvParams& p) {
+  if (choice.splitk) {
+    if (c.tensor_ops || SplitKSetting() == 0) return false;
+    const int tile = choice.splitk->tile, splits = choice.splitk->splits;
+    if (tile < 0 || tile >= SplitKTileShapes() || splits < 1) return false;
+    choice.splitk = SplitKGeometryOf(spec, p, splits, tile);
+    return choice.splitk && choice.splitk->splits == splits && choice.splitk->tile == tile;
+  }
+  if (!choice.use_graph) return true;
+  // The epilogue kernel apart from cuDNN's is float32 only (Measure never chooses it otherwise).
+  if (!choice.fused && c.HasEpilogue() && c.type != CUDNN_DATA_FLOAT) return false;
+  try {
+    DeviceGuard guard(spec.ctx.id);
+    CudaState& state = StateFor(nullptr);
+    const OpGraph graph = BuildOpGraph(c, choice.fused, state.Cudnn());
+    Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+    engine.SetDesc(CUDNN_ATTR_ENGINE_OPERATION_GRAPH, graph.graph)
+        .SetInt(CUDNN_ATTR_ENGINE_GLOBAL_INDEX, choice.recipe.engine)
+        .Finalize();
+    bool runtime_compiled = false;
+    if (!NumericsAcceptable(engine.get(), c, &runtime_compiled)) return false;
+    choice.recipe.runtime_compiled = runtime_compiled;
+    if (runtime_compiled) return true;
+    const EnginePlan plan = BuildEnginePlan(graph, choice.recipe, state.Cudnn());
+    if (plan.workspace > kMaxWorkspace) return false;
+    choice.workspace = plan.workspace;
+    return true;
+  } catch (const NotCovered&) {
+    return false;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 Choice Measure(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
@@ -757,12 +878,21 @@ Choice Measure(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvPar
 Choice Choose(const ConvGeometry& c, const KernelSpec& spec, const ops::ConvParams& p,
               const Kernel& legacy) {
   static auto* known = new ChoiceTable<Choice>();
-  const std::string key = ChoiceKey(c, spec.ctx.id);
-  return known->FindOrMeasure(key, [&] {
-    Choice choice = Measure(c, spec, p, legacy);
-    if (std::getenv("TANDEM_CUDNN_GRAPH_LOG")) LogChoice(key, choice);
-    return choice;
-  });
+  const ChoiceId id{"cudnn-conv/1", ChoiceKey(c), CudnnFingerprint(spec.ctx.id), spec.ctx.id};
+  return known->FindOrMeasure(
+      id,
+      [&] {
+        Choice choice = Measure(c, spec, p, legacy);
+        if (ChoiceLogOn()) LogChoice(id.key, choice, false);
+        return choice;
+      },
+      EncodeChoice,
+      [&](const std::string& payload) {
+        std::optional<Choice> choice = ParseChoice(payload);
+        if (choice && !Usable(*choice, c, spec, p)) choice.reset();
+        if (choice && ChoiceLogOn()) LogChoice(id.key, *choice, true);
+        return choice;
+      });
 }
 
 bool GraphApiDisabled() {

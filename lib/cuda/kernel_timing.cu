@@ -1,5 +1,7 @@
 #include "lib/cuda/kernel_timing.cuh"
 
+#include <cstdlib>
+
 namespace tandem::cuda {
 namespace {
 
@@ -48,6 +50,27 @@ double TimeMs(cudaStream_t stream, const std::function<void()>& run) {
   }
   return best / kRunsPerRound;
 }
+
+const std::string& DeviceFingerprint(int device) {
+  static std::mutex mutex;
+  static auto* known = new std::map<int, std::string>();
+  std::lock_guard lock(mutex);
+  std::string& fingerprint = (*known)[device];
+  if (fingerprint.empty()) {
+    cudaDeviceProp prop{};
+    int driver = 0, runtime = 0;
+    TANDEM_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    TANDEM_CUDA_CHECK(cudaDriverGetVersion(&driver));
+    TANDEM_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    fingerprint = std::string(prop.name) + " sm_" + std::to_string(prop.major) +
+                  std::to_string(prop.minor) + " sms " + std::to_string(prop.multiProcessorCount) +
+                  " driver " + std::to_string(driver) + " cuda " + std::to_string(runtime) +
+                  " tandem " + detail::TandemVersion();
+  }
+  return fingerprint;
+}
+
+bool ChoiceLogOn() { return std::getenv("TANDEM_CUDNN_GRAPH_LOG") != nullptr; }
 
 std::unique_ptr<detail::Storage> ZeroedBlock(int device, size_t bytes) {
   if (bytes == 0) return nullptr;

@@ -1,4 +1,5 @@
-// Internal: measuring candidate kernels at plan time. The convolution factories time each kernel
+// Internal: measuring candidate kernels at plan time (what is measured is kept by a ChoiceTable,
+// lib/exec/choice_table.hpp). The convolution factories time each kernel
 // that covers a shape (cuDNN's engines in cudnn_graph.cu, the split-K kernel in conv_splitk.cu,
 // the direct kernel in conv.cu) and keep the fastest. Needs no cuDNN.
 //
@@ -13,10 +14,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "lib/cuda/common.cuh"
+#include "lib/exec/choice_table.hpp"
 #include "tandem/registry.hpp"
 
 namespace tandem::cuda {
@@ -48,27 +51,17 @@ class TrialBuffers {
   void* scratch_ = nullptr;
 };
 
-// Measured choices kept for the process by key (shape, device, ...), so a second CachedOp or a
-// second thread planning the same shape reuses the first measurement. The mutex is not held while
-// measuring, which takes milliseconds: two threads meeting a new key at once both measure, and
-// the first result stored is the one both return.
-template <class Choice>
-class ChoiceTable {
- public:
-  template <class Measure>
-  Choice FindOrMeasure(const std::string& key, Measure&& measure) {
-    {
-      std::lock_guard lock(mutex_);
-      if (auto it = known_.find(key); it != known_.end()) return it->second;
-    }
-    Choice measured = measure();
-    std::lock_guard lock(mutex_);
-    return known_.emplace(key, std::move(measured)).first->second;
-  }
+// The plan cache fingerprint of GPU `device`: its name and compute capability, the driver and
+// CUDA runtime versions and tandem's version (a choice measured under any other is not reused).
+// Factories that depend on more (cuDNN) append its version.
+const std::string& DeviceFingerprint(int device);
 
- private:
-  std::mutex mutex_;
-  std::map<std::string, Choice> known_;
-};
+using detail::ChoiceId;
+using detail::ChoiceTable;
+
+// TANDEM_CUDNN_GRAPH_LOG set: the convolution factories print one stderr line per choice they
+// measure or read from the plan cache (benchmarks quote these; scripts/gpu-check.sh's plancache
+// step compares the chosen kernels of two processes).
+bool ChoiceLogOn();
 
 }  // namespace tandem::cuda

@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <future>
 #include <list>
@@ -118,6 +119,18 @@ void CheckComputeDType(Context ctx, const CachedOpFlags& flags) {
                        "accuracy check of the reduced precision on the CPU");
 }
 
+// CachedOpFlags::plan_cache, else TANDEM_PLAN_CACHE (deployments set it without a code change),
+// else none.
+std::shared_ptr<const detail::PlanCache> OpenPlanCache(const CachedOpFlags& flags) {
+  std::string dir = flags.plan_cache;
+  if (dir.empty()) {
+    const char* env = std::getenv("TANDEM_PLAN_CACHE");
+    if (env) dir = env;
+  }
+  if (dir.empty()) return nullptr;
+  return std::make_shared<const detail::PlanCache>(dir);
+}
+
 std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                                             const std::map<std::string, NDArray>& raw_params,
                                             Context ctx, const CachedOpFlags& flags) {
@@ -152,6 +165,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
   m->graph = detail::IndexGraph(planned);
   m->ctx = ctx;
   m->flags = flags;
+  m->plan_cache = OpenPlanCache(flags);
   const size_t n = m->graph.nodes.size();
   m->var_role.assign(n, VarRole::kIgnored);
   m->data_index.assign(n, -1);
@@ -302,7 +316,7 @@ std::shared_ptr<const PlanT> CachedOp::Impl::GetPlan(const PlanKey& shapes, int 
 }
 
 // In input shapes: batching plans one shape per batch size on top of the caller's own shapes.
-// A CPU shape holds one plan per team its calls got (at most 1 + log2(cores), see AutoThreads).
+// A CPU shape holds one plan per team its calls got (at most 1 + log2(cores), see cpu_teams.hpp).
 size_t CachedOp::Impl::PlanCacheCapacity() const {
   const CachedOpFlags& f = model->flags;
   return std::max<size_t>(1, f.max_cached_shapes) + (batcher ? batcher->sizes().size() : 0);

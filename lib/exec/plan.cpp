@@ -1,6 +1,7 @@
 // Planning (shape/dtype inference, kernel choice, memory plan) and running a plan.
 #include <atomic>
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 
@@ -270,6 +271,8 @@ std::vector<Backend> BackendOrder(const ModelGraph& m) {
 }
 
 thread_local const void* planning_model = nullptr;
+thread_local const PlanCache* planning_cache = nullptr;
+thread_local PlanChoiceCounters* planning_counters = nullptr;
 
 // The first backend in `order` with a kernel for `spec`. A factory that rejects a float16 /
 // bfloat16 spec with TypeError (the reference kernels name the float32 they need) only declines:
@@ -317,7 +320,10 @@ std::unique_ptr<Kernel> HostFallback(const std::string& op, const KernelSpec& sp
 void ChooseKernels(const ModelGraph& m, Plan& p) {
   const IndexedGraph& g = m.graph;
   const std::vector<Backend> order = BackendOrder(m);
-  const PlanningScope scope(&m);  // factories may share parameter-derived data within the model
+  // Factories may share parameter-derived data within the model, and count (and cache) what
+  // they measure.
+  PlanChoiceCounters counters;
+  const PlanningScope scope(&m, m.plan_cache.get(), &counters);
   for (uint32_t nid = 0; nid < g.nodes.size(); ++nid) {
     const Node& n = *g.nodes[nid];
     if (n.is_variable()) continue;
@@ -371,17 +377,32 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
                                     (emulated ? ", float32 between casts]" : "]"));
     p.nodes.push_back(std::move(planned));
   }
+  p.report.choices_measured = counters.measured;
+  p.report.choices_from_cache = counters.loaded;
+  p.report.choices_reused = counters.reused;
 }
 
 }  // namespace
 
 const void* PlanningModel() { return planning_model; }
-PlanningScope::PlanningScope(const void* model) : previous_(planning_model) { planning_model = model; }
-PlanningScope::~PlanningScope() { planning_model = previous_; }
+const PlanCache* PlanningCache() { return planning_cache; }
+PlanChoiceCounters* PlanningCounters() { return planning_counters; }
+PlanningScope::PlanningScope(const void* model, const PlanCache* cache, PlanChoiceCounters* counters)
+    : previous_(planning_model), previous_cache_(planning_cache), previous_counters_(planning_counters) {
+  planning_model = model;
+  planning_cache = cache;
+  planning_counters = counters;
+}
+PlanningScope::~PlanningScope() {
+  planning_model = previous_;
+  planning_cache = previous_cache_;
+  planning_counters = previous_counters_;
+}
 
 std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<TensorDesc>& inputs,
                                       int threads) {
   static std::atomic<uint64_t> next_plan_id{1};
+  const auto start = std::chrono::steady_clock::now();
   auto p = std::make_shared<Plan>();
   p->id = next_plan_id++;
   InferPlanShapes(m, inputs, *p);
@@ -403,6 +424,9 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.precision_casts = m.precision_casts;
   p->report.folded_constants = m.folded_constants;
   p->report.converted_to_channels_last = m.converted_to_channels_last;
+  p->report.plan_cache = m.plan_cache ? m.plan_cache->dir().string() : "";
+  p->report.plan_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return p;
 }
 

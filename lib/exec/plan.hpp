@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lib/core/graph.hpp"
+#include "lib/core/plan_cache.hpp"
 #include "lib/exec/exec_context.hpp"
 #include "tandem/cached_op.hpp"
 
@@ -35,6 +36,8 @@ struct ModelGraph {
   int precision_casts = 0;  // lib/exec/precision.hpp
   int folded_constants = 0;
   int converted_to_channels_last = 0;  // lib/exec/layout.hpp
+  // CachedOpFlags::plan_cache (or TANDEM_PLAN_CACHE): measured kernel choices on disk; null: none.
+  std::shared_ptr<const PlanCache> plan_cache;
 };
 
 enum class SlotKind : uint8_t { kNone, kArena, kInput, kParam, kOutput };

@@ -12,6 +12,7 @@
 
 #include "tandem/tandem.hpp"
 #include "tandem/testing.hpp"
+#include "lib/core/plan_cache.hpp"
 #include "test/fuzz/fuzz_common.hpp"
 
 using namespace tandem;
@@ -228,6 +229,35 @@ void EdgeSeeds(const fs::path& out) {
 
 }  // namespace
 
+// Plan cache entries (fuzz_plan_cache): one of each kind of choice the GPU factories store, an
+// empty one, and a truncated one.
+void PlanCacheSeeds(const fs::path& dir) {
+  using tandem::detail::PlanCache;
+  const std::string gpu = "NVIDIA H100 80GB HBM3 sm_90 sms 132 driver 13000 cuda 13000 tandem 0.1.0";
+  const std::string cudnn = gpu + " cudnn 91000";
+  const std::string conv =
+      "type 0 bias/residual/relu/tensor_ops 1110 splitk on|1,64,56,56,|200704,3136,56,1,|"
+      "64,64,3,3,|576,9,3,1,|1,64,56,56,|200704,3136,56,1,|1,1,|1,1,|1,1,";
+  const std::string entries[][4] = {
+      {cudnn, "cudnn-conv/1", conv,
+       "use_graph 1 fused 1 engine 57 runtime_compiled 0 knobs 2 1 4 3 1 workspace 4096 splitk 0 "
+       "0 0 ms 0.0213 0.0142 0 trials 19"},
+      {cudnn, "cudnn-conv/1", conv,
+       "use_graph 0 fused 0 engine -1 runtime_compiled 0 knobs 0 workspace 0 splitk 1 3 8 ms "
+       "0.03 0 0.012 trials 4"},
+      {cudnn, "cudnn-conv-fwd-algo/1", "type 0 tensor_ops 0 (1,64,56,56) (64,64,3,3) (1,64,56,56) "
+       "nhwc 0 pad 1,1, stride 1,1, dilate 1,1, groups 1", "1"},
+      {gpu, "cuda-conv/1", "direct-vs-splitk,1,64,56,56,64,56,56,3,3,1,1,1,1,1,1,0,0,1", "splitk 2 4"},
+      {"", "", "", ""},
+  };
+  int n = 0;
+  for (const auto& e : entries) {
+    const std::string bytes = PlanCache::Encode({e[0], e[1], e[2], e[3]});
+    Write(dir / ("entry-" + std::to_string(n++) + ".tpc"), bytes);
+    if (n == 1) Write(dir / "truncated.tpc", bytes.substr(0, bytes.size() / 2));
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::cerr << "usage: fuzz_seeds OUT_DIR [MODELS_DIR]\n";
@@ -260,6 +290,7 @@ int main(int argc, char** argv) {
     }
     HandBuiltParams(out / "params");
     EdgeSeeds(out);
+    PlanCacheSeeds(out / "plan_cache");
     // Real models: a model input only for the small ones (the fuzzer mutates every byte).
     struct Real {
       const char* json;
