@@ -12,7 +12,8 @@
 // report the mean rows per model run ("mean_batch").
 //
 // Throughput and latency of one model served to N threads that share ONE CachedOp. For each
-// thread count a fresh CachedOp is built (so --intra-op can follow the thread count), every thread
+// thread count a fresh CachedOp is built (with the library's automatic intra-op rule unless
+// --intra-op N sets CachedOpFlags::intra_op_threads), every thread
 // warms up, then all threads call Forward in a loop for --seconds; per-call latencies give p50 /
 // p99, images/s = calls * batch / elapsed. Memory: VmRSS after each run and the peak (VmHWM, which
 // cannot be reset between runs), with the plan's arena and parameter bytes, so the claim "weights
@@ -60,7 +61,7 @@ using tandem::Symbol;
 
 struct Options {
   std::string model, name, json, save, dump, device = "cpu", dtype = "f32";
-  int epoch = 0, batch = 1, intra_op = -1;  // -1: cores / threads
+  int epoch = 0, batch = 1, intra_op = 0;  // 0: the library's automatic rule (docs/threading.md)
   std::vector<int> threads = {1};
   std::vector<int64_t> sample_shape = {3, 224, 224};
   double seconds = 5, warmup = 1, profile_ms = 100;
@@ -72,6 +73,7 @@ struct Options {
   bool cudnn = true;          // --no-cudnn: the plain-CUDA kernels (CachedOpFlags::use_cudnn)
   int max_batch = 0, max_delay_us = 0, concurrent_batches = 2;  // dynamic batching (off: 0)
   int gpus = 1;  // > 1: MultiDeviceCachedOp over gpu(0) .. gpu(gpus - 1)
+  std::string plan_cache;  // CachedOpFlags::plan_cache (empty: TANDEM_PLAN_CACHE or none)
 };
 
 const char* kUsage =
@@ -80,7 +82,7 @@ const char* kUsage =
     "  [--reference] [--name LABEL] [--json OUT] [--profile [--profile-ms MS]] [--save PREFIX]\n"
     "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites] [--no-cudnn]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
-    "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))\n"
+    "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))  [--plan-cache DIR]  (docs/plan-cache.md)\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
     "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context;\n"
     "  --no-cudnn runs the plain-CUDA kernels (no cuDNN).";
@@ -137,6 +139,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--max-delay-us") o.max_delay_us = static_cast<int>(ParseNumber(a, value(i)));
     else if (a == "--gpus") o.gpus = static_cast<int>(ParseList(a, value(i)).at(0));
     else if (a == "--concurrent-batches") o.concurrent_batches = static_cast<int>(ParseList(a, value(i)).at(0));
+    else if (a == "--plan-cache") o.plan_cache = value(i);
     else if (a == "--name") o.name = value(i);
     else if (a == "--json") o.json = value(i);
     else if (a == "--profile") o.profile = true;
@@ -237,6 +240,10 @@ struct RunResult {
   // Wall time of this row's first Plan: on the GPU the first row's includes the per-shape
   // convolution measurements, later rows reuse them (they are kept per process).
   double plan_ms = 0;
+  // The first Plan and those of the dynamic-batching sizes together: wall time, and where their
+  // kernel choices came from (PlanReport::choices_*).
+  double plans_ms = 0;
+  int choices_measured = 0, choices_from_cache = 0, choices_reused = 0;
   PlanReport plan;
 };
 
@@ -246,13 +253,9 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
-int IntraOpFor(const Options& o, int threads) {
-  if (o.intra_op >= 0) return o.intra_op;
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // With dynamic batching only the batched runs compute, at most concurrent_batches at a time.
-  const int computing = o.max_batch > 1 ? std::min(threads, o.concurrent_batches) : threads;
-  return std::max(1, cores / computing);
-}
+// CachedOpFlags::intra_op_threads: --intra-op N, else 0 (the library's automatic rule: each call
+// takes the cores shared by the calls in flight; the "intra-op" column then says "auto").
+int IntraOpFor(const Options& o, int /*threads*/) { return o.intra_op; }
 
 RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads) {
   CachedOpFlags flags;
@@ -272,6 +275,7 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   flags.max_batch = o.max_batch;
   flags.max_delay_us = o.max_delay_us;
   flags.max_concurrent_batches = o.concurrent_batches;
+  flags.plan_cache = o.plan_cache;
   std::unique_ptr<MultiDeviceCachedOp> multi;
   std::unique_ptr<CachedOp> single;
   if (ctx.is_gpu() && o.gpus > 1) {
@@ -297,11 +301,18 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   r.plan_ms = std::chrono::duration<double, std::milli>(Clock::now() - plan_start).count();
   // Planning the sizes dynamic batching runs at keeps their planning (and, on the GPU, the
   // convolution measurements) out of the measured window, as a server would do at start-up.
+  auto count_choices = [&r](const PlanReport& p) {
+    r.choices_measured += p.choices_measured;
+    r.choices_from_cache += p.choices_from_cache;
+    r.choices_reused += p.choices_reused;
+  };
+  count_choices(r.plan);
   for (int64_t rows : op.batch_sizes()) {
     std::vector<int64_t> dims = InputShape(o).dims();
     dims[0] = rows * o.batch;
-    op.Plan({Shape(dims)});
+    count_choices(op.Plan({Shape(dims)}));
   }
+  r.plans_ms = std::chrono::duration<double, std::milli>(Clock::now() - plan_start).count();
 
   std::vector<std::vector<double>> latencies(threads);
   std::vector<Clock::time_point> finished(threads);
@@ -362,7 +373,7 @@ std::string MathMode(const Options& o) {
 }
 
 std::string JsonLine(const Options& o, const RunResult& r, double extra_per_arena) {
-  char buf[1536];
+  char buf[2048];
   std::snprintf(
       buf, sizeof buf,
       "{\"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"batch\": %d, "
@@ -371,7 +382,9 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"calls\": %lld, \"seconds\": %.3f, \"intra_op\": %d, \"backend\": \"%s\", "
       "\"arena_mb\": %.2f, \"param_mb\": %.2f, \"contexts\": %zu, \"extra_rss_per_arena\": %s, "
       "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
-      "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s, \"plan_ms\": %.1f}",
+      "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s, \"plan_ms\": %.1f, "
+      "\"plans_ms\": %.1f, \"choices_measured\": %d, \"choices_from_cache\": %d, "
+      "\"choices_reused\": %d, \"plan_cache\": %s}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, MathMode(o).c_str(),
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
@@ -379,7 +392,8 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       o.reference ? "reference" : o.cudnn ? "auto" : "plain-cuda", MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes),
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
       o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false",
-      r.plan_ms);
+      r.plan_ms, r.plans_ms, r.choices_measured, r.choices_from_cache, r.choices_reused,
+      o.plan_cache.empty() ? "false" : "true");
   return buf;
 }
 
@@ -418,8 +432,9 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
       ratio = (r.rss_mib - rss_one) / ((threads - 1) * MiB(r.plan.arena_bytes));
     char ratio_text[32] = "-";
     if (ratio >= 0) std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
-    std::printf("%7d %8d %10.2f %9.2f %9.2f %9.1f %9.1f %9.2f %9.2f %9zu %8lld %12s\n", threads,
-                r.intra_op, r.images_per_s, r.p50_ms, r.p99_ms, r.rss_mib, r.peak_rss_mib,
+    const std::string intra = r.intra_op > 0 ? std::to_string(r.intra_op) : "auto";
+    std::printf("%7d %8s %10.2f %9.2f %9.2f %9.1f %9.1f %9.2f %9.2f %9zu %8lld %12s\n", threads,
+                intra.c_str(), r.images_per_s, r.p50_ms, r.p99_ms, r.rss_mib, r.peak_rss_mib,
                 MiB(r.plan.arena_bytes), MiB(r.plan.param_bytes), r.contexts,
                 static_cast<long long>(r.calls), ratio_text);
     if (o.max_batch > 1)
@@ -427,7 +442,10 @@ int Benchmark(const Options& o, const Model& m, Context ctx) {
                   o.max_batch, o.max_delay_us, r.mean_batch);
     std::fflush(stdout);
     if (threads == o.threads.front())
-      std::printf("        (kernels: %s; first plan %.0f ms)\n", Kernels(r.plan).c_str(), r.plan_ms);
+      std::printf("        (kernels: %s; first plan %.0f ms, with the batch sizes %.0f ms; kernel "
+                  "choices: %d measured, %d from the plan cache, %d reused)\n",
+                  Kernels(r.plan).c_str(), r.plan_ms, r.plans_ms, r.choices_measured,
+                  r.choices_from_cache, r.choices_reused);
     lines.push_back(JsonLine(o, r, ratio));
   }
   std::printf("\nextra/arena = (RSS after N threads - RSS after 1 thread) / ((N-1) * arena): memory "

@@ -2,8 +2,8 @@
 # GPU build + tests + GPU benchmark rows, for the GPU machine (CUDA 13, cuDNN 9, no registry).
 #
 #   scripts/gpu-check.sh LOG_DIR [STEPS]      STEPS: comma list of build, gputest, conformance, convtests,
-#                                             tests, bench, plantime, plaincuda, batching, half,
-#                                             profile, convgraph, torch, modelcheck (default build,gputest,
+#                                             tests, bench, plantime, plancache, plaincuda, batching, half,
+#                                             profile, convgraph, torch, modelcheck, serve (default build,gputest,
 #                                             conformance,convtests,tests,bench,batching)
 #
 # Needs the dependency kit made here by ../shared/device/make-kit.sh .kit (carried as .kit).
@@ -125,6 +125,39 @@ if want plantime && [ -x build-gpu/bench/tandem-bench ]; then
         --model zoo:$model --device gpu --threads 1 --batch 1 --seconds 0.5 --warmup 0.2 \
         --name "$model-plan-splitk-$splitk" --json "$log/bench.jsonl" > "$aux/plan.txt" 2>&1
       echo "rc=$? $(grep -o 'first plan [0-9]* ms' "$aux/plan.txt")" >> "$log/summary.txt"
+    done
+  done
+fi
+
+if want plancache && [ -x build-gpu/bench/tandem-bench ]; then
+  # Issue 23, the persistent plan cache (docs/plan-cache.md): per model, math mode and batching, a
+  # process with an empty cache directory, then a second one with the directory the first filled.
+  # Both first-Plan times (and with the dynamic-batching sizes), the choice counters, the bench
+  # row, and the kernels chosen: TANDEM_CUDNN_GRAPH_LOG prints "KEY -> KERNEL | measured ..." in
+  # the first process and "KEY -> KERNEL | from the plan cache" in the second; the KEY -> KERNEL
+  # parts must be the same. PLANCACHE_MODELS / PLANCACHE_MATH / PLANCACHE_BATCHING narrow it.
+  for model in ${PLANCACHE_MODELS:-resnet50-v1 inception-bn}; do
+    for mm in ${PLANCACHE_MATH:-fp32 tf32}; do
+      for batching in ${PLANCACHE_BATCHING:-bs1 dyn32}; do
+        step "plan cache: $model --math $mm $batching, empty cache then filled cache"
+        cache="$aux/plancache-$model-$mm-$batching"
+        rm -rf "$cache"
+        extra=()
+        [ "$batching" = dyn32 ] && extra=(--max-batch 32 --max-delay-us 200)
+        for proc in 1 2; do
+          TANDEM_CUDNN_GRAPH_LOG=1 timeout 120 build-gpu/bench/tandem-bench --model zoo:$model --device gpu \
+            --threads 1 --batch 1 --seconds 0.5 --warmup 0.2 --math $mm "${extra[@]}" --plan-cache "$cache" \
+            --name "$model-plancache-$batching-process$proc" --json "$log/plancache.jsonl" \
+            > "$aux/pc$proc.txt" 2> "$aux/pc$proc.log"
+          echo "process $proc rc=$? $(grep -o 'first plan .*' "$aux/pc$proc.txt" | tr -d ')') | $(grep -E '^ +1 ' "$aux/pc$proc.txt" | awk '{print $3 " images/s, p50 " $4 " ms"}')" >> "$log/summary.txt"
+          sed -n 's/^\(\[tandem [^]]*\] .* -> .*\) | .*$/\1/p' "$aux/pc$proc.log" | sort > "$aux/pc$proc.choices"
+          grep -v '^\[tandem cud' "$aux/pc$proc.log" | head -5 >> "$log/summary.txt"  # warnings, errors
+        done
+        { echo "== $model $mm $batching"; cat "$aux/pc1.choices"; } >> "$log/plancache-choices.txt"
+        if cmp -s "$aux/pc1.choices" "$aux/pc2.choices"; then same=yes; else same=NO; fi
+        echo "same kernels chosen: $same ($(wc -l < "$aux/pc1.choices") choices logged by process 1, $(grep -c 'measured' "$aux/pc1.log") measured; process 2: $(wc -l < "$aux/pc2.choices") logged, $(grep -c 'from the plan cache' "$aux/pc2.log") from the cache, $(grep -c '| measured\|| legacy' "$aux/pc2.log") measured); cache: $(find "$cache" -name '*.tpc' | wc -l) entries" >> "$log/summary.txt"
+        [ "$same" = yes ] || diff "$aux/pc1.choices" "$aux/pc2.choices" | head -6 >> "$log/summary.txt"
+      done
     done
   done
 fi
@@ -263,6 +296,26 @@ if want modelcheck; then
     grep -E "FAIL|noise" "$aux/modelcheck/table.md" >> "$log/summary.txt" 2>/dev/null
   else
     echo "no .modelcheck/manifest.json: make it with tools/model_check/recipe.py pack and carry .modelcheck" >> "$log/summary.txt"
+  fi
+fi
+if want serve; then
+  # tandem-serve (REST, binary tensors) on the GPU with dynamic batching, 64 concurrent clients of
+  # bench/serve_load.py's stdlib-only client (no tritonclient here), against tandem-bench in
+  # process at the same concurrency; ResNet-50 v1 (tandem-zoo weights), then unbatched.
+  # tandem-serve needs cpp-httplib at configure time (the kit: libcpp-httplib-dev, see docs/serving.md).
+  step "serve: tandem-serve on the GPU, ResNet-50 v1, 64 HTTP clients, dynamic batching (bench/serve_load.py)"
+  if [ -x build-gpu/tools/serve/tandem-serve ] && [ -x build-gpu/tools/tandem-zoo ]; then
+    build-gpu/tools/tandem-zoo resnet50-v1 "$aux/resnet50-v1" > "$aux/serve.log" 2>&1
+    for mb in ${SERVE_MAX_BATCH:-32 0}; do
+      timeout 240 python3 bench/serve_load.py --serve build-gpu/tools/serve/tandem-serve \
+        --bench build-gpu/bench/tandem-bench --model "$aux/resnet50-v1" --name resnet50-v1 --device gpu \
+        --clients 64 --seconds 10 --warmup 5 --max-batch "$mb" --max-delay-us 1000 \
+        --json "$log/serve.jsonl" >> "$aux/serve.log" 2>&1
+      echo "serve_load rc=$? (max batch $mb)" >> "$log/summary.txt"
+    done
+    grep -E "^tandem-serve|^in process|^failures|^  |Error" "$aux/serve.log" | head -20 >> "$log/summary.txt"
+  else
+    echo "serve: no build-gpu/tools/serve/tandem-serve (cpp-httplib not found at configure); skipped" >> "$log/summary.txt"
   fi
 fi
 step "done"
