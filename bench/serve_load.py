@@ -45,6 +45,10 @@ def parse_args():
     p.add_argument("--input", default="data", help="the model's data input")
     p.add_argument("--size", type=int, default=224, help="image side: input (1, 3, SIZE, SIZE)")
     p.add_argument("--clients", type=int, default=64)
+    p.add_argument("--processes", type=int, default=1,
+                   help="client processes sharing --clients (one Python process is GIL-bound near "
+                        "1 core: on a fast server, e.g. a GPU, spread the clients; --max-requests "
+                        "does not apply then)")
     p.add_argument("--seconds", type=float, default=10.0, help="measured window")
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--max-requests", type=int, default=200000, help="stop the window after this many answers")
@@ -265,6 +269,90 @@ def run_load(args, server):
     }
 
 
+def client_process(args, port, grpc_port, threads, t_start, t_end, conn):
+    """One client process of --processes: `threads` clients from now until t_end; sends back its
+    requests (start, end, ok), up to 5 failure messages and its CPU seconds within the window."""
+    factory = make_caller(args, port, grpc_port)
+    records, failures, lock = [], [], threading.Lock()
+
+    def worker():
+        try:
+            call = factory()
+        except Exception as e:  # noqa: BLE001
+            with lock:
+                failures.append(repr(e)[:300])
+            return
+        while time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            try:
+                ok = call()
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                ok = False
+                with lock:
+                    if len(failures) < 5:
+                        failures.append(repr(e)[:300])
+            with lock:
+                records.append((t0, time.perf_counter(), ok))
+
+    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    time.sleep(max(0.0, t_start - time.perf_counter()))
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(max(0.0, t_end - time.perf_counter()))
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    for t in pool:
+        t.join(timeout=120)
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    conn.send((records, failures, cpu))
+    conn.close()
+
+
+def run_load_processes(args, server):
+    """run_load's measurement with the clients spread over --processes forked processes
+    (time.perf_counter is CLOCK_MONOTONIC, shared by the processes on Linux)."""
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    t_start = time.perf_counter() + args.warmup
+    t_end = t_start + args.seconds
+    children = []
+    for i in range(args.processes):
+        threads = args.clients // args.processes + (1 if i < args.clients % args.processes else 0)
+        parent_end, child_end = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=client_process, args=(args, server.http_port, server.ports.get("grpc"),
+                                                        threads, t_start, t_end, child_end))
+        proc.start()
+        children.append((proc, parent_end))
+    time.sleep(max(0.0, t_start - time.perf_counter()))
+    server_cpu0 = server.cpu_seconds()
+    batch0 = (server.metric("tandem_batching_requests_total"), server.metric("tandem_batching_runs_total"))
+    time.sleep(max(0.0, t_end - time.perf_counter()))
+    server_cpu1 = server.cpu_seconds()
+    batch1 = (server.metric("tandem_batching_requests_total"), server.metric("tandem_batching_runs_total"))
+    rss = server.rss_mb()
+    records, failures, client_cpu = [], [], 0.0
+    for proc, conn in children:
+        r, f, c = conn.recv()
+        proc.join(timeout=120)
+        records += r
+        failures += f[: max(0, 5 - len(failures))]
+        client_cpu += c
+    inside = [r for r in records if r[0] >= t_start and r[1] <= t_end]
+    lat = sorted((r[1] - r[0]) * 1e3 for r in inside)
+    n, elapsed, runs = len(inside), args.seconds, batch1[1] - batch0[1]
+    return {
+        "requests": n, "failed": sum(1 for r in records if not r[2]), "failures": failures,
+        "seconds": round(elapsed, 3), "images_per_s": round(n / elapsed, 3),
+        "p50_ms": round(percentile(lat, 0.50), 3), "p90_ms": round(percentile(lat, 0.90), 3),
+        "p99_ms": round(percentile(lat, 0.99), 3), "mean_ms": round(sum(lat) / n, 3) if n else 0.0,
+        "client_cpu_s": round(client_cpu, 3), "client_cores": round(client_cpu / elapsed, 3),
+        "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 3) if n else None,
+        "server_cpu_s": round(server_cpu1 - server_cpu0, 3),
+        "server_cores": round((server_cpu1 - server_cpu0) / elapsed, 3), "server_rss_mb": round(rss, 1),
+        "mean_batch": round((batch1[0] - batch0[0]) / runs, 2) if runs > 0 else 1.0,
+    }
+
+
 def in_process(args):
     """tandem-bench's figure for the same model, concurrency and batching."""
     if not args.bench:
@@ -288,13 +376,13 @@ def main():
         sys.exit(f"serve_load: no tandem-serve at {args.serve} (build it: -Dserve=auto, libcpp-httplib-dev)")
     server = Server(args)
     try:
-        result = run_load(args, server)
+        result = run_load_processes(args, server) if args.processes > 1 else run_load(args, server)
     finally:
         rc = server.stop()
     inproc = in_process(args)
     line = {"model": args.name, "device": args.device, "engine": "tandem-serve", "protocol":
             "grpc" if args.client == "triton-grpc" else "http", "client": args.client,
-            "clients": args.clients, "batch": 1, "max_batch": args.max_batch,
+            "clients": args.clients, "client_processes": args.processes, "batch": 1, "max_batch": args.max_batch,
             "max_delay_us": args.max_delay_us if args.max_batch > 1 else 0}
     line.update({k: v for k, v in result.items() if k != "failures"})
     line["server_exit"] = rc

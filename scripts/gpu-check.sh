@@ -301,7 +301,9 @@ fi
 if want serve; then
   # tandem-serve (REST, binary tensors) on the GPU with dynamic batching, 64 concurrent clients of
   # bench/serve_load.py's stdlib-only client (no tritonclient here), against tandem-bench in
-  # process at the same concurrency; ResNet-50 v1 (tandem-zoo weights), then unbatched.
+  # process at the same concurrency; ResNet-50 v1 (tandem-zoo weights), then unbatched. The
+  # clients run in 4 processes: one Python process with 64 threads was GIL-bound at 1.1 cores and
+  # ~3200 req/s on an H100 (docs/performance.md).
   # tandem-serve needs cpp-httplib at configure time (the kit: libcpp-httplib-dev, see docs/serving.md).
   step "serve: tandem-serve on the GPU, ResNet-50 v1, 64 HTTP clients, dynamic batching (bench/serve_load.py)"
   if [ -x build-gpu/tools/serve/tandem-serve ] && [ -x build-gpu/tools/tandem-zoo ]; then
@@ -309,7 +311,8 @@ if want serve; then
     for mb in ${SERVE_MAX_BATCH:-32 0}; do
       timeout 240 python3 bench/serve_load.py --serve build-gpu/tools/serve/tandem-serve \
         --bench build-gpu/bench/tandem-bench --model "$aux/resnet50-v1" --name resnet50-v1 --device gpu \
-        --clients 64 --seconds 10 --warmup 5 --max-batch "$mb" --max-delay-us 1000 \
+        --clients 64 --processes "${SERVE_CLIENT_PROCESSES:-4}" --seconds 10 --warmup 5 \
+        --max-batch "$mb" --max-delay-us 1000 \
         --json "$log/serve.jsonl" >> "$aux/serve.log" 2>&1
       echo "serve_load rc=$? (max batch $mb)" >> "$log/summary.txt"
     done

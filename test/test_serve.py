@@ -40,8 +40,9 @@ try:
     from tritonclient.utils import InferenceServerException
 except ImportError:
     venv_python = os.path.join(source_root, ".venv-serve", "bin", "python")
-    if os.path.exists(venv_python) and os.path.realpath(sys.executable) != os.path.realpath(venv_python) \
-            and not os.environ.get("TANDEM_SERVE_TEST_REEXEC"):
+    # (sys.prefix, not the executable: a venv's python is a symlink to the interpreter that made it.)
+    in_venv = os.path.realpath(sys.prefix) == os.path.realpath(os.path.join(source_root, ".venv-serve"))
+    if os.path.exists(venv_python) and not in_venv and not os.environ.get("TANDEM_SERVE_TEST_REEXEC"):
         os.environ["TANDEM_SERVE_TEST_REEXEC"] = "1"
         os.execv(venv_python, [venv_python] + sys.argv)
     skip("tritonclient[http,grpc] and numpy are not importable; bash scripts/deps.sh makes "
