@@ -202,6 +202,37 @@ def percentile(sorted_values, q):
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def timed_call(call, failures, lock):
+    """One request: (start, end, answered right); a failure's message is kept (the first 5)."""
+    t0 = time.perf_counter()
+    try:
+        ok = call()
+    except Exception as e:  # noqa: BLE001 - every failure counts
+        ok = False
+        with lock:
+            if len(failures) < 5:
+                failures.append(repr(e)[:300])
+    return t0, time.perf_counter(), ok
+
+
+def summarize(records, failures, t_start, t_end, client_cpu, server_cpu, batch0, batch1, rss):
+    """The JSON fields of a measured window [t_start, t_end] from every request's record."""
+    inside = [r for r in records if r[0] >= t_start and r[1] <= t_end]
+    lat = sorted((r[1] - r[0]) * 1e3 for r in inside)
+    n, elapsed, runs = len(inside), t_end - t_start, batch1[1] - batch0[1]
+    return {
+        "requests": n, "failed": sum(1 for r in records if not r[2]), "failures": failures,
+        "seconds": round(elapsed, 3), "images_per_s": round(n / elapsed, 3) if elapsed > 0 else 0.0,
+        "p50_ms": round(percentile(lat, 0.50), 3), "p90_ms": round(percentile(lat, 0.90), 3),
+        "p99_ms": round(percentile(lat, 0.99), 3), "mean_ms": round(sum(lat) / n, 3) if n else 0.0,
+        "client_cpu_s": round(client_cpu, 3), "client_cores": round(client_cpu / elapsed, 3),
+        "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 3) if n else None,
+        "server_cpu_s": round(server_cpu, 3), "server_cores": round(server_cpu / elapsed, 3),
+        "server_rss_mb": round(rss, 1),
+        "mean_batch": round((batch1[0] - batch0[0]) / runs, 2) if runs > 0 else 1.0,
+    }
+
+
 def run_load(args, server):
     factory = make_caller(args, server.http_port, server.ports.get("grpc"))
     window = {}
@@ -217,17 +248,9 @@ def run_load(args, server):
             failures.append(repr(e))
             return
         while not stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                ok = call()
-            except Exception as e:  # noqa: BLE001 - every failure counts
-                ok = False
-                with lock:
-                    if len(failures) < 5:
-                        failures.append(repr(e)[:300])
-            t1 = time.perf_counter()
+            record = timed_call(call, failures, lock)
             with lock:
-                records.append((t0, t1, ok))
+                records.append(record)
                 if "first_index" in window and len(records) - window["first_index"] >= args.max_requests:
                     stop.set()  # the bounded count: the window ends early
 
@@ -250,23 +273,9 @@ def run_load(args, server):
     stop.set()
     for t in threads:
         t.join(timeout=120)
-    inside = [r for r in records if r[0] >= window["start"] and r[1] <= t_end]
-    lat = sorted((r[1] - r[0]) * 1e3 for r in inside)
-    elapsed = t_end - window["start"]
     client_cpu = (ru.ru_utime + ru.ru_stime) - (cpu0[0].ru_utime + cpu0[0].ru_stime)
-    n = len(inside)
-    runs = batch1[1] - batch0[1]
-    return {
-        "requests": n, "failed": sum(1 for r in records if not r[2]), "failures": failures,
-        "seconds": round(elapsed, 3), "images_per_s": round(n / elapsed, 3) if elapsed > 0 else 0.0,
-        "p50_ms": round(percentile(lat, 0.50), 3), "p90_ms": round(percentile(lat, 0.90), 3),
-        "p99_ms": round(percentile(lat, 0.99), 3), "mean_ms": round(sum(lat) / n, 3) if n else 0.0,
-        "client_cpu_s": round(client_cpu, 3), "client_cores": round(client_cpu / elapsed, 3),
-        "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 3) if n else None,
-        "server_cpu_s": round(server_cpu - cpu0[1], 3), "server_cores": round((server_cpu - cpu0[1]) / elapsed, 3),
-        "server_rss_mb": round(rss, 1),
-        "mean_batch": round((batch1[0] - batch0[0]) / runs, 2) if runs > 0 else 1.0,
-    }
+    return summarize(records, failures, window["start"], t_end, client_cpu, server_cpu - cpu0[1],
+                     batch0, batch1, rss)
 
 
 def client_process(args, port, grpc_port, threads, t_start, t_end, conn):
@@ -283,16 +292,9 @@ def client_process(args, port, grpc_port, threads, t_start, t_end, conn):
                 failures.append(repr(e)[:300])
             return
         while time.perf_counter() < t_end:
-            t0 = time.perf_counter()
-            try:
-                ok = call()
-            except Exception as e:  # noqa: BLE001 - every failure counts
-                ok = False
-                with lock:
-                    if len(failures) < 5:
-                        failures.append(repr(e)[:300])
+            record = timed_call(call, failures, lock)
             with lock:
-                records.append((t0, time.perf_counter(), ok))
+                records.append(record)
 
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     for t in pool:
@@ -337,20 +339,8 @@ def run_load_processes(args, server):
         records += r
         failures += f[: max(0, 5 - len(failures))]
         client_cpu += c
-    inside = [r for r in records if r[0] >= t_start and r[1] <= t_end]
-    lat = sorted((r[1] - r[0]) * 1e3 for r in inside)
-    n, elapsed, runs = len(inside), args.seconds, batch1[1] - batch0[1]
-    return {
-        "requests": n, "failed": sum(1 for r in records if not r[2]), "failures": failures,
-        "seconds": round(elapsed, 3), "images_per_s": round(n / elapsed, 3),
-        "p50_ms": round(percentile(lat, 0.50), 3), "p90_ms": round(percentile(lat, 0.90), 3),
-        "p99_ms": round(percentile(lat, 0.99), 3), "mean_ms": round(sum(lat) / n, 3) if n else 0.0,
-        "client_cpu_s": round(client_cpu, 3), "client_cores": round(client_cpu / elapsed, 3),
-        "client_cpu_ms_per_request": round(client_cpu * 1e3 / n, 3) if n else None,
-        "server_cpu_s": round(server_cpu1 - server_cpu0, 3),
-        "server_cores": round((server_cpu1 - server_cpu0) / elapsed, 3), "server_rss_mb": round(rss, 1),
-        "mean_batch": round((batch1[0] - batch0[0]) / runs, 2) if runs > 0 else 1.0,
-    }
+    return summarize(records, failures, t_start, t_end, client_cpu, server_cpu1 - server_cpu0,
+                     batch0, batch1, rss)
 
 
 def in_process(args):
