@@ -139,6 +139,16 @@ def http_get(port, path):
     return res.status, data
 
 
+def wait_in_flight(server, count, poll_s):
+    """Polls /metrics until `count` requests are in flight, for at most 20 s."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        m = re.search(r"tandem_inference_in_flight (\d+)", http_get(server.http_port, "/metrics")[1])
+        if m and int(m.group(1)) >= count:
+            return
+        time.sleep(poll_s)
+
+
 def http_infer(client, model, x, binary_in=True, binary_out=True, version=""):
     inp = httpclient.InferInput("data", list(x.shape), "FP32")
     inp.set_data_from_numpy(x, binary_data=binary_in)
@@ -323,12 +333,7 @@ def test_timeout(server, x2):
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
         t.start()
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        m = re.search(r"tandem_inference_in_flight (\d+)", http_get(server.http_port, "/metrics")[1])
-        if m and int(m.group(1)) >= 4:
-            break
-        time.sleep(0.005)
+    wait_in_flight(server, 4, poll_s=0.005)
     c = httpclient.InferenceServerClient(f"localhost:{server.http_port}")
     inp = httpclient.InferInput("data", [1, 3, 224, 224], "FP32").set_data_from_numpy(x2[:1])
     expect_http_error("request timeout while 4 run", 503, "did not start within",
@@ -365,13 +370,7 @@ def test_graceful_shutdown(server, x2, ref2):
     threads = [threading.Thread(target=client) for _ in range(3)]
     for t in threads:
         t.start()
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        _, text = http_get(server.http_port, "/metrics")
-        m = re.search(r"tandem_inference_in_flight (\d+)", text)
-        if m and int(m.group(1)) >= 1:
-            break
-        time.sleep(0.01)
+    wait_in_flight(server, 1, poll_s=0.01)
     server.proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join()
