@@ -2,10 +2,8 @@
 // per-call execution contexts. See include/tandem/cached_op.hpp for the threading contract.
 #include "tandem/cached_op.hpp"
 
-#include <bit>
 #include <algorithm>
 #include <cstdlib>
-#include <atomic>
 #include <future>
 #include <list>
 #include <map>
