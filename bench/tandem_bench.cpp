@@ -61,7 +61,9 @@ using tandem::Symbol;
 
 struct Options {
   std::string model, name, json, save, dump, device = "cpu", dtype = "f32";
-  int epoch = 0, batch = 1, intra_op = 0;  // 0: the library's automatic rule (docs/threading.md)
+  // CachedOpFlags::intra_op_threads: --intra-op N, else 0, the library's automatic rule (each call
+  // takes the cores shared by the calls in flight, docs/threading.md; the column says "auto").
+  int epoch = 0, batch = 1, intra_op = 0;
   std::vector<int> threads = {1};
   std::vector<int64_t> sample_shape = {3, 224, 224};
   double seconds = 5, warmup = 1, profile_ms = 100;
@@ -253,14 +255,11 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
-// CachedOpFlags::intra_op_threads: --intra-op N, else 0 (the library's automatic rule: each call
-// takes the cores shared by the calls in flight; the "intra-op" column then says "auto").
-int IntraOpFor(const Options& o, int /*threads*/) { return o.intra_op; }
 
 RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads) {
   CachedOpFlags flags;
   flags.reference_only = o.reference;
-  flags.intra_op_threads = ctx.is_cpu() ? IntraOpFor(o, threads) : 0;
+  flags.intra_op_threads = ctx.is_cpu() ? o.intra_op : 0;
   flags.allow_tf32 = o.math == "tf32";
   flags.compute_dtype = o.dtype == "f16"    ? tandem::DType::f16
                         : o.dtype == "bf16" ? tandem::DType::bf16
@@ -517,7 +516,7 @@ NodeTime ProfileNode(const tandem::Node& node, const std::map<std::string, Shape
   Symbol one = Symbol::CreateOp(node.op_name(), node.name, node.attrs, inputs);
   NodeTime t{node.name, node.op_name()};
   CachedOpFlags auto_flags;
-  auto_flags.intra_op_threads = IntraOpFor(o, 1);
+  auto_flags.intra_op_threads = o.intra_op;
   CachedOp fast(one, params, ctx, auto_flags);
   std::vector<NDArray> ordered;
   std::vector<Shape> ordered_shapes;
@@ -559,13 +558,13 @@ int Profile(const Options& o, const Model& m, Context ctx) {
   }
   // The whole graph, one thread, for comparison with the sum of isolated nodes.
   CachedOpFlags flags;
-  flags.intra_op_threads = IntraOpFor(o, 1);
+  flags.intra_op_threads = o.intra_op;
   CachedOp whole(m.symbol, m.params, ctx, flags);
   double whole_us = TimeForward(whole, {DeterministicInput(InputShape(o), ctx)}, 10 * o.profile_ms);
 
   std::printf("tandem-bench --profile: model %s, device %s, input %s, intra-op threads %d, load "
               "average %.2f\n", o.name.c_str(), ctx.ToString().c_str(),
-              InputShape(o).ToString().c_str(), IntraOpFor(o, 1), LoadAverage());
+              InputShape(o).ToString().c_str(), o.intra_op, LoadAverage());
   std::printf("Each operator node is timed IN ISOLATION: a one-node graph per node, fed random "
               "tensors of the shapes the full graph infers; mean of >= 3 calls over ~%.0f ms.\n"
               "'auto' = the backend tandem picks (kernel column), 'reference' = the plain C++ "
