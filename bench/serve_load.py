@@ -118,6 +118,12 @@ class Server:
         text = http_get(self.http_port, "/metrics")[1]
         return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
+    def counters(self):
+        """Batched requests, batched runs, and the server's summed request time and count."""
+        return (self.metric("tandem_batching_requests_total"), self.metric("tandem_batching_runs_total"),
+                self.metric("tandem_inference_request_duration_seconds_sum"),
+                self.metric("tandem_inference_request_duration_seconds_count"))
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -230,6 +236,10 @@ def summarize(records, failures, t_start, t_end, client_cpu, server_cpu, batch0,
         "server_cpu_s": round(server_cpu, 3), "server_cores": round(server_cpu / elapsed, 3),
         "server_rss_mb": round(rss, 1),
         "mean_batch": round((batch1[0] - batch0[0]) / runs, 2) if runs > 0 else 1.0,
+        # the server's own time per request (parsed request to answer): the rest of a request's
+        # latency is the client's and the connection's
+        "server_mean_ms": round((batch1[2] - batch0[2]) * 1e3 / (batch1[3] - batch0[3]), 3)
+        if batch1[3] > batch0[3] else None,
     }
 
 
@@ -263,12 +273,12 @@ def run_load(args, server):
         window["first_index"] = len(records)
         window["end"] = window["start"] + args.seconds
     cpu0 = (resource.getrusage(resource.RUSAGE_SELF), server.cpu_seconds())
-    batch0 = (server.metric("tandem_batching_requests_total"), server.metric("tandem_batching_runs_total"))
+    batch0 = server.counters()
     while time.perf_counter() < window["end"] and not stop.is_set():
         time.sleep(0.05)
     t_end = time.perf_counter()
     ru, server_cpu = resource.getrusage(resource.RUSAGE_SELF), server.cpu_seconds()
-    batch1 = (server.metric("tandem_batching_requests_total"), server.metric("tandem_batching_runs_total"))
+    batch1 = server.counters()
     rss = server.rss_mb()
     stop.set()
     for t in threads:
@@ -327,10 +337,10 @@ def run_load_processes(args, server):
         children.append((proc, parent_end))
     time.sleep(max(0.0, t_start - time.perf_counter()))
     server_cpu0 = server.cpu_seconds()
-    batch0 = (server.metric("tandem_batching_requests_total"), server.metric("tandem_batching_runs_total"))
+    batch0 = server.counters()
     time.sleep(max(0.0, t_end - time.perf_counter()))
     server_cpu1 = server.cpu_seconds()
-    batch1 = (server.metric("tandem_batching_requests_total"), server.metric("tandem_batching_runs_total"))
+    batch1 = server.counters()
     rss = server.rss_mb()
     records, failures, client_cpu = [], [], 0.0
     for proc, conn in children:
@@ -386,7 +396,8 @@ def main():
           f"{result['seconds']} s: {result['images_per_s']} req/s, p50 {result['p50_ms']} ms, "
           f"p99 {result['p99_ms']} ms, {result['requests']} answered, {result['failed']} failed; "
           f"CPU: client {result['client_cores']} cores ({result['client_cpu_ms_per_request']} ms/request), "
-          f"server {result['server_cores']} cores; mean batch {result['mean_batch']}")
+          f"server {result['server_cores']} cores, {result['server_mean_ms']} ms/request inside; "
+          f"mean batch {result['mean_batch']}")
     if inproc:
         print(f"in process (tandem-bench, {args.clients} threads): {inproc['images_per_s']} images/s, "
               f"p50 {inproc['p50_ms']} ms -> serve/in-process {line['serve_vs_inproc']}")

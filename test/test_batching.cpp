@@ -214,6 +214,8 @@ TEST_CASE("batching: batch_sizes() lists the run sizes, and planning them up fro
   CHECK(CachedOp(net, params, Context::cpu()).batch_sizes().empty());
   CHECK(CachedOp(net, params, Context::cpu(), Batching(6, 0)).batch_sizes() ==
         std::vector<int64_t>{1, 2, 4, 6});
+  CHECK(CachedOp(net, params, Context::cpu(), Batching(64, 0)).batch_sizes() ==
+        std::vector<int64_t>{1, 2, 4, 8, 16, 24, 32, 48, 64});
   CachedOp batched(net, params, Context::cpu(), Batching(8, 2000));
   REQUIRE(batched.batch_sizes() == std::vector<int64_t>{1, 2, 4, 8});
   for (int64_t rows : batched.batch_sizes()) batched.Plan({Shape{rows, 3, 16, 16}});

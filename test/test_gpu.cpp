@@ -681,7 +681,10 @@ CacheRun RunCacheChild(const std::string& root, const std::string& dir) {
 
 TEST_CASE("plan cache child process (run by the case below)", "[.plan_cache_child]") {
   const char* out_path = std::getenv("TANDEM_TEST_CACHE_RESULT");
-  REQUIRE(out_path);
+  if (!out_path) {  // a filter such as "~[zoo]" selects hidden cases too: nothing to do on its own
+    WARN("plan cache child: runs only when the [plan_cache] case starts it (TANDEM_TEST_CACHE_RESULT)");
+    return;
+  }
   const Symbol net = PlanCacheNet();
   const auto params = testing::random_params(net, {{"data", kPlanCacheInput}}, 3);
   const NDArray x = testing::random_input(kPlanCacheInput, 4).Copy(Context::gpu(0));

@@ -200,8 +200,9 @@ class CachedOp {
   size_t execution_context_count() const;  // contexts created so far (== peak concurrency)
   BatchingStats batching_stats() const;
   // The leading-dimension sizes dynamic batching runs the model at (ascending: powers of two below
-  // max_batch, then max_batch), empty when it is off. A server can Plan each of them (sample shape
-  // with that leading dimension) at start-up, so no request waits for a plan to be built.
+  // max_batch, from 16 up also 1.5 times each, then max_batch: 1 2 4 8 16 24 32 for 32), empty
+  // when it is off. A server can Plan each of them (sample shape with that leading dimension) at
+  // start-up, so no request waits for a plan to be built.
   std::vector<int64_t> batch_sizes() const;
   // When max_batch > 1 was asked for but the model mixes samples along the batch axis
   // (OpSchema::mixes_batch), the node that does so ("sorted: sort"); empty otherwise.

@@ -170,9 +170,12 @@ DevicePool& PoolFor(int id) {
   return *pool;
 }
 
-// Waits for the legacy default stream, where the synchronous copy and memset calls run. It does
-// not wait for the non-blocking streams of calls in flight in other threads.
-void WaitForDefaultStream() { TANDEM_CUDA_CHECK(cudaStreamSynchronize(nullptr)); }
+// The synchronous copies and memsets run on the calling thread's own default stream
+// (cudaStreamPerThread), never on the legacy default stream: that one stream is shared by every
+// thread of the process, so a server's request threads copying inputs in and outputs out would
+// queue behind each other there (and each wait would wait for all of them). Kernels of calls in
+// flight run on non-blocking streams, which neither stream waits for.
+void WaitForThreadStream() { TANDEM_CUDA_CHECK(cudaStreamSynchronize(cudaStreamPerThread)); }
 
 }  // namespace
 
@@ -194,8 +197,8 @@ void Copy(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t b
   if (bytes == 0) return;
   if (dst_ctx.is_gpu() && src_ctx.is_gpu() && dst_ctx.id != src_ctx.id) {
     DeviceGuard guard(dst_ctx.id);
-    TANDEM_CUDA_CHECK(cudaMemcpyPeer(dst, dst_ctx.id, src, src_ctx.id, bytes));
-    WaitForDefaultStream();
+    TANDEM_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_ctx.id, src, src_ctx.id, bytes, cudaStreamPerThread));
+    WaitForThreadStream();
     return;
   }
   const cudaMemcpyKind kind = dst_ctx.is_gpu()
@@ -204,10 +207,9 @@ void Copy(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t b
                                   : (src_ctx.is_gpu() ? cudaMemcpyDeviceToHost
                                                       : cudaMemcpyHostToHost);
   DeviceGuard guard(dst_ctx.is_gpu() ? dst_ctx.id : src_ctx.id);
-  TANDEM_CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
-  // cudaMemcpy may return before a host-to-device DMA or a device-to-device copy has landed;
-  // kernels on other (non-blocking) streams must see the bytes, so wait for them.
-  WaitForDefaultStream();
+  TANDEM_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cudaStreamPerThread));
+  // Kernels on other (non-blocking) streams must see the bytes: wait until they have landed.
+  WaitForThreadStream();
 }
 
 void CopyMany(const std::vector<detail::CopyRegion>& regions) {
@@ -232,8 +234,8 @@ void CopyMany(const std::vector<detail::CopyRegion>& regions) {
 void Memset(int id, void* ptr, int value, size_t bytes) {
   if (bytes == 0) return;
   DeviceGuard guard(id);
-  TANDEM_CUDA_CHECK(cudaMemset(ptr, value, bytes));
-  WaitForDefaultStream();
+  TANDEM_CUDA_CHECK(cudaMemsetAsync(ptr, value, bytes, cudaStreamPerThread));
+  WaitForThreadStream();
 }
 
 void Synchronize(int id) {

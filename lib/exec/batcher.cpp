@@ -13,7 +13,12 @@ Batcher::Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, bo
       max_concurrent_(std::max(1, max_concurrent_batches)),
       pad_up_(pad_up),
       run_(std::move(run)) {
-  for (int64_t s = 1; s < max_batch_; s *= 2) sizes_.push_back(s);
+  for (int64_t s = 1; s < max_batch_; s *= 2) {
+    sizes_.push_back(s);
+    // From 16 rows up, also the point halfway to the next power of two: a saturated GPU pays for
+    // padded rows, and padding 17 rows up to 32 would nearly double the work (24 caps it at a third).
+    if (s >= 16 && s + s / 2 < max_batch_) sizes_.push_back(s + s / 2);
+  }
   sizes_.push_back(max_batch_);
 }
 
@@ -62,7 +67,7 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Que
   // Company is worth waiting for only until the oldest request (this one) has waited max_delay.
   const Clock::time_point deadline = me.arrival + max_delay_;
   while (queue.waiting_rows < max_batch_ && Clock::now() < deadline) me.wake.wait_until(lock, deadline);
-  while (running_ >= max_concurrent_) me.wake.wait(lock);
+  while (running_ >= max_concurrent_ || HoldForCompany(queue)) me.wake.wait(lock);
   std::vector<Request*> batch = TakeBatch(queue);
   ++running_;
   ++counters_.batches;
@@ -84,6 +89,17 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Que
     if (r != &me) r->wake.notify_one();
   }
   WakeLeaders();
+}
+
+bool Batcher::HoldForCompany(const Queue& queue) const {
+  // On a GPU a padded row costs as much as a real one. While another batch keeps the device busy,
+  // a batch that would carry padding waits for requests to fill it (they come free: it could not
+  // start sooner than the device frees up anyway); it goes as soon as it is full or the device
+  // would idle. Under load from many clients (a server, whose requests come back spread out by the
+  // network) this keeps batches full; a batch that fills a size exactly, as lone requests do,
+  // still overlaps the running one.
+  if (!pad_up_ || running_ == 0 || queue.waiting_rows >= max_batch_) return false;
+  return SizeAtLeast(queue.waiting_rows) != queue.waiting_rows;
 }
 
 std::vector<Batcher::Request*> Batcher::TakeBatch(Queue& queue) {

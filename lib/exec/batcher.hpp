@@ -4,14 +4,17 @@
 // whose inputs have the same per-sample shape (every dimension but the leading, batch one) and
 // dtypes wait in one queue. The oldest waiting request is that queue's leader: it waits until the
 // queue holds max_batch rows or until max_delay_us have passed since it arrived, and until fewer
-// than max_concurrent_batches batches are running; then it takes up to max_batch rows from the
+// than max_concurrent_batches batches are running (on a GPU, a batch that would need padding also
+// waits while another batch runs, until it is full or the device would idle: padded rows cost as
+// much as real ones there); then it takes up to max_batch rows from the
 // front of the queue, gathers their inputs into one array per input, runs the model once in its
 // own thread, and scatters the outputs back. The next waiting request becomes leader as soon as a
 // batch is taken, so batches of one queue overlap up to max_concurrent_batches.
 //
-// Batched runs use a few sizes only (powers of two up to max_batch, and max_batch), so only a few
-// plans and CUDA graphs are ever built, each once. On a GPU a batch is padded up to the next size
-// (extra rows are nearly free there); on a CPU, where every row costs, a batch takes as many
+// Batched runs use a few sizes only (powers of two below max_batch, from 16 up also the points
+// halfway between them, then max_batch), so only a few plans and CUDA graphs are ever built, each
+// once. On a GPU a batch is padded up to the next size (extra rows cost little there until the
+// device is saturated); on a CPU, where every row costs, a batch takes as many
 // requests as fill the largest size that is not more than what waits, and pads only when requests
 // of several rows cannot fill a size exactly.
 //
@@ -86,6 +89,7 @@ class Batcher {
   };
 
   void Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Queue& queue, Request& me);
+  bool HoldForCompany(const Queue& queue) const;  // mutex held
   std::vector<Request*> TakeBatch(Queue& queue);
   int64_t SizeAtLeast(int64_t rows) const;
   int64_t SizeAtMost(int64_t rows) const;
