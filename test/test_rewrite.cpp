@@ -873,3 +873,86 @@ TEST_CASE("channels_last: a wrong input shape still names the convolution the us
   CHECK_THROWS_AS(op.Forward({testing::random_input({2, 4, 9, 7})}), ShapeError);
   CHECK_THROWS_WITH(op.Forward({testing::random_input({2, 4, 9, 7})}), Catch::Contains("conv0"));
 }
+
+namespace {
+
+// Two MobileNet v2 blocks: expand 1x1 + ReLU, depthwise 3x3 + ReLU, project 1x1 (+ the block's
+// input in the first, stride 2 in the second).
+Symbol InvertedResidualNet() {
+  Symbol data = Symbol::Variable("data");
+  Symbol x = op::Activation("relu_e1", op::Convolution("expand1", data, {.kernel = {1, 1}, .num_filter = 96}));
+  x = op::Activation("relu_d1", op::Convolution("dw1", x, {.kernel = {3, 3}, .num_filter = 96, .pad = {1, 1}, .num_group = 96}));
+  x = op::elemwise_add("add1", op::Convolution("project1", x, {.kernel = {1, 1}, .num_filter = 24}), data);
+  x = op::Activation("relu_e2", op::Convolution("expand2", x, {.kernel = {1, 1}, .num_filter = 96}));
+  x = op::Activation("relu_d2", op::Convolution("dw2", x, {.kernel = {3, 3}, .num_filter = 96, .stride = {2, 2}, .pad = {1, 1}, .num_group = 96}));
+  return op::Convolution("project2", x, {.kernel = {1, 1}, .num_filter = 32});
+}
+
+// The hidden attributes of the blocked-activation pass (lib/ops/params.hpp).
+constexpr const char* kBlockedIn = "__tandem_blocked_in__";
+constexpr const char* kBlockedOut = "__tandem_blocked_out__";
+
+// A channels-last convolution as the blocked-activation pass leaves it.
+Symbol NhwcConv(const std::string& name, const Symbol& data, int64_t kernel, int64_t filters, int64_t groups,
+                const char* blocked_attr, const char* blocked_attr2 = nullptr) {
+  Operator b("Convolution");
+  b.SetParam("kernel", Shape{kernel, kernel}).SetParam("num_filter", filters).SetParam("num_group", groups)
+      .SetParam("pad", Shape{kernel / 2, kernel / 2}).SetParam("layout", "NHWC");
+  for (const char* attr : {blocked_attr, blocked_attr2})
+    if (attr) b.SetParam(attr, "True");
+  return b(data).CreateSymbol(name);
+}
+
+}  // namespace
+
+TEST_CASE("blocked activations: MobileNet blocks keep their expanded tensors in oneDNN's nChw16c "
+          "layout from batch 4 up, with the same results as the reference", "[rewrite][blocked]") {
+  const Symbol net = InvertedResidualNet();
+  for (int64_t batch : {4, 1}) {
+    INFO("batch " << batch);
+    const Shape shape{batch, 24, 10, 10};
+    const auto params = testing::random_params(net, {{"data", shape}}, 40);
+    const NDArray x = testing::random_input(shape, 41);
+    CachedOp fast(net, params, Context::cpu());
+    CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
+    // Outputs of order 10 (random weights over 96 channels), summed in other orders by oneDNN.
+    const auto c = testing::compare_arrays(fast.Forward({x})[0], reference.Forward({x})[0], {.rtol = 1e-4, .atol = 1e-3});
+    INFO("max abs error " << c.max_abs_error << ", " << c.mismatches << " mismatches");
+    CHECK(c.ok());
+    const PlanReport plan = fast.Plan({shape});
+    // The outputs of expand1, dw1, expand2 and dw2; project1's output is also a residual, and
+    // project2's a graph output.
+    CHECK(plan.blocked_tensors == 4);
+    for (const char* conv : {"expand1", "dw1", "project1", "expand2", "dw2", "project2"})
+      CHECK(KernelOf(plan, conv) == std::string(conv) + ": Convolution [dnnl]");
+  }
+}
+
+TEST_CASE("blocked activations: the reference and oneDNN kernels read and write the nChw16c "
+          "layout the hidden attributes ask for", "[rewrite][blocked]") {
+  // data (NHWC, 16 channels) -> a: 1x1 to 32, output blocked -> b: depthwise 3x3, data blocked,
+  // output blocked -> c: 1x1 to 16, data blocked. Computed with and without the attributes: a
+  // blocked tensor is only another order of the same numbers, so the results are the same.
+  const Shape shape{5, 6, 7, 16};
+  auto build = [](bool blocked) {
+    Symbol data = Symbol::Variable("data");
+    Symbol a = NhwcConv("a", data, 1, 32, 1, blocked ? kBlockedOut : nullptr);
+    Symbol b = NhwcConv("b", a, 3, 32, 32, blocked ? kBlockedIn : nullptr, blocked ? kBlockedOut : nullptr);
+    return NhwcConv("c", b, 1, 16, 1, blocked ? kBlockedIn : nullptr);
+  };
+  const Symbol plain = build(false), blocked = build(true);
+  const auto params = testing::random_params(plain, {{"data", shape}}, 42);
+  const NDArray x = testing::random_input(shape, 43);
+  const NDArray want = CachedOp(plain, params, Context::cpu(), {.reference_only = true}).Forward({x})[0];
+  const NDArray ref = CachedOp(blocked, params, Context::cpu(), {.reference_only = true}).Forward({x})[0];
+  CHECK(testing::compare_arrays(ref, want, kSame).ok());
+  const NDArray dnnl = CachedOp(blocked, params, Context::cpu(), kNoRewrites).Forward({x})[0];
+  const auto c = testing::compare_arrays(dnnl, want, kClose);
+  INFO("oneDNN: max abs error " << c.max_abs_error);
+  CHECK(c.ok());
+  // A tensor the attributes call blocked must fill whole 16-channel blocks.
+  Symbol odd = NhwcConv("odd", Symbol::Variable("data"), 1, 24, 1, kBlockedOut);
+  const auto odd_params = testing::random_params(NhwcConv("odd", Symbol::Variable("data"), 1, 24, 1, nullptr), {{"data", shape}}, 44);
+  CHECK_THROWS_WITH(CachedOp(odd, odd_params, Context::cpu(), {.reference_only = true}).Forward({x}),
+                    Catch::Contains("multiple of 16 channels") && Catch::Contains("odd"));
+}

@@ -152,6 +152,8 @@ struct PlanReport {
   int emulated_kernels = 0;       // nodes in a reduced precision run in float32 between casts
   int folded_constants = 0;       // weight-only nodes evaluated at construction
   int converted_to_channels_last = 0;  // nodes running NHWC (channels_last), transposes not counted
+  int blocked_tensors = 0;        // CPU: activations kept in oneDNN's nChw16c layout between
+                                  // convolutions (docs/performance.md; TANDEM_CPU_BLOCKED=0: none)
   int host_fallback_kernels = 0;  // GPU plan: nodes without a GPU kernel, run by their reference
                                   // kernel on the host between copies (counted as "reference")
   int aliased_views = 0;          // Reshape / Flatten / expand_dims / squeeze nodes whose output

@@ -6,6 +6,7 @@
 // N(D)HWC; the weights (OI(D)HW or O(D)HWI) are reordered once per model (shared by the plans of
 // every input shape), into whatever layout the chosen implementation prefers.
 #include <memory>
+#include <string>
 
 #include "lib/dnnl/common.hpp"
 #include "lib/dnnl/kernels.hpp"
@@ -69,6 +70,20 @@ void AddResidualStep(PrimitiveKernel& kernel, const dnnl::memory::desc& dst,
                   {DNNL_ARG_DST, PrimitiveKernel::Output(0), dst}});
 }
 
+// oneDNN's 16-channel blocked layout (nChw16c) of logical dims (N, C, H, W); C is padded up to
+// whole blocks (get_size() counts the padding).
+dnnl::memory::desc Blocked16Desc(const Shape& data) {
+  return dnnl::memory::desc(ToDims(data), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
+}
+
+// A step reordering `from` (laid out `from_desc`) into `to` (laid out `to_desc`).
+void AddReorderStep(PrimitiveKernel& kernel, PrimitiveKernel::Source from, const dnnl::memory::desc& from_desc,
+                    PrimitiveKernel::Source to, const dnnl::memory::desc& to_desc) {
+  dnnl::reorder::primitive_desc pd(CpuEngine(), from_desc, CpuEngine(), to_desc, UserScratchpadAttr());
+  kernel.AddStep(dnnl::reorder(pd), pd.scratchpad_desc(),
+                 {{DNNL_ARG_FROM, from, from_desc}, {DNNL_ARG_TO, to, to_desc}});
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
@@ -90,9 +105,17 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   WeightAndBias constants;
   if (!ConstantWeightAndBias(spec, p.no_bias, &constants)) return nullptr;
 
+  // The blocked-activation pass (lib/exec/layout.cpp) marks a data input or output nChw16c; the
+  // convolution then runs nChw16c to nChw16c (oneDNN 2.6 has no fast kernel for one layout in and
+  // another out), and the side that stays NHWC goes through a blocked copy in the call's scratch.
+  const bool blocked_in = ops::ConvParams::StoredBlocked(p.blocked_in, spec.inputs[0].shape.dims());
+  const bool blocked_out = ops::ConvParams::StoredBlocked(p.blocked_out, spec.outputs[0].shape.dims());
+  const bool blocked = blocked_in || blocked_out;
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
-    const dnnl::memory::desc src = LayoutDesc(data, last);
-    const dnnl::memory::desc dst = LayoutDesc(output, last);
+    const dnnl::memory::desc src_given = blocked_in ? Blocked16Desc(data) : LayoutDesc(data, last);
+    const dnnl::memory::desc dst_given = blocked_out ? Blocked16Desc(output) : LayoutDesc(output, last);
+    dnnl::memory::desc src = blocked ? Blocked16Desc(data) : src_given;
+    dnnl::memory::desc dst = blocked ? Blocked16Desc(output) : dst_given;
     const dnnl::memory::dims weight_dims = WeightDims(weight, groups);
     const dnnl::memory::desc weights_given =
         last ? ChannelsLastDesc(weight_dims, groups != 1) : PlainDesc(weight_dims);
@@ -101,9 +124,10 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     const auto kind = dnnl::prop_kind::forward_inference;
     const auto direct = dnnl::algorithm::convolution_direct;
     using Desc = dnnl::convolution_forward::desc;
-    auto desc = p.no_bias
-                    ? Desc(kind, direct, src, weights, dst, strides, dilates, pads, pads)
-                    : Desc(kind, direct, src, weights, bias, dst, strides, dilates, pads, pads);
+    auto describe = [&](const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+      return p.no_bias ? Desc(kind, direct, from, weights, to, strides, dilates, pads, pads)
+                       : Desc(kind, direct, from, weights, bias, to, strides, dilates, pads, pads);
+    };
     // Channels-last convolutions (brgemm kernels) add the residual as a sum post-op while they
     // store the output, into the residual's own memory where the planner grants it (else the
     // residual is copied into the output first). A binary_add post-op instead pushed the 1x1
@@ -112,21 +136,37 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     const bool sum_post_op = p.fused_sum && last;
     // Without the sum post-op, the activation follows the add, in the add's step.
     const dnnl::primitive_attr attr = WithPostOps(p, sum_post_op, sum_post_op || !p.fused_sum);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, CpuEngine());
+    dnnl::convolution_forward::primitive_desc pd(describe(src, dst), attr, CpuEngine());
+    if (blocked && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+      // No jit kernel for this shape in the blocked layout (oneDNN's reference one would be
+      // hundreds of times slower): the channels-last kernel, through the copies.
+      src = LayoutDesc(data, last);
+      dst = LayoutDesc(output, last);
+      pd = dnnl::convolution_forward::primitive_desc(describe(src, dst), attr, CpuEngine());
+    }
 
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
     auto packed =
         kernel->Own(SharedReorder(*constants.weight, weights_given, pd.weights_desc()));
+    const bool src_copy = src != src_given, dst_copy = dst != dst_given;
+    const PrimitiveKernel::Source conv_src = src_copy ? kernel->Temp(src.get_size()) : PrimitiveKernel::Input(0);
+    const PrimitiveKernel::Source conv_dst = dst_copy ? kernel->Temp(dst.get_size()) : PrimitiveKernel::Output(0);
     std::vector<PrimitiveKernel::Binding> args = {
-        {DNNL_ARG_SRC, PrimitiveKernel::Input(0), src},
+        {DNNL_ARG_SRC, conv_src, src},
         {DNNL_ARG_WEIGHTS, packed, pd.weights_desc()},
-        {DNNL_ARG_DST, PrimitiveKernel::Output(0), dst}};
+        {DNNL_ARG_DST, conv_dst, dst}};
     if (!p.no_bias) {
       auto bias_copy = kernel->Own(CopyToBuffer(constants.bias->data<float>(), weight[0]));
       args.push_back({DNNL_ARG_BIAS, bias_copy, bias});
     }
-    if (sum_post_op) kernel->CopyInputToOutputFirst(p.residual_input(), dst.get_size());
+    if (src_copy) AddReorderStep(*kernel, PrimitiveKernel::Input(0), src_given, conv_src, src);
+    // The sum post-op adds what dst holds: the residual (in dst_given's layout), copied there first.
+    if (sum_post_op && dst_copy)
+      AddReorderStep(*kernel, PrimitiveKernel::Input(p.residual_input()), dst_given, conv_dst, dst);
+    else if (sum_post_op)
+      kernel->CopyInputToOutputFirst(p.residual_input(), dst.get_size());
     kernel->AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
+    if (dst_copy) AddReorderStep(*kernel, conv_dst, dst, PrimitiveKernel::Output(0), dst_given);
     if (p.fused_sum && !sum_post_op) AddResidualStep(*kernel, dst, p);
     return kernel;
   });

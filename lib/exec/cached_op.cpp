@@ -129,6 +129,13 @@ std::shared_ptr<const detail::PlanCache> OpenPlanCache(const CachedOpFlags& flag
   return std::make_shared<const detail::PlanCache>(dir);
 }
 
+// TANDEM_CPU_BLOCKED=0 keeps every CPU activation channels-last (to measure what the blocked
+// layout gains, or to rule it out).
+bool BlockedActivationsWanted() {
+  const char* env = std::getenv("TANDEM_CPU_BLOCKED");
+  return !(env && std::string(env) == "0");
+}
+
 std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
                                             const std::map<std::string, NDArray>& raw_params,
                                             Context ctx, const CachedOpFlags& flags) {
@@ -145,6 +152,9 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
     detail::RewrittenGraph r = detail::RewriteForInference(symbol, params, flags, ctx.is_cpu());
     if (channels_last)
       r.symbol = detail::ToChannelsLast(r.symbol, r.params, &m->converted_to_channels_last);
+    if (channels_last && ctx.is_cpu() && flags.use_dnnl && flags.compute_dtype == DType::f32 &&
+        BlockedActivationsWanted())
+      r.symbol = detail::ToBlockedConvChains(r.symbol, r.params, &m->blocked_tensors);
     planned = r.symbol;
     params = std::move(r.params);
     m->folded_batch_norms = r.folded_batch_norms;

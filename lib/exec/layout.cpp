@@ -2,6 +2,7 @@
 // node by node whether it runs NHWC, with transposes at the borders.
 #include "lib/exec/layout.hpp"
 
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -250,6 +251,113 @@ Symbol ToChannelsLast(const Symbol& symbol, std::map<std::string, NDArray>& para
   DropUnusedParams(out, params);
   *converted_nodes = pass.converted();
   return out;
+}
+
+// ---- the blocked-activation pass ----
+
+namespace {
+
+// The channels of a channels-last 2-D Convolution whose data and output may be blocked: its OHWI
+// weight is a parameter, and it is ungrouped or depthwise (the groups oneDNN's blocked kernels
+// run fast; other group counts keep NHWC).
+struct ConvChannels {
+  int64_t in = 0, out = 0;
+  int64_t stride_area = 1;  // input positions per output position
+  bool depthwise = false;
+};
+std::optional<ConvChannels> BlockableConv(const Node& n, const std::map<std::string, NDArray>& params) {
+  if (!IsOp(n, "Convolution")) return std::nullopt;
+  const auto& p = ParamsAs<ops::ConvParams>(n.params);
+  if (!p.channels_last || p.kernel.size() != 2 || n.inputs.size() != p.num_inputs()) return std::nullopt;
+  const NDArray* weight = ParamOf(n.inputs[1], params);
+  if (!weight || weight->shape().ndim() != 4 || weight->shape()[0] != p.num_filter) return std::nullopt;
+  const int64_t in = weight->shape()[3] * p.num_group;
+  const bool depthwise = p.num_group == in && p.num_group == p.num_filter;
+  if (p.num_group != 1 && !depthwise) return std::nullopt;
+  return ConvChannels{in, p.num_filter, p.stride[0] * p.stride[1], depthwise};
+}
+
+}  // namespace
+
+Symbol ToBlockedConvChains(const Symbol& symbol, const std::map<std::string, NDArray>& params,
+                           int* blocked_tensors) {
+  const std::vector<NodePtr> nodes = symbol.TopoNodes();
+  std::unordered_map<const Node*, std::vector<std::pair<const Node*, size_t>>> readers;  // (node, slot)
+  for (const NodePtr& n : nodes)
+    for (size_t i = 0; i < n->inputs.size(); ++i) readers[n->inputs[i].node.get()].push_back({n.get(), i});
+  std::unordered_set<const Node*> heads;
+  for (const NodeEntry& e : symbol.outputs()) heads.insert(e.node.get());
+
+  // A convolution's output goes blocked when every reader is a blockable convolution reading it as
+  // its data (not as a residual, which the sum post-op needs in the output's layout), it fills
+  // whole 16-channel blocks, it is not a graph output, and the writer or a reader is depthwise.
+  // That last condition keeps the gains where they are: the blocked depthwise and narrow 1x1
+  // kernels of MobileNet-like blocks gain 30-50 %, and those blocks copy only their narrow ends
+  // (24 channels around 144) in and out of the blocked layout; ResNet's bottlenecks gain a few
+  // percent and would copy their wide ends (256 channels around 64): -9 % at batch 16. A
+  // producer with fewer than 16 input channels (an RGB stem) stays NHWC: its blocked kernel
+  // would read a padded 16-channel copy.
+  std::unordered_set<const Node*> out_blocked, in_blocked;
+  for (const NodePtr& n : nodes) {
+    const std::optional<ConvChannels> conv = BlockableConv(*n, params);
+    if (!conv || conv->in < 16 || conv->out % 16 != 0 || heads.count(n.get()) ||
+        ParamsAs<ops::ConvParams>(n->params).fused_sum)
+      continue;
+    const auto& reads = readers[n.get()];
+    bool all_convs = !reads.empty(), depthwise = conv->depthwise;
+    for (const auto& [reader, slot] : reads) {
+      const std::optional<ConvChannels> next = BlockableConv(*reader, params);
+      all_convs &= slot == 0 && next.has_value();
+      depthwise |= next && next->depthwise;
+    }
+    if (all_convs && depthwise) out_blocked.insert(n.get());
+  }
+  // A convolution with one side blocked and the other not copies that other side through a
+  // blocked buffer. Such a copy is worth it only at a chain's narrow end (MobileNet's 24 channels
+  // into 144): a tensor stays blocked only while each copy it causes moves at most half the
+  // elements of the blocked side (EfficientNet's stride-2 depthwise layers read their input from
+  // a Pad, as wide as their output and 4 times its positions, so they stay NHWC).
+  auto narrow = [](int64_t copied, int64_t blocked) { return 2 * copied <= blocked; };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto it = out_blocked.begin(); it != out_blocked.end();) {
+      const Node* n = *it;
+      const ConvChannels conv = *BlockableConv(*n, params);
+      bool keep = out_blocked.count(n->inputs[0].node.get()) ||
+                  narrow(conv.in * conv.stride_area, conv.out);
+      for (const auto& [reader, slot] : readers[n]) {
+        const ConvChannels next = *BlockableConv(*reader, params);
+        keep &= out_blocked.count(reader) || narrow(next.out, next.in * next.stride_area);
+      }
+      if (keep) {
+        ++it;
+      } else {
+        it = out_blocked.erase(it);
+        changed = true;
+      }
+    }
+  }
+  for (const Node* n : out_blocked)
+    for (const auto& [reader, slot] : readers[n]) in_blocked.insert(reader);
+  *blocked_tensors = static_cast<int>(out_blocked.size());
+  if (out_blocked.empty()) return symbol;
+
+  Remap remap;
+  for (const NodePtr& n : nodes) {
+    if (n->is_variable() || (!out_blocked.count(n.get()) && !in_blocked.count(n.get()))) {
+      remap.Replace(n.get(), n->is_variable() ? n : remap.Inputs(n));
+      continue;
+    }
+    AttrMap attrs = n->attrs;
+    if (out_blocked.count(n.get())) attrs[ops::kBlockedOutAttr] = "True";
+    if (in_blocked.count(n.get())) attrs[ops::kBlockedInAttr] = "True";
+    std::vector<NodeEntry> inputs;
+    for (const NodeEntry& e : n->inputs) inputs.push_back(remap(e));
+    remap.Replace(n.get(), Rebuilt(*n, std::move(attrs), std::move(inputs)));
+  }
+  std::vector<NodeEntry> heads_out;
+  for (const NodeEntry& e : symbol.outputs()) heads_out.push_back(remap(e));
+  return Symbol(std::move(heads_out));
 }
 
 }  // namespace tandem::detail

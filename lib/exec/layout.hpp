@@ -29,4 +29,15 @@ namespace tandem::detail {
 Symbol ToChannelsLast(const Symbol& symbol, std::map<std::string, NDArray>& params,
                       int* converted_nodes);
 
+// The CPU blocked-activation pass, after ToChannelsLast on a float32 oneDNN plan: a tensor that
+// one channels-last convolution writes and only convolutions read (as their data) is stored in
+// oneDNN's nChw16c layout instead of NHWC (kBlockedOutAttr on the writer, kBlockedInAttr on the
+// readers). oneDNN 2.6's jit kernels for that layout beat its channels-last brgemm ones on
+// depthwise and narrow 1x1 layers, where a call is memory-bound (docs/performance.md); the
+// expanded tensors inside MobileNet / EfficientNet blocks are such tensors. Only tensors of a
+// multiple of 16 channels, so the bytes and the memory plan stay as they are.
+// *blocked_tensors: how many tensors are now blocked.
+Symbol ToBlockedConvChains(const Symbol& symbol, const std::map<std::string, NDArray>& params,
+                           int* blocked_tensors);
+
 }  // namespace tandem::detail

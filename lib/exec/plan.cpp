@@ -424,6 +424,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.precision_casts = m.precision_casts;
   p->report.folded_constants = m.folded_constants;
   p->report.converted_to_channels_last = m.converted_to_channels_last;
+  p->report.blocked_tensors = m.blocked_tensors;
   p->report.plan_cache = m.plan_cache ? m.plan_cache->dir().string() : "";
   p->report.plan_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -36,6 +36,7 @@ struct ModelGraph {
   int precision_casts = 0;  // lib/exec/precision.hpp
   int folded_constants = 0;
   int converted_to_channels_last = 0;  // lib/exec/layout.hpp
+  int blocked_tensors = 0;             // ToBlockedConvChains, lib/exec/layout.hpp
   // CachedOpFlags::plan_cache (or TANDEM_PLAN_CACHE): measured kernel choices on disk; null: none.
   std::shared_ptr<const PlanCache> plan_cache;
 };

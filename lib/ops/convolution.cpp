@@ -31,6 +31,11 @@ std::any ParseConvolution(const AttrReader& r) {
   p.fused_sum = sum == "add";
   // workspace, cudnn_tune and cudnn_off only steer MXNet's algorithm choice.
   p.channels_last = ParseChannelsLast(r, rank);
+  p.blocked_in = r.Bool(kBlockedInAttr, false);
+  p.blocked_out = r.Bool(kBlockedOutAttr, false);
+  if ((p.blocked_in || p.blocked_out) && (!p.channels_last || rank != 2))
+    r.Fail(p.blocked_in ? kBlockedInAttr : kBlockedOutAttr, "a blocked layout needs a channels-last 2-D convolution");
+  if (p.blocked_out && p.fused_sum) r.Fail(kBlockedOutAttr, "a blocked output cannot take a fused residual");
   return p;
 }
 
@@ -62,6 +67,10 @@ void InferConvolution(ShapeInferenceArgs& a) {
   if (!p.no_bias) AssignShape(a.in, 2, Shape{p.num_filter}, a.node, "bias");
   // A fused residual is added element by element: it has the output's shape, never broadcast.
   if (p.fused_sum) AssignShape(a.in, p.residual_input(), out, a.node, "residual");
+  // A blocked tensor holds exactly its NHWC bytes only when its channels fill whole blocks.
+  if ((p.blocked_in && channels % 16 != 0) || (p.blocked_out && p.num_filter % 16 != 0))
+    FailShape(a.node, "a blocked (nChw16c) data or output needs a multiple of 16 channels (data ",
+              data.ToString(), ", num_filter ", p.num_filter, ")");
   AssignShape(a.out, 0, out, a.node, "output");
 }
 

@@ -2,6 +2,7 @@
 // dilation and groups, channel-first or channel-last. 1-D and 2-D are run as 3-D with leading
 // spatial extents of 1.
 #include <array>
+#include <vector>
 
 #include "lib/ops/params.hpp"
 #include "lib/ref/kernels.hpp"
@@ -139,6 +140,26 @@ void RunConvolution(const ConvGeometry& g, const float* x, const float* w, const
   }
 }
 
+// oneDNN's nChw16c order of an NHWC tensor (n, h, w, c) whose c is a multiple of 16:
+// element (n, h, w, c) sits at (((n * c/16 + c/16) * h + h) * w + w) * 16 + c % 16.
+int64_t BlockedOffset(const Shape& nhwc, int64_t n, int64_t h, int64_t w, int64_t c) {
+  const int64_t height = nhwc[1], width = nhwc[2], blocks = nhwc[3] / 16;
+  return (((n * blocks + c / 16) * height + h) * width + w) * 16 + c % 16;
+}
+
+// `to_blocked`: NHWC `from` into nChw16c `to`; else the other way.
+void Reblock(const Shape& nhwc, const float* from, float* to, bool to_blocked) {
+  int64_t plain = 0;
+  for (int64_t n = 0; n < nhwc[0]; ++n)
+    for (int64_t h = 0; h < nhwc[1]; ++h)
+      for (int64_t w = 0; w < nhwc[2]; ++w)
+        for (int64_t c = 0; c < nhwc[3]; ++c, ++plain) {
+          const int64_t blocked = BlockedOffset(nhwc, n, h, w, c);
+          if (to_blocked) to[blocked] = from[plain];
+          else to[plain] = from[blocked];
+        }
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
@@ -157,12 +178,29 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   act.clip = p.fused_clip;
   act.clip_min = p.clip_min;
   act.clip_max = p.clip_max;
-  return MakeKernel([geometry, has_bias, residual, act](const KernelCall& call) {
+  // A blocked data input is read, and a blocked output written, through an NHWC copy.
+  const Shape blocked_in =
+      ops::ConvParams::StoredBlocked(p.blocked_in, spec.inputs[0].shape.dims()) ? spec.inputs[0].shape : Shape();
+  const Shape blocked_out =
+      ops::ConvParams::StoredBlocked(p.blocked_out, spec.outputs[0].shape.dims()) ? spec.outputs[0].shape : Shape();
+  return MakeKernel([geometry, has_bias, residual, act, blocked_in, blocked_out](const KernelCall& call) {
     Epilogue e = act;
     e.bias = has_bias ? call.inputs[2].as<const float>() : nullptr;
     e.residual = residual ? call.inputs[residual].as<const float>() : nullptr;
-    RunConvolution(geometry, call.inputs[0].as<const float>(), call.inputs[1].as<const float>(),
-                   e, call.outputs[0].as<float>());
+    const float* x = call.inputs[0].as<const float>();
+    std::vector<float> x_nhwc, y_nhwc;
+    if (blocked_in.ndim() == 4) {
+      x_nhwc.resize(static_cast<size_t>(blocked_in.Size()));
+      Reblock(blocked_in, x, x_nhwc.data(), false);
+      x = x_nhwc.data();
+    }
+    float* y = call.outputs[0].as<float>();
+    if (blocked_out.ndim() == 4) {
+      y_nhwc.resize(static_cast<size_t>(blocked_out.Size()));
+      y = y_nhwc.data();
+    }
+    RunConvolution(geometry, x, call.inputs[1].as<const float>(), e, y);
+    if (blocked_out.ndim() == 4) Reblock(blocked_out, y, call.outputs[0].as<float>(), true);
   });
 }
 
