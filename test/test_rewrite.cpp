@@ -537,7 +537,7 @@ TEST_CASE("a ReLU after a BatchNorm that follows no convolution fuses into it, o
 }
 
 TEST_CASE("clip (ReLU6) after a convolution fuses into it on the CPU, also after a fused residual "
-          "add; TF-style Pad runs channels-last", "[rewrite][clip]") {
+          "add; a TF-style Pad folds into the convolution", "[rewrite][clip]") {
   // MobileNet / EfficientNet: Pad (asymmetric, "SAME" for stride 2) -> conv -> BN -> clip(0, 6);
   // a second block adds its input back before a clip(-1, 0.5).
   Symbol data = Symbol::Variable("data");
@@ -559,11 +559,13 @@ TEST_CASE("clip (ReLU6) after a convolution fuses into it on the CPU, also after
   CHECK(KernelOf(plan, "relu6_0").empty());
   CHECK(KernelOf(plan, "clip1").empty());
   CHECK(KernelOf(plan, "conv1") == "conv1: Convolution [dnnl]");
-  CachedOp nhwc(net, params, Context::cpu());  // the default: channels-last, Pad included
+  CachedOp nhwc(net, params, Context::cpu());  // the default: channels-last, Pad folded into conv0
   const PlanReport last = nhwc.Plan({input.shape()});
-  CHECK(KernelOf(last, "pad0").find("Pad") != std::string::npos);
-  // pad0, conv0, conv1 (+add1+clip1) run NHWC: one transpose in (data), one out (before gap).
-  CHECK(last.converted_to_channels_last >= 3);
+  CHECK(last.fused_pads == 1);
+  CHECK(KernelOf(last, "pad0").empty());
+  // conv0 (with pad0's widths), conv1 (+add1+clip1) run NHWC: one transpose in (data), one out
+  // (before gap).
+  CHECK(last.converted_to_channels_last >= 2);
   CHECK(std::count_if(last.node_kernels.begin(), last.node_kernels.end(), [](const std::string& k) {
           return k.find(": Transpose") != std::string::npos;
         }) == 2);
@@ -955,4 +957,43 @@ TEST_CASE("blocked activations: the reference and oneDNN kernels read and write 
   const auto odd_params = testing::random_params(NhwcConv("odd", Symbol::Variable("data"), 1, 24, 1, nullptr), {{"data", shape}}, 44);
   CHECK_THROWS_WITH(CachedOp(odd, odd_params, Context::cpu(), {.reference_only = true}).Forward({x}),
                     Catch::Contains("multiple of 16 channels") && Catch::Contains("odd"));
+}
+
+TEST_CASE("pad fusion: a zero Pad before a stride-2 convolution (TensorFlow SAME) becomes the "
+          "convolution's asymmetric padding on the CPU; other Pads stay", "[rewrite][pad]") {
+  auto pad = [](const std::string& name, const Symbol& x, const char* widths, double value) {
+    return Operator("Pad").SetParam("mode", "constant").SetParam("pad_width", widths)
+        .SetParam("constant_value", value)(x).CreateSymbol(name);
+  };
+  Symbol data = Symbol::Variable("data");
+  // Fused: zeros after each spatial axis only, then a 3x3 stride-2 convolution (+ BatchNorm, ReLU).
+  Symbol a = op::Activation("relu_a", op::BatchNorm("bn_a", op::Convolution("conv_a", pad("pad_a", data, "(0,0,0,0,0,1,0,1)", 0), {.kernel = {3, 3}, .num_filter = 32, .stride = {2, 2}}), {.fix_gamma = false}));
+  // Fused: symmetric widths added to the convolution's own padding, depthwise.
+  Symbol b = op::Convolution("conv_b", pad("pad_b", a, "(0,0,0,0,1,1,2,2)", 0), {.kernel = {5, 5}, .num_filter = 32, .pad = {1, 0}, .num_group = 32});
+  // Not fused: a non-zero value; and a Pad read twice.
+  Symbol c = op::Convolution("conv_c", pad("pad_c", b, "(0,0,0,0,1,1,1,1)", 0.5), {.kernel = {3, 3}, .num_filter = 16});
+  Symbol shared = pad("pad_d", c, "(0,0,0,0,0,1,0,1)", 0);
+  Symbol net = Symbol::Group({op::Convolution("conv_d", shared, {.kernel = {3, 3}, .num_filter = 16, .stride = {2, 2}}),
+                              op::Convolution("conv_e", shared, {.kernel = {1, 1}, .num_filter = 16})});
+  for (int64_t batch : {1, 4}) {
+    INFO("batch " << batch);
+    const Shape shape{batch, 16, 15, 14};
+    const auto params = testing::random_params(net, {{"data", shape}}, 50);
+    const NDArray x = testing::random_input(shape, 51);
+    CachedOp fast(net, params, Context::cpu());
+    CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
+    const auto got = fast.Forward({x}), want = reference.Forward({x});
+    REQUIRE(got.size() == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      CHECK(got[i].shape() == want[i].shape());
+      const auto c = testing::compare_arrays(got[i], want[i], {.rtol = 1e-4, .atol = 1e-3});
+      INFO("output " << i << ": max abs error " << c.max_abs_error);
+      CHECK(c.ok());
+    }
+    const PlanReport plan = fast.Plan({shape});
+    CHECK(plan.fused_pads == 2);
+    CHECK(CountOp(plan, "Pad") == 2);  // pad_c (value 0.5) and pad_d (two readers)
+    CHECK(KernelOf(plan, "pad_a").empty());
+    CHECK(KernelOf(plan, "conv_a") == "conv_a: Convolution [dnnl]");
+  }
 }

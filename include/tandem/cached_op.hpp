@@ -147,6 +147,7 @@ struct PlanReport {
   int folded_batch_norms = 0;     // BatchNorms folded into convolutions at construction
   int fused_activations = 0;      // ReLUs fused into convolutions at construction
   int fused_residual_adds = 0;    // residual adds fused into convolutions at construction
+  int fused_pads = 0;             // CPU: zero Pads folded into the convolution reading them
   int dropped_identities = 0;     // Dropout / BlockGrad / identity nodes removed at construction
   int precision_casts = 0;        // Cast nodes inserted for CachedOpFlags::compute_dtype
   int emulated_kernels = 0;       // nodes in a reduced precision run in float32 between casts

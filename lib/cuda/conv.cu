@@ -204,7 +204,7 @@ std::unique_ptr<Kernel> FasterOfDirectAndSplitK(const KernelSpec& spec, const op
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
-  if (p.fused_clip) return nullptr;  // a CPU-only epilogue (the rewrite fuses clip on the CPU only)
+  if (p.CpuOnly()) return nullptr;  // clip epilogue, blocked layout, asymmetric pads: CPU rewrites only
   ref::RequireArity(spec, p.num_inputs(), 1);
   // Channel-last is cuDNN's alone: this direct kernel indexes NCHW.
   if (!AllFloat32(spec) || p.channels_last) return nullptr;

@@ -643,7 +643,7 @@ class CudnnSoftmax final : public Kernel {
 
 std::unique_ptr<Kernel> MakeCudnnConvolution(const KernelSpec& spec) {
   const auto& p = ParamsAs<ops::ConvParams>(spec.params);
-  if (p.fused_clip) return nullptr;  // a CPU-only epilogue (the rewrite fuses clip on the CPU only)
+  if (p.CpuOnly()) return nullptr;  // clip epilogue, blocked layout, asymmetric pads: CPU rewrites only
   ref::RequireArity(spec, p.num_inputs(), 1);
   const int spatial = static_cast<int>(p.kernel.size());
   cudnnDataType_t type;

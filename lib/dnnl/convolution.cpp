@@ -17,15 +17,16 @@ namespace {
 
 // oneDNN counts dilation from 0 (MXNet's dilate 1 is oneDNN's 0).
 bool ConvGeometry(const ops::ConvParams& p, size_t rank, dnnl::memory::dims* strides,
-                  dnnl::memory::dims* dilates, dnnl::memory::dims* pads) {
+                  dnnl::memory::dims* dilates, dnnl::memory::dims* pads, dnnl::memory::dims* pads_end) {
   if (p.kernel.size() != rank || p.stride.size() != rank || p.pad.size() != rank ||
-      p.dilate.size() != rank)
+      p.pad_end.size() != rank || p.dilate.size() != rank)
     return false;
   for (size_t i = 0; i < rank; ++i) {
-    if (p.stride[i] < 1 || p.dilate[i] < 1 || p.pad[i] < 0) return false;
+    if (p.stride[i] < 1 || p.dilate[i] < 1 || p.pad[i] < 0 || p.pad_end[i] < 0) return false;
     strides->push_back(p.stride[i]);
     dilates->push_back(p.dilate[i] - 1);
     pads->push_back(p.pad[i]);
+    pads_end->push_back(p.pad_end[i]);
   }
   return true;
 }
@@ -100,8 +101,8 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
   const int64_t groups = p.num_group;
   if (groups < 1 || data[1] % groups != 0 || weight[0] % groups != 0) return nullptr;
 
-  dnnl::memory::dims strides, dilates, pads;
-  if (!ConvGeometry(p, rank, &strides, &dilates, &pads)) return nullptr;
+  dnnl::memory::dims strides, dilates, pads, pads_end;
+  if (!ConvGeometry(p, rank, &strides, &dilates, &pads, &pads_end)) return nullptr;
   WeightAndBias constants;
   if (!ConstantWeightAndBias(spec, p.no_bias, &constants)) return nullptr;
 
@@ -125,8 +126,8 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     const auto direct = dnnl::algorithm::convolution_direct;
     using Desc = dnnl::convolution_forward::desc;
     auto describe = [&](const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
-      return p.no_bias ? Desc(kind, direct, from, weights, to, strides, dilates, pads, pads)
-                       : Desc(kind, direct, from, weights, bias, to, strides, dilates, pads, pads);
+      return p.no_bias ? Desc(kind, direct, from, weights, to, strides, dilates, pads, pads_end)
+                       : Desc(kind, direct, from, weights, bias, to, strides, dilates, pads, pads_end);
     };
     // Channels-last convolutions (brgemm kernels) add the residual as a sum post-op while they
     // store the output, into the residual's own memory where the planner grants it (else the

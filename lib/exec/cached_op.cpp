@@ -160,6 +160,7 @@ std::shared_ptr<ModelGraph> BuildModelGraph(const Symbol& symbol,
     m->folded_batch_norms = r.folded_batch_norms;
     m->fused_activations = r.fused_activations;
     m->fused_residual_adds = r.fused_residual_adds;
+    m->fused_pads = r.fused_pads;
     m->dropped_identities = r.dropped_identities;
     m->folded_constants = r.folded_constants;
   }

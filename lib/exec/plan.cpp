@@ -420,6 +420,7 @@ std::shared_ptr<const Plan> BuildPlan(const ModelGraph& m, const std::vector<Ten
   p->report.folded_batch_norms = m.folded_batch_norms;
   p->report.fused_activations = m.fused_activations;
   p->report.fused_residual_adds = m.fused_residual_adds;
+  p->report.fused_pads = m.fused_pads;
   p->report.dropped_identities = m.dropped_identities;
   p->report.precision_casts = m.precision_casts;
   p->report.folded_constants = m.folded_constants;

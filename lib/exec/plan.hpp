@@ -32,6 +32,7 @@ struct ModelGraph {
   int folded_batch_norms = 0;  // what the inference rewrites did (lib/exec/rewrite.hpp)
   int fused_activations = 0;
   int fused_residual_adds = 0;
+  int fused_pads = 0;
   int dropped_identities = 0;
   int precision_casts = 0;  // lib/exec/precision.hpp
   int folded_constants = 0;

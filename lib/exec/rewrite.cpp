@@ -222,6 +222,37 @@ NodePtr FuseActivation(const Node& act, const Node& producer, const NodePtr& tar
   return Rebuilt(*target_new, std::move(attrs), target_new->inputs);
 }
 
+// `conv_new` (the rewritten `conv`) reading its data from the input of the Pad it read, with the
+// Pad's widths added to its padding, when that Pad pads only the two spatial axes of 4-D NCHW
+// data with zeros and nothing else reads it (TensorFlow's "SAME" padding before a stride-2
+// convolution: EfficientNet). The padding after each axis goes into kPadEndAttr when it differs
+// from the padding before. CPU plans only (oneDNN and the reference take asymmetric padding).
+// One copy of the activation less, and the convolution can keep a blocked layout.
+NodePtr FusePad(const Node& conv, const NodePtr& conv_new, const Remap& remap, const Usage& usage) {
+  const Node& pad = *conv.inputs[0].node;
+  const auto& p = ParamsAs<ops::ConvParams>(conv_new->params);
+  if (!IsOp(pad, "Pad") || pad.inputs.size() != 1 || usage.pinned.count(&pad) ||
+      usage.readers.at(&pad) != 1 || p.channels_last || p.kernel.size() != 2 || p.pad_end != p.pad)
+    return nullptr;
+  const AttrReader r(pad.attrs, pad.op->name, pad.name);
+  const std::vector<int64_t> widths = r.Tuple("pad_width");
+  if (r.Str("mode", "constant") != "constant" || r.Float("constant_value", 0.0) != 0.0 ||
+      r.Bool(ops::kChannelsLastAttr, false) || widths.size() != 8 || widths[0] || widths[1] ||
+      widths[2] || widths[3])
+    return nullptr;
+  std::vector<int64_t> before = p.pad, after = p.pad_end;
+  for (int i = 0; i < 2; ++i) {
+    before[i] += widths[4 + 2 * i];
+    after[i] += widths[5 + 2 * i];
+  }
+  AttrMap attrs = conv_new->attrs;
+  attrs["pad"] = Shape(before).ToString();
+  if (after != before) attrs[ops::kPadEndAttr] = Shape(after).ToString();
+  std::vector<NodeEntry> inputs = conv_new->inputs;
+  inputs[0] = remap(pad.inputs[0]);
+  return Rebuilt(*conv_new, std::move(attrs), std::move(inputs));
+}
+
 // Entry shapes the graph fixes before any data shape is seen (from parameters and `__shape__`
 // hints); unknown where they depend on data. Proves broadcast_add operands equal.
 class KnownShapes {
@@ -303,6 +334,10 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, Re
       continue;
     }
     NodePtr replacement;
+    if (fuse_clip && IsOp(*n, "Convolution") && n->inputs[0].index == 0 && !n->inputs[0].node->is_variable()) {
+      replacement = FusePad(*n, remap.Inputs(n), remap, usage);  // (`fuse_clip`: a CPU plan)
+      if (replacement) ++out.fused_pads;
+    }
     const Node* producer = n->inputs.empty() ? nullptr : n->inputs[0].node.get();
     const NodePtr producer_new = producer ? remap(n->inputs[0]).node : nullptr;
     const bool after_conv = producer_new && IsOp(*producer_new, "Convolution") && n->inputs[0].index == 0;
@@ -318,6 +353,10 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, Re
     if (!replacement && flags.fuse_residual_add && IsResidualAdd(*n)) {
       replacement = FuseResidualAdd(*n, remap, usage, shapes);
       if (replacement) ++out.fused_residual_adds;
+    }
+    if (replacement && IsOp(*n, "Convolution")) {  // a fused Pad: BatchNorm and the rest come later
+      remap.Replace(n.get(), replacement);
+      continue;
     }
     remap.Replace(n.get(), replacement ? replacement : remap.Inputs(n));
   }

@@ -9,6 +9,8 @@
 //   fuse_residual_add Convolution -> elemwise_add / broadcast_add (equal shapes) with another tensor
 //                     becomes one Convolution that takes that tensor as an extra input and adds it
 //                     before its ReLU epilogue (the ResNet shortcut);
+//   (always, CPU)     a zero Pad of the spatial axes read only by a 2-D Convolution becomes that
+//                     Convolution's (possibly asymmetric) padding (TensorFlow "SAME" models);
 //   drop_identity     Dropout, BlockGrad and identity nodes disappear (first, so that they hide no
 //                     pattern from the others); their readers read their input.
 //   fold_constants    nodes computed from parameters alone are evaluated once (reference kernels,
@@ -36,6 +38,7 @@ struct RewrittenGraph {
   int fused_residual_adds = 0;
   int dropped_identities = 0;
   int folded_constants = 0;
+  int fused_pads = 0;
 };
 
 // `params` are keyed by variable name (no "arg:" / "aux:" prefix).

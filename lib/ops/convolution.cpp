@@ -13,6 +13,7 @@ std::any ParseConvolution(const AttrReader& r) {
   p.stride = SpatialTuple(r, "stride", rank, 1, 1);
   p.dilate = SpatialTuple(r, "dilate", rank, 1, 1);
   p.pad = SpatialTuple(r, "pad", rank, 0, 0);
+  p.pad_end = r.Has(kPadEndAttr) ? SpatialTuple(r, kPadEndAttr, rank, 0, 0) : p.pad;
   const FilterGroups g = ParseFilterGroups(r);
   p.num_filter = g.num_filter;
   p.num_group = g.num_group;
@@ -53,7 +54,7 @@ void InferConvolution(ShapeInferenceArgs& a) {
     // Kernel, dilate and pad are at most 2^31 - 1, so extent fits; data dims may be up to 2^63
     // (a zero-sized array), so the padded room is computed in 128 bits.
     const int64_t extent = p.dilate[i] * (p.kernel[i] - 1) + 1;
-    const __int128 room = static_cast<__int128>(x) + 2 * static_cast<__int128>(p.pad[i]) - extent;
+    const __int128 room = static_cast<__int128>(x) + p.pad[i] + static_cast<__int128>(p.pad_end[i]) - extent;
     if (room < 0)
       FailShape(a.node, "dilated kernel extent ", extent, " exceeds the padded input (data ",
                 data.ToString(), ", pad ", p.pad[i], ")");

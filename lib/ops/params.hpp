@@ -29,6 +29,10 @@ inline constexpr const char* kChannelsLastAttr = "__tandem_channels_last__";
 // instead of NHWC. The tensor's shape stays the NHWC one; the pass sets it only where the channel
 // count is a multiple of 16, so the bytes are as many.
 inline constexpr const char* kBlockedInAttr = "__tandem_blocked_in__";
+// Set only by the CPU rewrite that folds a zero Pad into the Convolution reading it (TensorFlow's
+// "SAME" padding, EfficientNet): the padding after each spatial dim, when it differs from `pad`
+// (which is then the padding before).
+inline constexpr const char* kPadEndAttr = "__tandem_pad_end__";
 inline constexpr const char* kBlockedOutAttr = "__tandem_blocked_out__";
 
 // channels_last (MXNet's layout NWC / NHWC / NDHWC) moves the channel axis of the data and of the
@@ -49,6 +53,7 @@ std::vector<T> ChannelsFirstOrder(std::vector<T> values) {
 
 struct ConvParams {
   std::vector<int64_t> kernel, stride, pad, dilate;
+  std::vector<int64_t> pad_end;  // after each spatial dim: `pad` unless kPadEndAttr says otherwise
   int64_t num_filter = 0;
   int64_t num_group = 1;
   bool no_bias = false;
@@ -77,6 +82,9 @@ struct ConvParams {
   static bool StoredBlocked(bool marked, const std::vector<int64_t>& nhwc) {
     return marked && nhwc.size() == 4 && nhwc[0] >= kBlockedMinBatch;
   }
+  // What only the CPU kernels implement (the rewrite asks for these on the CPU only): the clip
+  // epilogue, blocked layouts, asymmetric padding. GPU kernels decline such a node.
+  bool CpuOnly() const { return fused_clip || blocked_in || blocked_out || pad_end != pad; }
   // Inputs in schema order: data, weight, [bias], [residual].
   size_t residual_input() const { return no_bias ? 2 : 3; }
   size_t num_inputs() const { return residual_input() + (fused_sum ? 1 : 0); }

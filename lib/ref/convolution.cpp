@@ -1,4 +1,5 @@
-// Reference Convolution: direct loops over 1-D, 2-D and 3-D inputs with stride, symmetric pad,
+// Reference Convolution: direct loops over 1-D, 2-D and 3-D inputs with stride, pad (before each
+// spatial dim; the output shape says how far the window goes, so a fused asymmetric Pad needs nothing more),
 // dilation and groups, channel-first or channel-last. 1-D and 2-D are run as 3-D with leading
 // spatial extents of 1.
 #include <array>
