@@ -894,6 +894,24 @@ Symbol InvertedResidualNet() {
 constexpr const char* kBlockedIn = "__tandem_blocked_in__";
 constexpr const char* kBlockedOut = "__tandem_blocked_out__";
 
+// The default CPU plan of `net` against the reference kernels: every output of the same shape and
+// within a tolerance for outputs of order 10 (random weights over up to 96 channels, summed in
+// other orders by oneDNN). Returns the default plan's report.
+PlanReport CheckDefaultMatchesReference(const Symbol& net, const std::map<std::string, NDArray>& params,
+                                        const NDArray& x) {
+  CachedOp fast(net, params, Context::cpu());
+  CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
+  const auto got = fast.Forward({x}), want = reference.Forward({x});
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].shape() == want[i].shape());
+    const auto c = testing::compare_arrays(got[i], want[i], {.rtol = 1e-4, .atol = 1e-3});
+    INFO("output " << i << ": max abs error " << c.max_abs_error << ", " << c.mismatches << " mismatches");
+    CHECK(c.ok());
+  }
+  return fast.Plan({x.shape()});
+}
+
 // A channels-last convolution as the blocked-activation pass leaves it.
 Symbol NhwcConv(const std::string& name, const Symbol& data, int64_t kernel, int64_t filters, int64_t groups,
                 const char* blocked_attr, const char* blocked_attr2 = nullptr) {
@@ -914,14 +932,7 @@ TEST_CASE("blocked activations: MobileNet blocks keep their expanded tensors in 
     INFO("batch " << batch);
     const Shape shape{batch, 24, 10, 10};
     const auto params = testing::random_params(net, {{"data", shape}}, 40);
-    const NDArray x = testing::random_input(shape, 41);
-    CachedOp fast(net, params, Context::cpu());
-    CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
-    // Outputs of order 10 (random weights over 96 channels), summed in other orders by oneDNN.
-    const auto c = testing::compare_arrays(fast.Forward({x})[0], reference.Forward({x})[0], {.rtol = 1e-4, .atol = 1e-3});
-    INFO("max abs error " << c.max_abs_error << ", " << c.mismatches << " mismatches");
-    CHECK(c.ok());
-    const PlanReport plan = fast.Plan({shape});
+    const PlanReport plan = CheckDefaultMatchesReference(net, params, testing::random_input(shape, 41));
     // The outputs of expand1, dw1, expand2 and dw2; project1's output is also a residual, and
     // project2's a graph output.
     CHECK(plan.blocked_tensors == 4);
@@ -979,18 +990,8 @@ TEST_CASE("pad fusion: a zero Pad before a stride-2 convolution (TensorFlow SAME
     INFO("batch " << batch);
     const Shape shape{batch, 16, 15, 14};
     const auto params = testing::random_params(net, {{"data", shape}}, 50);
-    const NDArray x = testing::random_input(shape, 51);
-    CachedOp fast(net, params, Context::cpu());
-    CachedOp reference(net, params, Context::cpu(), {.reference_only = true});
-    const auto got = fast.Forward({x}), want = reference.Forward({x});
-    REQUIRE(got.size() == 2);
-    for (size_t i = 0; i < 2; ++i) {
-      CHECK(got[i].shape() == want[i].shape());
-      const auto c = testing::compare_arrays(got[i], want[i], {.rtol = 1e-4, .atol = 1e-3});
-      INFO("output " << i << ": max abs error " << c.max_abs_error);
-      CHECK(c.ok());
-    }
-    const PlanReport plan = fast.Plan({shape});
+    CHECK(net.ListOutputs().size() == 2);
+    const PlanReport plan = CheckDefaultMatchesReference(net, params, testing::random_input(shape, 51));
     CHECK(plan.fused_pads == 2);
     CHECK(CountOp(plan, "Pad") == 2);  // pad_c (value 0.5) and pad_d (two readers)
     CHECK(KernelOf(plan, "pad_a").empty());

@@ -64,13 +64,8 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
                      {DNNL_ARG_VARIANCE, var, vector},
                      {DNNL_ARG_DST, PrimitiveKernel::Output(0), x}});
     // Copying the statistics out is a reorder between identical plain layouts.
-    for (size_t i = 1; i < spec.outputs.size(); ++i) {
-      dnnl::reorder::primitive_desc copy(CpuEngine(), vector, CpuEngine(), vector,
-                                         UserScratchpadAttr());
-      kernel->AddStep(dnnl::reorder(copy), copy.scratchpad_desc(),
-                      {{DNNL_ARG_FROM, i == 1 ? mean : var, vector},
-                       {DNNL_ARG_TO, PrimitiveKernel::Output(i), vector}});
-    }
+    for (size_t i = 1; i < spec.outputs.size(); ++i)
+      kernel->AddReorderStep(i == 1 ? mean : var, vector, PrimitiveKernel::Output(i), vector);
     return kernel;
   });
 }

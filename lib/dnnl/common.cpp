@@ -214,6 +214,12 @@ void PrimitiveKernel::AddStep(dnnl::primitive primitive, const dnnl::memory::des
   steps_.push_back({std::move(primitive), scratchpad, std::move(bindings)});
 }
 
+void PrimitiveKernel::AddReorderStep(Source from, const dnnl::memory::desc& from_desc, Source to,
+                                     const dnnl::memory::desc& to_desc) {
+  dnnl::reorder::primitive_desc pd(CpuEngine(), from_desc, CpuEngine(), to_desc, UserScratchpadAttr());
+  AddStep(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, from, from_desc}, {DNNL_ARG_TO, to, to_desc}});
+}
+
 void PrimitiveKernel::CopyInputToOutputFirst(size_t input, size_t bytes) {
   copy_input_ = static_cast<int>(input);
   copy_bytes_ = bytes;

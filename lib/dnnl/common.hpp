@@ -141,6 +141,10 @@ class PrimitiveKernel : public Kernel {
   // Appends a step; `scratchpad` is pd.scratchpad_desc() of the primitive.
   void AddStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
                std::vector<Binding> bindings);
+  // Appends a reorder step: `from` (laid out `from_desc`) into `to` (laid out `to_desc`); also a
+  // plain copy when the two layouts are the same.
+  void AddReorderStep(Source from, const dnnl::memory::desc& from_desc, Source to,
+                      const dnnl::memory::desc& to_desc);
   // A first step that copies input `input` (`bytes` long) into output 0 unless the planner put
   // them in the same memory; InPlaceInput() then offers that input to the planner.
   void CopyInputToOutputFirst(size_t input, size_t bytes);

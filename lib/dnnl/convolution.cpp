@@ -77,14 +77,6 @@ dnnl::memory::desc Blocked16Desc(const Shape& data) {
   return dnnl::memory::desc(ToDims(data), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
 }
 
-// A step reordering `from` (laid out `from_desc`) into `to` (laid out `to_desc`).
-void AddReorderStep(PrimitiveKernel& kernel, PrimitiveKernel::Source from, const dnnl::memory::desc& from_desc,
-                    PrimitiveKernel::Source to, const dnnl::memory::desc& to_desc) {
-  dnnl::reorder::primitive_desc pd(CpuEngine(), from_desc, CpuEngine(), to_desc, UserScratchpadAttr());
-  kernel.AddStep(dnnl::reorder(pd), pd.scratchpad_desc(),
-                 {{DNNL_ARG_FROM, from, from_desc}, {DNNL_ARG_TO, to, to_desc}});
-}
-
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
@@ -160,14 +152,14 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
       auto bias_copy = kernel->Own(CopyToBuffer(constants.bias->data<float>(), weight[0]));
       args.push_back({DNNL_ARG_BIAS, bias_copy, bias});
     }
-    if (src_copy) AddReorderStep(*kernel, PrimitiveKernel::Input(0), src_given, conv_src, src);
+    if (src_copy) kernel->AddReorderStep(PrimitiveKernel::Input(0), src_given, conv_src, src);
     // The sum post-op adds what dst holds: the residual (in dst_given's layout), copied there first.
     if (sum_post_op && dst_copy)
-      AddReorderStep(*kernel, PrimitiveKernel::Input(p.residual_input()), dst_given, conv_dst, dst);
+      kernel->AddReorderStep(PrimitiveKernel::Input(p.residual_input()), dst_given, conv_dst, dst);
     else if (sum_post_op)
       kernel->CopyInputToOutputFirst(p.residual_input(), dst.get_size());
     kernel->AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args));
-    if (dst_copy) AddReorderStep(*kernel, conv_dst, dst, PrimitiveKernel::Output(0), dst_given);
+    if (dst_copy) kernel->AddReorderStep(conv_dst, dst, PrimitiveKernel::Output(0), dst_given);
     if (p.fused_sum && !sum_post_op) AddResidualStep(*kernel, dst, p);
     return kernel;
   });

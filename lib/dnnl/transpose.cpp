@@ -47,11 +47,8 @@ std::unique_ptr<Kernel> MakeTranspose(const KernelSpec& spec) {
   return CreateOrFallback(spec.node, [&]() -> std::unique_ptr<Kernel> {
     const dnnl::memory::desc from(dims, dnnl::memory::data_type::f32, strides);
     const dnnl::memory::desc to = PlainDesc(dims);
-    dnnl::reorder::primitive_desc pd(CpuEngine(), from, CpuEngine(), to, UserScratchpadAttr());
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
-    kernel->AddStep(dnnl::reorder(pd), pd.scratchpad_desc(),
-                    {{DNNL_ARG_FROM, PrimitiveKernel::Input(0), from},
-                     {DNNL_ARG_TO, PrimitiveKernel::Output(0), to}});
+    kernel->AddReorderStep(PrimitiveKernel::Input(0), from, PrimitiveKernel::Output(0), to);
     return kernel;
   });
 }

@@ -287,6 +287,9 @@ Symbol ToBlockedConvChains(const Symbol& symbol, const std::map<std::string, NDA
     for (size_t i = 0; i < n->inputs.size(); ++i) readers[n->inputs[i].node.get()].push_back({n.get(), i});
   std::unordered_set<const Node*> heads;
   for (const NodeEntry& e : symbol.outputs()) heads.insert(e.node.get());
+  std::unordered_map<const Node*, ConvChannels> convs;  // the blockable convolutions
+  for (const NodePtr& n : nodes)
+    if (const std::optional<ConvChannels> conv = BlockableConv(*n, params)) convs.emplace(n.get(), *conv);
 
   // A convolution's output goes blocked when every reader is a blockable convolution reading it as
   // its data (not as a residual, which the sum post-op needs in the output's layout), it fills
@@ -298,19 +301,17 @@ Symbol ToBlockedConvChains(const Symbol& symbol, const std::map<std::string, NDA
   // producer with fewer than 16 input channels (an RGB stem) stays NHWC: its blocked kernel
   // would read a padded 16-channel copy.
   std::unordered_set<const Node*> out_blocked, in_blocked;
-  for (const NodePtr& n : nodes) {
-    const std::optional<ConvChannels> conv = BlockableConv(*n, params);
-    if (!conv || conv->in < 16 || conv->out % 16 != 0 || heads.count(n.get()) ||
-        ParamsAs<ops::ConvParams>(n->params).fused_sum)
+  for (const auto& [n, conv] : convs) {
+    if (conv.in < 16 || conv.out % 16 != 0 || heads.count(n) || ParamsAs<ops::ConvParams>(n->params).fused_sum)
       continue;
-    const auto& reads = readers[n.get()];
-    bool all_convs = !reads.empty(), depthwise = conv->depthwise;
+    const auto& reads = readers[n];
+    bool all_convs = !reads.empty(), depthwise = conv.depthwise;
     for (const auto& [reader, slot] : reads) {
-      const std::optional<ConvChannels> next = BlockableConv(*reader, params);
-      all_convs &= slot == 0 && next.has_value();
-      depthwise |= next && next->depthwise;
+      const auto next = convs.find(reader);
+      all_convs &= slot == 0 && next != convs.end();
+      depthwise |= next != convs.end() && next->second.depthwise;
     }
-    if (all_convs && depthwise) out_blocked.insert(n.get());
+    if (all_convs && depthwise) out_blocked.insert(n);
   }
   // A convolution with one side blocked and the other not copies that other side through a
   // blocked buffer. Such a copy is worth it only at a chain's narrow end (MobileNet's 24 channels
@@ -322,11 +323,11 @@ Symbol ToBlockedConvChains(const Symbol& symbol, const std::map<std::string, NDA
     changed = false;
     for (auto it = out_blocked.begin(); it != out_blocked.end();) {
       const Node* n = *it;
-      const ConvChannels conv = *BlockableConv(*n, params);
+      const ConvChannels& conv = convs.at(n);
       bool keep = out_blocked.count(n->inputs[0].node.get()) ||
                   narrow(conv.in * conv.stride_area, conv.out);
       for (const auto& [reader, slot] : readers[n]) {
-        const ConvChannels next = *BlockableConv(*reader, params);
+        const ConvChannels& next = convs.at(reader);
         keep &= out_blocked.count(reader) || narrow(next.out, next.in * next.stride_area);
       }
       if (keep) {
@@ -355,9 +356,7 @@ Symbol ToBlockedConvChains(const Symbol& symbol, const std::map<std::string, NDA
     for (const NodeEntry& e : n->inputs) inputs.push_back(remap(e));
     remap.Replace(n.get(), Rebuilt(*n, std::move(attrs), std::move(inputs)));
   }
-  std::vector<NodeEntry> heads_out;
-  for (const NodeEntry& e : symbol.outputs()) heads_out.push_back(remap(e));
-  return Symbol(std::move(heads_out));
+  return remap.Heads(symbol);
 }
 
 }  // namespace tandem::detail

@@ -319,7 +319,7 @@ NodePtr FuseResidualAdd(const Node& add, const Remap& remap, const Usage& usage,
 }
 
 // Folds, fuses: one pass in topological order over a graph without identity nodes.
-Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, RewrittenGraph& out) {
+Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool cpu_plan, RewrittenGraph& out) {
   const std::vector<NodePtr> nodes = symbol.TopoNodes();
   const Usage usage = CountUsage(symbol, nodes);
   std::optional<KnownShapes> known;
@@ -334,8 +334,8 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, Re
       continue;
     }
     NodePtr replacement;
-    if (fuse_clip && IsOp(*n, "Convolution") && n->inputs[0].index == 0 && !n->inputs[0].node->is_variable()) {
-      replacement = FusePad(*n, remap.Inputs(n), remap, usage);  // (`fuse_clip`: a CPU plan)
+    if (cpu_plan && IsOp(*n, "Convolution") && n->inputs[0].index == 0 && !n->inputs[0].node->is_variable()) {
+      replacement = FusePad(*n, remap.Inputs(n), remap, usage);
       if (replacement) ++out.fused_pads;
     }
     const Node* producer = n->inputs.empty() ? nullptr : n->inputs[0].node.get();
@@ -347,16 +347,12 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, Re
     }
     const bool after_bn = producer_new && IsOp(*producer_new, "BatchNorm") && n->inputs[0].index == 0;
     if (!replacement && flags.fuse_activations && (after_conv || after_bn)) {
-      replacement = FuseActivation(*n, *producer, producer_new, usage, fuse_clip);
+      replacement = FuseActivation(*n, *producer, producer_new, usage, /*fuse_clip=*/cpu_plan);
       if (replacement) ++out.fused_activations;
     }
     if (!replacement && flags.fuse_residual_add && IsResidualAdd(*n)) {
       replacement = FuseResidualAdd(*n, remap, usage, shapes);
       if (replacement) ++out.fused_residual_adds;
-    }
-    if (replacement && IsOp(*n, "Convolution")) {  // a fused Pad: BatchNorm and the rest come later
-      remap.Replace(n.get(), replacement);
-      continue;
     }
     remap.Replace(n.get(), replacement ? replacement : remap.Inputs(n));
   }
@@ -367,14 +363,14 @@ Symbol Fuse(const Symbol& symbol, const CachedOpFlags& flags, bool fuse_clip, Re
 
 RewrittenGraph RewriteForInference(const Symbol& symbol,
                                    const std::map<std::string, NDArray>& params,
-                                   const CachedOpFlags& flags, bool fuse_clip) {
+                                   const CachedOpFlags& flags, bool cpu_plan) {
   RewrittenGraph out;
   out.params = params;
   // Identities go first, so that conv -> Dropout -> BatchNorm folds like conv -> BatchNorm.
   const Symbol pruned = flags.drop_identity ? DropIdentities(symbol, &out.dropped_identities) : symbol;
   // Before the fusions: a weight computed from parameters is then a plain parameter they can fold.
   const Symbol folded = flags.fold_constants ? FoldConstants(pruned, out) : pruned;
-  out.symbol = Fuse(folded, flags, fuse_clip, out);
+  out.symbol = Fuse(folded, flags, cpu_plan, out);
   DropUnusedParams(out.symbol, out.params);
   return out;
 }

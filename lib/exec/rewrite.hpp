@@ -3,8 +3,8 @@
 //   fold_batch_norm   Convolution -> BatchNorm becomes one Convolution with folded weights and bias
 //                     (inference BatchNorm is a per-channel affine map of the moving statistics);
 //   fuse_activations  Convolution -> Activation(relu) becomes one Convolution with a ReLU epilogue
-//                     (and Convolution -> clip one with a clip epilogue, when `fuse_clip`: CPU
-//                     plans; the GPU kernels have no clip epilogue); BatchNorm -> Activation(relu)
+//                     (and Convolution -> clip one with a clip epilogue, in CPU plans (`cpu_plan`;
+//                     the GPU kernels have no clip epilogue); BatchNorm -> Activation(relu)
 //                     one BatchNorm with a ReLU (pre-activation ResNets);
 //   fuse_residual_add Convolution -> elemwise_add / broadcast_add (equal shapes) with another tensor
 //                     becomes one Convolution that takes that tensor as an extra input and adds it
@@ -41,9 +41,10 @@ struct RewrittenGraph {
   int fused_pads = 0;
 };
 
-// `params` are keyed by variable name (no "arg:" / "aux:" prefix).
+// `params` are keyed by variable name (no "arg:" / "aux:" prefix). `cpu_plan`: the plan runs on the
+// CPU (clip fusion and Pad folding, which only the CPU kernels implement).
 RewrittenGraph RewriteForInference(const Symbol& symbol,
                                    const std::map<std::string, NDArray>& params,
-                                   const CachedOpFlags& flags, bool fuse_clip);
+                                   const CachedOpFlags& flags, bool cpu_plan);
 
 }  // namespace tandem::detail
