@@ -228,7 +228,7 @@ void CopyMany(const std::vector<detail::CopyRegion>& regions) {
   }
   if (device < 0) return;
   DeviceGuard guard(device);
-  TANDEM_CUDA_CHECK(cudaStreamSynchronize(cudaStreamPerThread));
+  WaitForThreadStream();
 }
 
 void Memset(int id, void* ptr, int value, size_t bytes) {
