@@ -353,8 +353,9 @@ def run_load_processes(args, server):
                      batch0, batch1, rss)
 
 
-def in_process(args):
-    """tandem-bench's figure for the same model, concurrency and batching."""
+def in_process(args, host_io=False):
+    """tandem-bench's figure for the same model, concurrency and batching; with host_io (GPU), each
+    call also copies its input from host memory and its outputs back, as the server does."""
     if not args.bench:
         return None
     with tempfile.TemporaryDirectory() as tmp:
@@ -364,6 +365,8 @@ def in_process(args):
                "--sample-shape", f"3,{args.size},{args.size}", "--device", args.device, "--json", out]
         if args.max_batch > 1:
             cmd += ["--max-batch", str(args.max_batch), "--max-delay-us", str(args.max_delay_us)]
+        if host_io:
+            cmd.append("--host-io")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(out) as f:
             return json.loads(f.read().strip().splitlines()[-1])
@@ -380,6 +383,7 @@ def main():
     finally:
         rc = server.stop()
     inproc = in_process(args)
+    inproc_host = in_process(args, host_io=True) if args.device == "gpu" else None
     line = {"model": args.name, "device": args.device, "engine": "tandem-serve", "protocol":
             "grpc" if args.client == "triton-grpc" else "http", "client": args.client,
             "clients": args.clients, "client_processes": args.processes, "batch": 1, "max_batch": args.max_batch,
@@ -392,6 +396,10 @@ def main():
         line["inproc_p50_ms"] = inproc["p50_ms"]
         line["inproc_p99_ms"] = inproc["p99_ms"]
         line["serve_vs_inproc"] = round(result["images_per_s"] / inproc["images_per_s"], 3) if inproc["images_per_s"] else None
+    if inproc_host:
+        line["inproc_host_io_images_per_s"] = inproc_host["images_per_s"]
+        line["inproc_host_io_p99_ms"] = inproc_host["p99_ms"]
+        line["serve_vs_inproc_host_io"] = round(result["images_per_s"] / inproc_host["images_per_s"], 3)
     print(f"tandem-serve {args.name} on {args.device}, {args.clients} {args.client} clients, "
           f"{result['seconds']} s: {result['images_per_s']} req/s, p50 {result['p50_ms']} ms, "
           f"p99 {result['p99_ms']} ms, {result['requests']} answered, {result['failed']} failed; "
@@ -401,6 +409,10 @@ def main():
     if inproc:
         print(f"in process (tandem-bench, {args.clients} threads): {inproc['images_per_s']} images/s, "
               f"p50 {inproc['p50_ms']} ms -> serve/in-process {line['serve_vs_inproc']}")
+    if inproc_host:
+        print(f"in process, inputs from and outputs to host memory (tandem-bench --host-io): "
+              f"{inproc_host['images_per_s']} images/s, p50 {inproc_host['p50_ms']} ms -> "
+              f"serve/in-process {line['serve_vs_inproc_host_io']}")
     if result["failures"]:
         print("failures:", *result["failures"], sep="\n  ")
     print(json.dumps(line))

@@ -76,6 +76,9 @@ struct Options {
   int max_batch = 0, max_delay_us = 0, concurrent_batches = 2;  // dynamic batching (off: 0)
   int gpus = 1;  // > 1: MultiDeviceCachedOp over gpu(0) .. gpu(gpus - 1)
   std::string plan_cache;  // CachedOpFlags::plan_cache (empty: TANDEM_PLAN_CACHE or none)
+  // GPU: each call copies its input from host memory and its outputs back, as a server does
+  // with a request's tensors (bench/serve_load.py's second in-process figure).
+  bool host_io = false;
 };
 
 const char* kUsage =
@@ -85,6 +88,7 @@ const char* kUsage =
     "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites] [--no-cudnn]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
     "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))  [--plan-cache DIR]  (docs/plan-cache.md)\n"
+    "  [--host-io]  (GPU: inputs copied from host memory and outputs back to it in every call)\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
     "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context;\n"
     "  --no-cudnn runs the plain-CUDA kernels (no cuDNN).";
@@ -135,6 +139,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--reference") o.reference = true;
     else if (a == "--math") o.math = value(i);
     else if (a == "--no-graphs") o.graphs = false;
+    else if (a == "--host-io") o.host_io = true;
     else if (a == "--no-cudnn") o.cudnn = false;
     else if (a == "--no-rewrites") o.rewrites = false;
     else if (a == "--max-batch") o.max_batch = static_cast<int>(ParseNumber(a, value(i)));
@@ -285,9 +290,13 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
     single = std::make_unique<CachedOp>(m.symbol, m.params, ctx, flags);
   }
   const CachedOp& op = multi ? multi->replica(0) : *single;
+  const bool host_io = o.host_io && ctx.is_gpu();
   auto forward = [&](const NDArray& x, std::vector<NDArray>& out) {
-    if (multi) out = multi->Forward({x});
-    else op.Forward({x}, &out);
+    const NDArray in = host_io ? x.Copy(ctx) : x;
+    if (multi) out = multi->Forward({in});
+    else op.Forward({in}, &out);
+    if (host_io)
+      for (NDArray& y : out) y = y.Copy(Context::cpu());
   };
   if (op.input_names().size() != 1)
     throw InvalidArgument("tandem-bench feeds one data input; the model takes " +
@@ -325,7 +334,7 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
                            std::chrono::duration<double>(o.seconds));
   });
   auto worker = [&](int t) {
-    NDArray x = DeterministicInput(InputShape(o), multi ? Context::gpu(t % o.gpus) : ctx);
+    NDArray x = DeterministicInput(InputShape(o), host_io ? Context::cpu() : multi ? Context::gpu(t % o.gpus) : ctx);
     std::vector<NDArray> out;
     do forward(x, out);
     while (Clock::now() < warm_until);
@@ -383,7 +392,7 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
       "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s, \"plan_ms\": %.1f, "
       "\"plans_ms\": %.1f, \"choices_measured\": %d, \"choices_from_cache\": %d, "
-      "\"choices_reused\": %d, \"plan_cache\": %s}",
+      "\"choices_reused\": %d, \"plan_cache\": %s, \"host_io\": %s}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, MathMode(o).c_str(),
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
@@ -392,7 +401,7 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
       o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false",
       r.plan_ms, r.plans_ms, r.choices_measured, r.choices_from_cache, r.choices_reused,
-      o.plan_cache.empty() ? "false" : "true");
+      o.plan_cache.empty() ? "false" : "true", o.host_io && o.device == "gpu" ? "true" : "false");
   return buf;
 }
 

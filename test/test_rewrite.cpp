@@ -998,3 +998,47 @@ TEST_CASE("pad fusion: a zero Pad before a stride-2 convolution (TensorFlow SAME
     CHECK(KernelOf(plan, "conv_a") == "conv_a: Convolution [dnnl]");
   }
 }
+
+namespace {
+
+// The default CPU plan's output for `x` against the reference kernels', within float32 rounding
+// of the output's own scale (four random-weight convolutions reach values in the thousands, where
+// an absolute tolerance made for outputs of order 10 says nothing). Returns the plan's report.
+PlanReport CheckScaledMatch(const Symbol& net, const std::map<std::string, NDArray>& params, const NDArray& x,
+                            CachedOpFlags flags = {}) {
+  CachedOp fast(net, params, Context::cpu(), flags);
+  const NDArray want = CachedOp(net, params, Context::cpu(), {.reference_only = true}).Forward({x})[0];
+  double largest = 0;
+  for (float v : want.ToVector<float>()) largest = std::max(largest, static_cast<double>(std::fabs(v)));
+  const auto c = testing::compare_arrays(fast.Forward({x})[0], want, {.rtol = 0, .atol = 5e-6 * largest});
+  INFO("max abs error " << c.max_abs_error << " for outputs up to " << largest);
+  CHECK(c.ok());
+  return fast.Plan({x.shape()});
+}
+
+}  // namespace
+
+TEST_CASE("winograd: a 3x3 stride-1 convolution at batch 1 runs as oneDNN's Winograd F(2x2, 3x3) "
+          "from 28x28 up, as close to the reference as direct ones; never with winograd off, at "
+          "batch 4, small, strided or under dynamic batching", "[rewrite][winograd]") {
+  // conv_a: 3x3 at 28x28 (+ BatchNorm, ReLU, folded and fused): Winograd. conv_b: the same with a
+  // residual add, still Winograd. conv_c: stride 2: direct. conv_d: 3x3 at 14x14: direct (too small to gain).
+  Symbol data = Symbol::Variable("data");
+  Symbol a = op::Activation("relu_a", op::BatchNorm("bn_a", op::Convolution("conv_a", data, {.kernel = {3, 3}, .num_filter = 32, .pad = {1, 1}}), {.fix_gamma = false}));
+  Symbol b = op::elemwise_add("add_b", op::Convolution("conv_b", a, {.kernel = {3, 3}, .num_filter = 32, .pad = {1, 1}}), a);
+  Symbol c = op::Convolution("conv_c", b, {.kernel = {3, 3}, .num_filter = 32, .stride = {2, 2}, .pad = {1, 1}});
+  Symbol net = op::Convolution("conv_d", c, {.kernel = {3, 3}, .num_filter = 16, .pad = {1, 1}});
+  const Shape one{1, 16, 28, 28};
+  const auto params = testing::random_params(net, {{"data", one}}, 60);
+  const NDArray x = testing::random_input(one, 61);
+  const PlanReport plan = CheckScaledMatch(net, params, x);
+  // oneDNN has its Winograd kernels on AVX-512 machines only; elsewhere the plan stays direct.
+  if (plan.winograd_convolutions == 0) {
+    WARN("no oneDNN Winograd kernel on this CPU: the Winograd checks are skipped");
+    return;
+  }
+  CHECK(plan.winograd_convolutions == 2);
+  CHECK(CheckScaledMatch(net, params, x, {.winograd = false}).winograd_convolutions == 0);
+  CHECK(CachedOp(net, params, Context::cpu(), {.max_batch = 4, .max_delay_us = 100}).Plan({one}).winograd_convolutions == 0);
+  CHECK(CheckScaledMatch(net, params, testing::random_input({4, 16, 28, 28}, 62)).winograd_convolutions == 0);
+}

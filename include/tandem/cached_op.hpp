@@ -91,6 +91,15 @@ struct CachedOpFlags {
   // GPU: let cuDNN convolutions and cuBLAS use TF32 tensor cores (about 1e-3 relative error).
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
+  // CPU: a 3x3 stride-1 convolution may run as Winograd F(2x2, 3x3) where oneDNN has that kernel
+  // (batch 1; it is 1.2-1.8x faster than the direct one on ResNet-50's 3x3 layers from 14x14 up,
+  // docs/performance.md). Float32 arithmetic throughout; the transforms round differently, so
+  // its error is about 2-3x a direct convolution's (relative 3e-7 to 7e-7 per layer, measured
+  // against a double-precision sum). This is the small tile the GPU's strict-fp32 cuDNN policy
+  // accepts too; larger tiles (F(4x4, 3x3), about 10x direct's error) are never chosen. Not with
+  // dynamic batching (a batched sample must compute as it would alone). false: direct only.
+  // TANDEM_CPU_WINOGRAD=0 turns it off without a code change.
+  bool winograd = true;
   // The precision the plan computes in: float32 (default), float16 or bfloat16. In a reduced
   // precision the CachedOp casts float32 weights once at construction (the caller's arrays are
   // not modified; the plan owns the cast copies) and runs convolutions, fully-connected layers,
@@ -155,6 +164,7 @@ struct PlanReport {
   int converted_to_channels_last = 0;  // nodes running NHWC (channels_last), transposes not counted
   int blocked_tensors = 0;        // CPU: activations kept in oneDNN's nChw16c layout between
                                   // convolutions (docs/performance.md; TANDEM_CPU_BLOCKED=0: none)
+  int winograd_convolutions = 0;  // CPU: 3x3 convolutions run as Winograd F(2x2, 3x3) (CachedOpFlags::winograd)
   int host_fallback_kernels = 0;  // GPU plan: nodes without a GPU kernel, run by their reference
                                   // kernel on the host between copies (counted as "reference")
   int aliased_views = 0;          // Reshape / Flatten / expand_dims / squeeze nodes whose output

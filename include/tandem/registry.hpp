@@ -180,6 +180,9 @@ struct KernelSpec {
   std::vector<const NDArray*> constants;
   // CachedOpFlags::allow_tf32: a GPU kernel may compute fp32 through TF32 tensor cores.
   bool allow_tf32 = false;
+  // CachedOpFlags::winograd (and no dynamic batching): a CPU 3x3 convolution may use oneDNN's
+  // small-tile Winograd kernel.
+  bool winograd = false;
   // Dynamic batching is on (CachedOpFlags::max_batch > 1): each sample's result must not depend on
   // how many samples share the call, bit for bit. A kernel whose arithmetic order changes with the
   // batch size (a blocked gemm) must then compute sample by sample, or return nullptr.

@@ -37,6 +37,7 @@ struct PlanChoiceCounters {
   std::atomic<int> measured{0};  // measured at plan time
   std::atomic<int> loaded{0};    // read back from the plan cache directory
   std::atomic<int> reused{0};    // measured earlier in this process (another plan or CachedOp)
+  std::atomic<int> winograd{0};  // CPU convolutions made as Winograd kernels (not a measurement)
 };
 
 // One decoded entry.

@@ -140,6 +140,17 @@ AlignedBuffer ReorderToBuffer(const void* src, const dnnl::memory::desc& from,
   dnnl::memory src_memory(from, CpuEngine(), const_cast<void*>(src));
   dnnl::memory dst_memory(to, CpuEngine(), buffer.get());
   dnnl::stream stream(CpuEngine());
+  const dnnl::memory::desc plain = PlainDesc(from.dims());
+  if (!dnnl::reorder::primitive_desc(src_memory, dst_memory, dnnl::primitive_attr(), true) && from != plain) {
+    // No direct reorder (into a Winograd kernel's weights, which oneDNN makes only from the plain
+    // layout): through a plain copy.
+    AlignedBuffer staged = AllocateAligned(plain.get_size());
+    dnnl::memory plain_memory(plain, CpuEngine(), staged.get());
+    dnnl::reorder(src_memory, plain_memory).execute(stream, src_memory, plain_memory);
+    dnnl::reorder(plain_memory, dst_memory).execute(stream, plain_memory, dst_memory);
+    stream.wait();
+    return buffer;
+  }
   dnnl::reorder(src_memory, dst_memory).execute(stream, src_memory, dst_memory);
   stream.wait();
   return buffer;

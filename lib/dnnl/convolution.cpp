@@ -5,11 +5,15 @@
 // Source and destination stay in the graph's layout, plain NC(D)HW or, with channels_last,
 // N(D)HWC; the weights (OI(D)HW or O(D)HWI) are reordered once per model (shared by the plans of
 // every input shape), into whatever layout the chosen implementation prefers.
+#include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lib/dnnl/common.hpp"
 #include "lib/dnnl/kernels.hpp"
+#include "lib/core/plan_cache.hpp"
+#include "lib/exec/planning.hpp"
 #include "lib/ops/params.hpp"
 
 namespace tandem::dnnl_backend {
@@ -77,6 +81,40 @@ dnnl::memory::desc Blocked16Desc(const Shape& data) {
   return dnnl::memory::desc(ToDims(data), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nChw16c);
 }
 
+// Output pixels from which a Winograd F(2x2, 3x3) layer beats the direct one inside a plan,
+// copies to and from its blocked layout included: ResNet-50's 14x14 layers gain 20 %, its 7x7
+// ones a few percent in isolation and nothing once their weights (1.8x larger transformed) come
+// cold from memory (docs/performance.md, "Winograd").
+constexpr int64_t kWinogradMinPixels = 28 * 28;
+
+// The small-tile Winograd form of a 3x3, stride-1, pad-1, ungrouped 2-D convolution
+// (CachedOpFlags::winograd; channels-last plans), in oneDNN's blocked layout, or nothing: not such a layer, too small
+// to gain, or oneDNN offers only another kernel for it (F(2x2, 3x3) exists at batch 1; its
+// F(4x4, 3x3) kernel, about 10x the direct error, is never taken).
+std::optional<dnnl::convolution_forward::primitive_desc> SmallTileWinograd(
+    const KernelSpec& spec, const ops::ConvParams& p, const Shape& data, const Shape& output,
+    const dnnl::primitive_attr& attr) {
+  const auto all = [](const std::vector<int64_t>& v, int64_t x) {
+    return std::all_of(v.begin(), v.end(), [x](int64_t e) { return e == x; });
+  };
+  if (!spec.winograd || !p.channels_last || data.ndim() != 4 || p.num_group != 1 || !all(p.kernel, 3) || !all(p.stride, 1) ||
+      !all(p.dilate, 1) || !all(p.pad, 1) || !all(p.pad_end, 1) || output[2] * output[3] < kWinogradMinPixels)
+    return std::nullopt;
+  const dnnl::memory::desc weights = AnyDesc({output[1], data[1], 3, 3});
+  const dnnl::memory::desc bias = p.no_bias ? dnnl::memory::desc() : PlainDesc({output[1]});
+  try {
+    dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                        Blocked16Desc(data), weights, bias, Blocked16Desc(output), {1, 1},
+                                        {0, 0}, {1, 1}, {1, 1}),
+        attr, CpuEngine());
+    if (std::string(pd.impl_info_str()).find("wino_2x3") == std::string::npos) return std::nullopt;
+    return pd;
+  } catch (const dnnl::error&) {
+    return std::nullopt;  // no Winograd kernel for this shape, attribute or machine
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
@@ -130,7 +168,13 @@ std::unique_ptr<Kernel> MakeConvolution(const KernelSpec& spec) {
     // Without the sum post-op, the activation follows the add, in the add's step.
     const dnnl::primitive_attr attr = WithPostOps(p, sum_post_op, sum_post_op || !p.fused_sum);
     dnnl::convolution_forward::primitive_desc pd(describe(src, dst), attr, CpuEngine());
-    if (blocked && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
+    if (auto winograd = SmallTileWinograd(spec, p, data, output, attr)) {
+      // Runs blocked like the pass's chains; a channels-last side goes through a copy.
+      pd = *winograd;
+      src = pd.src_desc();
+      dst = pd.dst_desc();
+      if (detail::PlanChoiceCounters* counters = detail::PlanningCounters()) ++counters->winograd;
+    } else if (blocked && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
       // No jit kernel for this shape in the blocked layout (oneDNN's reference one would be
       // hundreds of times slower): the channels-last kernel, through the copies.
       src = LayoutDesc(data, last);

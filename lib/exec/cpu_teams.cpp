@@ -22,10 +22,15 @@
 namespace tandem::detail {
 namespace {
 
-// How long a moment with N calls in flight keeps later calls at the share of N. Two callers
-// calling back to back leave gaps of microseconds between their calls, in which one of them would
-// otherwise see itself alone, take every core for one call and oversubscribe them.
+// How long a moment with N calls in flight keeps later calls at the share of N: the longer of
+// kContentionWindowMs and twice the typical call. Two callers calling back to back leave gaps of
+// microseconds between their calls, in which one of them would otherwise see itself alone, take
+// every core for one call and oversubscribe them. Moments are noted when a call starts and when
+// it ends; with calls of a second (ResNet-50 at batch 16 on 2 cores) a fixed 100 ms was too short:
+// two callers that ended close together, or started together after a barrier, each saw the other's
+// last note long gone, and one of them took both cores for a call (p99 1.25 s against 0.93 s).
 constexpr int64_t kContentionWindowMs = 100;
+constexpr int64_t kLongestContentionWindowMs = 10000;
 
 // A team whose threads ran less than kStarvedCpuShare of a call's wall time (their CPU time over
 // wall time x team size) was starved by other work on the cores, in this process or another: its
@@ -53,6 +58,7 @@ struct Contention {
   std::atomic<int64_t> starved_until_ms{INT64_MIN / 2};  // automatic teams are one thread till then
   std::atomic<int64_t> backoff_ms{kFirstBackoffMs};      // the next starvation's back-off
   std::atomic<int> starved_in_a_row{0};                  // team calls
+  std::atomic<int64_t> typical_call_ms{0};               // running average of calls' wall time
   std::unique_ptr<std::atomic<int64_t>[]> last_seen_ms;  // index: calls in flight, 2..budget
 
   explicit Contention(int budget) : last_seen_ms(new std::atomic<int64_t>[budget + 1]) {
@@ -282,12 +288,14 @@ CpuCall::CpuCall(int intra_op_threads) {
     team_ = intra_op_threads;
     return;
   }
-  const int64_t now = NowMs();
+  const int64_t now = start_ms_ = NowMs();
   if (in_flight >= 2) c.last_seen_ms[in_flight].store(now, std::memory_order_relaxed);
   if (now < c.starved_until_ms.load(std::memory_order_relaxed)) return;  // one thread
+  const int64_t window = std::clamp(2 * c.typical_call_ms.load(std::memory_order_relaxed),
+                                    kContentionWindowMs, kLongestContentionWindowMs);
   int sharing = in_flight;
   for (int k = budget; k > in_flight; --k) {
-    if (now - c.last_seen_ms[k].load(std::memory_order_relaxed) < kContentionWindowMs) {
+    if (now - c.last_seen_ms[k].load(std::memory_order_relaxed) < window) {
       sharing = k;
       break;
     }
@@ -295,7 +303,18 @@ CpuCall::CpuCall(int intra_op_threads) {
   team_ = ShareOf(budget, sharing);
 }
 
-CpuCall::~CpuCall() { --Calls().in_flight; }
+CpuCall::~CpuCall() {
+  Contention& c = Calls();
+  if (start_ms_ != kNotTimed) {
+    const int64_t now = NowMs();
+    // A racy average is fine: it only sizes the window.
+    const int64_t typical = c.typical_call_ms.load(std::memory_order_relaxed);
+    c.typical_call_ms.store((7 * typical + (now - start_ms_)) / 8, std::memory_order_relaxed);
+    const int in_flight = std::min(c.in_flight.load(std::memory_order_relaxed), ThreadBudget());
+    if (in_flight >= 2) c.last_seen_ms[in_flight].store(now, std::memory_order_relaxed);
+  }
+  --c.in_flight;
+}
 
 void RunWithTeam(int team, const std::function<void()>& work) {
   team = std::max(1, team);

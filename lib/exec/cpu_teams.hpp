@@ -14,6 +14,7 @@
 // threads are process-wide and live until the process exits.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 namespace tandem::detail {
@@ -27,9 +28,10 @@ int LoneCallTeam(int intra_op_threads);
 
 // One CPU call in flight, counted from construction to destruction, and the team it gets:
 // `intra_op_threads` when positive; else the budget shared by the calls in flight, this one
-// included, and by as many as were in flight at once during the last kContentionWindowMs (so
-// that two callers calling back to back do not each see the other's gap between calls and take
-// every core for one call), rounded down to a power of two.
+// included, and by as many as were in flight at once (noted as calls start and end) during the
+// last 100 ms or two typical calls, whichever is longer (so that two callers calling back to back
+// do not each see the other's gap between calls and take every core for one call), rounded down
+// to a power of two.
 class CpuCall {
  public:
   explicit CpuCall(int intra_op_threads);
@@ -39,7 +41,9 @@ class CpuCall {
   int team() const { return team_; }
 
  private:
+  static constexpr int64_t kNotTimed = -1;
   int team_ = 1;
+  int64_t start_ms_ = kNotTimed;  // automatic teams only: when the call started
 };
 
 // Runs `work` with an OpenMP team of `team` threads and returns when it is done, rethrowing its

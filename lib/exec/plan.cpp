@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <map>
 
 #include "lib/exec/emulation.hpp"
@@ -270,6 +272,12 @@ std::vector<Backend> BackendOrder(const ModelGraph& m) {
   return order;
 }
 
+// TANDEM_CPU_WINOGRAD=0 turns CachedOpFlags::winograd off for every model (an A/B switch).
+bool WinogradWanted() {
+  const char* env = std::getenv("TANDEM_CPU_WINOGRAD");
+  return !(env && std::string(env) == "0");
+}
+
 thread_local const void* planning_model = nullptr;
 thread_local const PlanCache* planning_cache = nullptr;
 thread_local PlanChoiceCounters* planning_counters = nullptr;
@@ -332,6 +340,7 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
     KernelSpec spec{*n.op, n.params, n.name, {}, {}, m.ctx, {}};
     spec.allow_tf32 = m.flags.allow_tf32;
     spec.batch_invariant = m.flags.max_batch > 1;
+    spec.winograd = m.flags.winograd && !spec.batch_invariant && WinogradWanted();
     for (size_t i = 0; i < planned.inputs.size(); ++i) {
       uint32_t e = planned.inputs[i];
       spec.inputs.push_back({p.entry_shapes[e], p.entry_types[e]});
@@ -380,6 +389,7 @@ void ChooseKernels(const ModelGraph& m, Plan& p) {
   p.report.choices_measured = counters.measured;
   p.report.choices_from_cache = counters.loaded;
   p.report.choices_reused = counters.reused;
+  p.report.winograd_convolutions = counters.winograd;
 }
 
 }  // namespace
