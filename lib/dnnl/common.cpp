@@ -225,6 +225,12 @@ void PrimitiveKernel::AddStep(dnnl::primitive primitive, const dnnl::memory::des
   steps_.push_back({std::move(primitive), scratchpad, std::move(bindings)});
 }
 
+void PrimitiveKernel::AddPerSampleStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
+                                       std::vector<Binding> bindings, int64_t samples) {
+  AddStep(std::move(primitive), scratchpad, std::move(bindings));
+  steps_.back().samples = samples;
+}
+
 void PrimitiveKernel::AddReorderStep(Source from, const dnnl::memory::desc& from_desc, Source to,
                                      const dnnl::memory::desc& to_desc) {
   dnnl::reorder::primitive_desc pd(CpuEngine(), from_desc, CpuEngine(), to_desc, UserScratchpadAttr());
@@ -278,12 +284,16 @@ void PrimitiveKernel::Run(const KernelCall& call) const {
   dnnl::stream& stream = StreamFor(call.exec);
   try {
     for (const Step& step : steps_) {
-      std::unordered_map<int, dnnl::memory> args;
-      for (const Binding& b : step.bindings)
-        args.emplace(b.arg, dnnl::memory(b.desc, engine, Resolve(b.source, call, scratch)));
-      if (step.scratchpad.get_size())
-        args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(step.scratchpad, engine, scratch));
-      step.primitive.execute(stream, args);
+      for (int64_t sample = 0; sample < step.samples; ++sample) {
+        std::unordered_map<int, dnnl::memory> args;
+        for (const Binding& b : step.bindings) {
+          auto* data = static_cast<std::byte*>(Resolve(b.source, call, scratch));
+          args.emplace(b.arg, dnnl::memory(b.desc, engine, data + sample * b.sample_bytes));
+        }
+        if (step.scratchpad.get_size())
+          args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(step.scratchpad, engine, scratch));
+        step.primitive.execute(stream, args);
+      }
     }
     stream.wait();
   } catch (const dnnl::error& e) {

@@ -129,6 +129,7 @@ class PrimitiveKernel : public Kernel {
     int arg;  // DNNL_ARG_*
     Source source;
     dnnl::memory::desc desc;
+    size_t sample_bytes = 0;  // AddPerSampleStep: how far each repetition moves (0: shared data)
   };
 
   explicit PrimitiveKernel(std::string node) : node_(std::move(node)) {}
@@ -141,6 +142,11 @@ class PrimitiveKernel : public Kernel {
   // Appends a step; `scratchpad` is pd.scratchpad_desc() of the primitive.
   void AddStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
                std::vector<Binding> bindings);
+  // Appends a step that runs `samples` times, repetition i with each binding's data moved by i x
+  // its sample_bytes: a batch-1 primitive walking the samples of a batch (a kernel oneDNN has at
+  // batch 1 only); weights and bias keep sample_bytes 0.
+  void AddPerSampleStep(dnnl::primitive primitive, const dnnl::memory::desc& scratchpad,
+                        std::vector<Binding> bindings, int64_t samples);
   // Appends a reorder step: `from` (laid out `from_desc`) into `to` (laid out `to_desc`); also a
   // plain copy when the two layouts are the same.
   void AddReorderStep(Source from, const dnnl::memory::desc& from_desc, Source to,
@@ -158,6 +164,7 @@ class PrimitiveKernel : public Kernel {
     dnnl::primitive primitive;
     dnnl::memory::desc scratchpad;
     std::vector<Binding> bindings;
+    int64_t samples = 1;
   };
   void* Resolve(const Source& source, const KernelCall& call, std::byte* scratch) const;
 
