@@ -1,7 +1,9 @@
 // oneDNN convolution kernels by memory layout: one primitive per shape, one thread (run with
-// OMP_NUM_THREADS=1), nhwc source and destination against nChw16c, ms per call. It is the
-// measurement behind the CPU blocked-activation pass (docs/performance.md, "blocked
-// activations"); shapes are MobileNet v2's ("mobile") or ResNet-50's ("resnet").
+// OMP_NUM_THREADS=1), nhwc source and destination against nChw16c, ms per call; for 3x3 stride-1
+// layers also oneDNN's small-tile Winograd kernel (F(2x2, 3x3), nChw16c, batch 1 only: at a
+// larger batch it runs once per sample, as tandem's plan does). It is the measurement behind the
+// CPU blocked-activation pass and the Winograd choice (docs/performance.md, "blocked
+// activations", "Winograd"); shapes are MobileNet v2's ("mobile") or ResNet-50's ("resnet").
 //   bench/dnnl-conv-layouts BATCH mobile|resnet
 #include <chrono>
 #include <cstdio>
@@ -22,7 +24,8 @@ struct Layer {
 
 // The mean over >= 0.5 s of calls on buffers filled with data: untouched buffers read the
 // kernel's shared zero page and make memory-bound layers look several times faster.
-double TimeLayer(int batch, const Layer& l, Tag tag, const char** impl) {
+double TimeLayer(int batch, const Layer& l, Tag tag, const char** impl,
+                 dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
   const int pad = l.kernel / 2, out_size = (l.size + 2 * pad - l.kernel) / l.stride + 1;
@@ -35,10 +38,13 @@ double TimeLayer(int batch, const Layer& l, Tag tag, const char** impl) {
   const dnnl::memory::desc weights(weight_dims, dt::f32, Tag::any);
   const dnnl::memory::desc bias({l.out}, dt::f32, Tag::x);
   const dnnl::convolution_forward::desc desc(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights, bias, dst,
+      dnnl::prop_kind::forward_inference, algorithm, src, weights, bias, dst,
       {l.stride, l.stride}, {pad, pad}, {pad, pad});
   const dnnl::convolution_forward::primitive_desc pd(desc, engine);
   *impl = pd.impl_info_str();
+  // Only the small tile: the F(4x4, 3x3) kernel (jit_wino_4x3) is not one tandem uses.
+  if (algorithm == dnnl::algorithm::convolution_winograd && std::strstr(*impl, "wino_2x3") == nullptr)
+    return -1;
   std::unordered_map<int, dnnl::memory> args = {
       {DNNL_ARG_SRC, dnnl::memory(pd.src_desc(), engine)},
       {DNNL_ARG_WEIGHTS, dnnl::memory(pd.weights_desc(), engine)},
@@ -78,13 +84,26 @@ int main(int argc, char** argv) {
   const std::vector<Layer> resnet = {{64, 64, 56, 3, 1, 1},    {256, 64, 56, 1, 1, 1},  {64, 256, 56, 1, 1, 1},
                                      {128, 128, 28, 3, 1, 1},  {512, 128, 28, 1, 1, 1}, {256, 256, 14, 3, 1, 1},
                                      {1024, 256, 14, 1, 1, 1}, {512, 512, 7, 3, 1, 1},  {2048, 512, 7, 1, 1, 1}};
-  std::printf("batch %d: in -> out channels, size, kernel, stride, groups: nhwc ms (kernel) | nChw16c ms (kernel)\n", batch);
+  std::printf("batch %d: in -> out channels, size, kernel, stride, groups: nhwc ms (kernel) | nChw16c ms (kernel)"
+              " | Winograd F(2x2,3x3) ms\n", batch);
   for (const Layer& l : std::strcmp(argv[2], "mobile") == 0 ? mobile : resnet) {
     const char *nhwc_impl = nullptr, *blocked_impl = nullptr;
     const double nhwc = TimeLayer(batch, l, Tag::nhwc, &nhwc_impl);
     const double blocked = TimeLayer(batch, l, Tag::nChw16c, &blocked_impl);
-    std::printf("%5d -> %-5d %4dx%-4d k%d s%d g%-4d %8.3f (%s) | %8.3f (%s)\n", l.in, l.out, l.size, l.size,
+    std::printf("%5d -> %-5d %4dx%-4d k%d s%d g%-4d %8.3f (%s) | %8.3f (%s)", l.in, l.out, l.size, l.size,
                 l.kernel, l.stride, l.groups, nhwc, nhwc_impl, blocked, blocked_impl);
+    if (l.kernel == 3 && l.stride == 1 && l.groups == 1) {
+      const char* winograd_impl = nullptr;
+      double winograd = -1;
+      try {
+        // One sample at a time, as the plan runs it.
+        winograd = batch * TimeLayer(1, l, Tag::nChw16c, &winograd_impl, dnnl::algorithm::convolution_winograd);
+      } catch (const dnnl::error&) {
+      }
+      if (winograd > 0) std::printf(" | %8.3f", winograd);
+      else std::printf(" | none");
+    }
+    std::printf("\n");
   }
   return 0;
 }
