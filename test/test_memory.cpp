@@ -96,9 +96,11 @@ TEST_CASE("ResNet-50: weights held once, each extra concurrent caller costs <= 1
               weights / kMiB, arena / kMiB, plan.scratch_bytes / kMiB);
   std::printf("RSS: parameters loaded %.1f MiB, model built and planned %.1f MiB (+%.1f MiB)\n",
               rss_params / kMiB, rss_planned / kMiB, (rss_planned - rss_params) / kMiB);
-  // The model's own copies of the weights (BatchNorm-folded weights, oneDNN's repacked weights)
-  // exist once, for every caller: at most twice the parameters, whatever the concurrency.
-  CHECK(rss_planned - rss_params <= 2.0 * weights);
+  // The model's own copies of the weights (BatchNorm-folded weights, oneDNN's repacked weights,
+  // Winograd's transformed 3x3 weights, 16/9 the direct size) exist once, for every caller: at
+  // most 2.25 times the parameters (measured 2.08 with Winograd, 1.96 without), whatever the
+  // concurrency.
+  CHECK(rss_planned - rss_params <= 2.25 * weights);
 
   double rss_one = 0;
   for (size_t n : {1, 8, 32}) {

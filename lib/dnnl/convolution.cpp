@@ -82,18 +82,17 @@ dnnl::memory::desc Blocked16Desc(const Shape& data) {
 }
 
 // Output pixels from which a Winograd F(2x2, 3x3) layer beats the direct one inside a plan, the
-// copies to and from its blocked layout included. At batch 1 from 28x28: ResNet-50's 56x56 and
-// 28x28 layers gain 25-35 % there; its 14x14 ones gain 20 % alone and nothing inside the plan,
-// where their transformed weights (16/9 the size) come cold from memory. Walking a batch, the
-// weights stay warm after the first sample and 14x14 gains too (batch 16: 96 -> 76 ms per call;
-// docs/performance.md, "Winograd").
-int64_t WinogradMinPixels(int64_t batch) { return batch > 1 ? 14 * 14 : 28 * 28; }
+// copies to and from its blocked layout included: ResNet-50's 56x56, 28x28 and 14x14 layers
+// (one thread, batch 1, whole model: 18.5-19.2 img/s from 28x28 up, 19.2-19.4 from 14x14 up);
+// at 7x7 the gain alone is 3-7 % and the transformed weights (16/9 the size, cold at batch 1)
+// take it back. One threshold for every batch size, so each weight is kept in one form.
+constexpr int64_t kWinogradMinPixels = 14 * 14;
 
 // The small-tile Winograd form of a 3x3, stride-1, pad-1, ungrouped 2-D convolution
 // (CachedOpFlags::winograd; channels-last plans) for one sample, in oneDNN's blocked layout, or
 // nothing: not such a layer, too small to gain, or oneDNN offers only another kernel for it.
 // oneDNN has F(2x2, 3x3) at batch 1 only (its F(4x4, 3x3) kernel, about 10x the direct error, is
-// never taken), so a batch runs it sample by sample: at batch 16 that is still 1.6-1.8x faster
+// never taken), so a batch runs it sample by sample: at batch 16 that is still 1.6-1.9x faster
 // than the direct kernel on ResNet-50's 56x56 and 28x28 layers (docs/performance.md).
 std::optional<dnnl::convolution_forward::primitive_desc> SmallTileWinograd(
     const KernelSpec& spec, const ops::ConvParams& p, Shape data, Shape output,
@@ -103,7 +102,7 @@ std::optional<dnnl::convolution_forward::primitive_desc> SmallTileWinograd(
   };
   if (!spec.winograd || !p.channels_last || data.ndim() != 4 || p.num_group != 1 || !all(p.kernel, 3) ||
       !all(p.stride, 1) || !all(p.dilate, 1) || !all(p.pad, 1) || !all(p.pad_end, 1) ||
-      output[2] * output[3] < WinogradMinPixels(data[0]))
+      output[2] * output[3] < kWinogradMinPixels)
     return std::nullopt;
   data[0] = output[0] = 1;
   const dnnl::memory::desc weights = AnyDesc({output[1], data[1], 3, 3});
