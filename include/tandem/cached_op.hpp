@@ -92,8 +92,8 @@ struct CachedOpFlags {
   // Off by default: results are strict fp32.
   bool allow_tf32 = false;
   // CPU: a 3x3 stride-1 convolution may run as Winograd F(2x2, 3x3), which oneDNN has for one
-  // sample (a batch walks its samples): 25-45 % faster than the direct kernel on ResNet-50's 3x3
-  // layers of 28x28 and up, which is where it is used
+  // sample (a batch walks its samples): 20-45 % faster than the direct kernel on ResNet-50's 3x3
+  // layers of 14x14 and up, which is where it is used
   // (docs/performance.md). Float32 arithmetic throughout; the transforms round differently, so
   // its error is about 2-3x a direct convolution's (relative 3e-7 to 7e-7 per layer, measured
   // against a double-precision sum). This is the small tile the GPU's strict-fp32 cuDNN policy
