@@ -18,9 +18,9 @@
 namespace tandem::dnnl_backend {
 namespace {
 
-// Per channel: scale = gamma / sqrt(var + eps) (gamma 1 under fix_gamma, as MXNet), shift = beta -
-// mean * scale; computed in double, as the BatchNorm folding into convolutions does.
-void FoldStatistics(const NDArray* const stats[4], bool fix_gamma, double eps, std::vector<float>* scale,
+// Per channel: scale = BatchNormParams::FoldedScale, shift = beta - mean * scale; in double, as
+// the BatchNorm folding into convolutions does.
+void FoldStatistics(const NDArray* const stats[4], const ops::BatchNormParams& p, std::vector<float>* scale,
                     std::vector<float>* shift) {
   const auto channels = static_cast<size_t>(stats[0]->size());
   const float *gamma = stats[0]->data<float>(), *beta = stats[1]->data<float>();
@@ -28,7 +28,7 @@ void FoldStatistics(const NDArray* const stats[4], bool fix_gamma, double eps, s
   scale->resize(channels);
   shift->resize(channels);
   for (size_t c = 0; c < channels; ++c) {
-    const double s = (fix_gamma ? 1.0 : static_cast<double>(gamma[c])) / std::sqrt(static_cast<double>(var[c]) + eps);
+    const double s = p.FoldedScale(gamma[c], var[c]);
     (*scale)[c] = static_cast<float>(s);
     (*shift)[c] = static_cast<float>(static_cast<double>(beta[c]) - static_cast<double>(mean[c]) * s);
   }
@@ -71,7 +71,7 @@ std::unique_ptr<Kernel> MakeBatchNorm(const KernelSpec& spec) {
                                     CpuEngine());
 
     std::vector<float> scale, shift;
-    FoldStatistics(stats, p.fix_gamma, p.eps, &scale, &shift);
+    FoldStatistics(stats, p, &scale, &shift);
     auto kernel = std::make_unique<PrimitiveKernel>(spec.node);
     auto scale_buffer = kernel->Own(CopyToBuffer(scale.data(), scale.size()));
     auto shift_buffer = kernel->Own(CopyToBuffer(shift.data(), shift.size()));

@@ -178,7 +178,7 @@ NodePtr FoldBatchNorm(const Node& bn, const Node& conv, const NodePtr& conv_new,
   const int64_t per_filter = weight->shape().Size() / filters;
   std::vector<float> folded_bias(filters);
   for (int64_t f = 0; f < filters; ++f) {
-    const double scale = (bp.fix_gamma ? 1.0 : g[f]) / std::sqrt(static_cast<double>(v[f]) + bp.eps);
+    const double scale = bp.FoldedScale(g[f], v[f]);
     for (int64_t i = 0; i < per_filter; ++i)
       out[f * per_filter + i] = static_cast<float>(w[f * per_filter + i] * scale);
     folded_bias[f] = static_cast<float>((static_cast<double>(b[f]) - mu[f]) * scale + be[f]);

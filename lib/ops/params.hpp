@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -96,6 +97,10 @@ struct BatchNormParams {
   int axis = 1;  // normalised, non-negative once the input rank is known (kernels get it as given)
   // Set only by the rewrite (hidden attribute __tandem_fused_act__="relu"): y = max(bn(x), 0).
   bool fused_relu = false;
+  // The per-channel factor of an inference BatchNorm folded into a scale and shift,
+  // gamma / sqrt(var + eps) (gamma 1 under fix_gamma), in double: shared by the folding into a
+  // convolution's weights and the oneDNN BatchNorm kernel, so both round alike.
+  double FoldedScale(double gamma, double var) const { return (fix_gamma ? 1.0 : gamma) / std::sqrt(var + eps); }
 };
 
 enum class ActType { kRelu, kSigmoid, kTanh, kSoftrelu, kSoftsign };
