@@ -171,6 +171,7 @@ Options Parse(int argc, char** argv) {
     throw InvalidArgument("--layout must be nchw, nhwc or auto (CPU: nhwc, GPU: nchw), got '" + o.layout + "'");
   if (o.layout == "auto") o.layout = o.device == "cpu" && !o.reference ? "nhwc" : "nchw";  // the CachedOp default
   if (o.seconds <= 0) throw InvalidArgument("--seconds must be > 0");
+  if (o.host_io && o.gpus > 1) throw InvalidArgument("--host-io takes one GPU (not --gpus N)");
   if (o.math != "fp32" && o.math != "tf32")
     throw InvalidArgument("--math must be fp32 (strict) or tf32, got '" + o.math + "'");
   if (o.name.empty()) {
@@ -292,11 +293,17 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   const CachedOp& op = multi ? multi->replica(0) : *single;
   const bool host_io = o.host_io && ctx.is_gpu();
   auto forward = [&](const NDArray& x, std::vector<NDArray>& out) {
-    const NDArray in = host_io ? x.Copy(ctx) : x;
-    if (multi) out = multi->Forward({in});
-    else op.Forward({in}, &out);
-    if (host_io)
-      for (NDArray& y : out) y = y.Copy(Context::cpu());
+    if (!host_io) {
+      if (multi) out = multi->Forward({x});
+      else op.Forward({x}, &out);
+      return;
+    }
+    // As a server does: the outputs are new device arrays each call (a reused vector would hold
+    // the host copies of the last call, which the model cannot write into), copied back to host.
+    std::vector<NDArray> on_device;
+    op.Forward({x.Copy(ctx)}, &on_device);
+    out.clear();
+    for (const NDArray& y : on_device) out.push_back(y.Copy(Context::cpu()));
   };
   if (op.input_names().size() != 1)
     throw InvalidArgument("tandem-bench feeds one data input; the model takes " +
