@@ -79,6 +79,7 @@ struct Options {
   // GPU: each call copies its input from host memory and its outputs back, as a server does
   // with a request's tensors (bench/serve_load.py's second in-process figure).
   bool host_io = false;
+  bool pageable = false;  // --host-io from ordinary host memory instead of page-locked
 };
 
 const char* kUsage =
@@ -88,7 +89,8 @@ const char* kUsage =
     "  [--dump FILE] [--math fp32|tf32] [--no-graphs] [--no-rewrites] [--no-cudnn]\n"
     "  [--max-batch B --max-delay-us D [--concurrent-batches K]]  (dynamic batching)\n"
     "  [--gpus N]  (one model over gpu(0) .. gpu(N-1))  [--plan-cache DIR]  (docs/plan-cache.md)\n"
-    "  [--host-io]  (GPU: inputs copied from host memory and outputs back to it in every call)\n"
+    "  [--host-io [--pageable]]  (GPU: inputs copied from page-locked host memory, or from ordinary\n"
+    "               memory with --pageable, and outputs back to host memory in every call)\n"
     "  GPU: --math fp32 = strict fp32 (default), tf32 = TF32 tensor cores for convolutions and\n"
     "  gemms; --no-graphs runs kernel by kernel instead of replaying a CUDA graph per context;\n"
     "  --no-cudnn runs the plain-CUDA kernels (no cuDNN).";
@@ -140,6 +142,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--math") o.math = value(i);
     else if (a == "--no-graphs") o.graphs = false;
     else if (a == "--host-io") o.host_io = true;
+    else if (a == "--pageable") o.pageable = true;
     else if (a == "--no-cudnn") o.cudnn = false;
     else if (a == "--no-rewrites") o.rewrites = false;
     else if (a == "--max-batch") o.max_batch = static_cast<int>(ParseNumber(a, value(i)));
@@ -342,6 +345,11 @@ RunResult RunThreads(const Options& o, const Model& m, Context ctx, int threads)
   });
   auto worker = [&](int t) {
     NDArray x = DeterministicInput(InputShape(o), host_io ? Context::cpu() : multi ? Context::gpu(t % o.gpus) : ctx);
+    if (host_io && !o.pageable) {  // as tandem-serve's request buffers (page-locked where a GPU is)
+      NDArray pinned = NDArray::PinnedHost(x.shape(), x.dtype());
+      x.CopyTo(&pinned);
+      x = pinned;
+    }
     std::vector<NDArray> out;
     do forward(x, out);
     while (Clock::now() < warm_until);
@@ -399,7 +407,7 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       "\"loadavg\": %.2f, \"max_batch\": %d, \"max_delay_us\": %d, \"concurrent_batches\": %d, "
       "\"mean_batch\": %.2f, \"gpus\": %d, \"layout\": \"%s\", \"passes\": %s, \"plan_ms\": %.1f, "
       "\"plans_ms\": %.1f, \"choices_measured\": %d, \"choices_from_cache\": %d, "
-      "\"choices_reused\": %d, \"plan_cache\": %s, \"host_io\": %s}",
+      "\"choices_reused\": %d, \"plan_cache\": %s, \"host_io\": \"%s\"}",
       o.name.c_str(), o.device.c_str(), r.threads, o.batch, r.images_per_s, r.p50_ms, r.p99_ms,
       r.mean_ms, r.rss_mib, r.peak_rss_mib, MathMode(o).c_str(),
       o.device == "gpu" ? (o.graphs ? "graph" : "eager") : "eager",
@@ -408,7 +416,7 @@ std::string JsonLine(const Options& o, const RunResult& r, double extra_per_aren
       r.contexts, extra_per_arena < 0 ? "null" : std::to_string(extra_per_arena).c_str(), r.load,
       o.max_batch, o.max_delay_us, o.concurrent_batches, r.mean_batch, o.gpus, o.layout.c_str(), o.rewrites ? "true" : "false",
       r.plan_ms, r.plans_ms, r.choices_measured, r.choices_from_cache, r.choices_reused,
-      o.plan_cache.empty() ? "false" : "true", o.host_io && o.device == "gpu" ? "true" : "false");
+      o.plan_cache.empty() ? "false" : "true", !(o.host_io && o.device == "gpu") ? "none" : o.pageable ? "pageable" : "pinned");
   return buf;
 }
 

@@ -207,6 +207,25 @@ TEST_CASE("a GPU CachedOp gives outputs on the GPU that read back like CPU resul
   CHECK_THROWS_AS(gpu.Forward({x}), DeviceError);
 }
 
+TEST_CASE("page-locked host arrays copy to and from the GPU bit for bit and feed a GPU model", "[gpu]") {
+  // Without a GPU (or CUDA) NDArray::PinnedHost is ordinary host memory and says so.
+  NDArray host = NDArray::PinnedHost(Shape{2, 3, 16, 16});
+  CHECK(host.ctx() == Context::cpu());
+  CHECK(host.is_pinned() == GpuAvailable());
+  const NDArray x = testing::random_input({2, 3, 16, 16}, 12);
+  x.CopyTo(&host);
+  CHECK(SameValues(host, x));
+  TANDEM_REQUIRE_GPU();
+  const NDArray on_gpu = host.Copy(Context::gpu(0));
+  CHECK(SameValues(on_gpu.Copy(Context::cpu()), x));
+  NDArray back = NDArray::PinnedHost(x.shape());
+  on_gpu.CopyTo(&back);
+  CHECK(SameValues(back, x));
+  Symbol net = SmallNet();
+  CachedOp op(net, SmallParams(net), Context::gpu(0));
+  CHECK(SameValues(op.Forward({host.Copy(Context::gpu(0))})[0], op.Forward({x.Copy(Context::gpu(0))})[0]));
+}
+
 TEST_CASE("many threads share one GPU CachedOp and each gets exactly the single-thread result",
           "[gpu][threads]") {
   TANDEM_REQUIRE_GPU();

@@ -94,7 +94,7 @@ void FreeHost(void* ptr, size_t bytes) noexcept {
   else std::free(ptr);
 }
 
-Storage::Storage(size_t size, Context context) : bytes(size), ctx(context) {
+Storage::Storage(size_t size, Context context, bool want_pinned) : bytes(size), ctx(context) {
   if (ctx.is_gpu()) {
     CheckGpu(ctx);
 #if TANDEM_HAVE_CUDA
@@ -102,6 +102,14 @@ Storage::Storage(size_t size, Context context) : bytes(size), ctx(context) {
 #endif
     return;
   }
+#if TANDEM_HAVE_CUDA
+  if (want_pinned && cuda::DeviceCount() > 0) {
+    ptr = cuda::AllocatePinnedHost(bytes);
+    pinned = true;
+    return;
+  }
+#endif
+  (void)want_pinned;  // no GPU to copy to: ordinary host memory serves as well
   ptr = AllocateHost(bytes);
 }
 
@@ -110,6 +118,10 @@ Storage::~Storage() {
 #if TANDEM_HAVE_CUDA
   if (ctx.is_gpu()) {
     cuda::Free(ctx.id, ptr, bytes);
+    return;
+  }
+  if (pinned) {
+    cuda::FreePinnedHost(ptr);
     return;
   }
 #endif

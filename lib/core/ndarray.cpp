@@ -14,6 +14,18 @@ NDArray::NDArray(Shape shape, Context ctx, DType dtype)
   storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * DTypeSize(dtype), ctx);
 }
 
+NDArray NDArray::PinnedHost(Shape shape, DType dtype) {
+  NDArray a;
+  a.shape_ = std::move(shape);
+  a.dtype_ = dtype;
+  a.ctx_ = Context::cpu();
+  const int64_t n = a.shape_.Size();
+  if (n > static_cast<int64_t>(SIZE_MAX / 16))
+    Throw<OutOfMemory>("NDArray of shape ", a.shape_.ToString(), " is too large to allocate");
+  a.storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * DTypeSize(dtype), a.ctx_, true);
+  return a;
+}
+
 NDArray NDArray::Copy(Context ctx) const {
   if (is_none()) return {};
   NDArray out(shape_, ctx, dtype_);

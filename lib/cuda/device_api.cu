@@ -188,6 +188,21 @@ void Free(int id, void* ptr, size_t /*bytes*/) noexcept {
   if (ptr) PoolFor(id).Free(ptr);
 }
 
+void* AllocatePinnedHost(size_t bytes) {
+  void* ptr = nullptr;
+  const cudaError_t status = cudaHostAlloc(&ptr, bytes ? bytes : 1, cudaHostAllocPortable);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    Throw<OutOfMemory>("cannot allocate ", bytes, " bytes of page-locked host memory");
+  }
+  TANDEM_CUDA_CHECK(status);
+  return ptr;
+}
+
+void FreePinnedHost(void* ptr) noexcept {
+  if (ptr) cudaFreeHost(ptr);
+}
+
 void ReleaseCachedMemory(int id) {
   CheckDevice(id);
   PoolFor(id).ReleaseCached();

@@ -37,6 +37,10 @@ void CheckDevice(int id);
 void* Allocate(int id, size_t bytes);
 // Returns a block from Allocate to the pool of gpu(id) (never throws).
 void Free(int id, void* ptr, size_t bytes) noexcept;
+// Page-locked host memory (cudaHostAlloc, portable to every device) for NDArray::PinnedHost;
+// throws OutOfMemory when the driver refuses. Never returns nullptr.
+void* AllocatePinnedHost(size_t bytes);
+void FreePinnedHost(void* ptr) noexcept;
 // Copies between host and device, or between devices; returns when the copy is complete.
 void Copy(void* dst, Context dst_ctx, const void* src, Context src_ctx, size_t bytes);
 // Copies every region (as Copy does) and returns when all are complete: regions within one device

@@ -304,10 +304,16 @@ namespace {
 // one per request costs page faults and an unmap every time (measured: about 5% of the server's
 // CPU at 64 clients on 2 cores). Safe because a request thread runs one request at a time and
 // CachedOp::Forward keeps no reference to its inputs once it returns.
+// Where a GPU is visible the array is page-locked (NDArray::PinnedHost), so a GPU model's copy of
+// it is one direct DMA: from ordinary memory the driver stages the bytes through a buffer of its
+// own, which at 64 clients made those copies the server's largest cost beside the model
+// (docs/performance.md). Page-locked memory serves a CPU model just as well.
 NDArray ThreadInputArray(const std::string& name, const std::vector<int64_t>& shape, DType dtype) {
+  static const bool pinned = GpuAvailable();
   thread_local std::map<std::string, NDArray> arrays;
   NDArray& a = arrays[name];
-  if (a.is_none() || a.dtype() != dtype || a.shape().dims() != shape) a = NDArray(Shape(shape), Context::cpu(), dtype);
+  if (a.is_none() || a.dtype() != dtype || a.shape().dims() != shape)
+    a = pinned ? NDArray::PinnedHost(Shape(shape), dtype) : NDArray(Shape(shape), Context::cpu(), dtype);
   return a;
 }
 
