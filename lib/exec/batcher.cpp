@@ -2,6 +2,7 @@
 #include "lib/exec/batcher.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "tandem/error.hpp"
 
@@ -13,6 +14,9 @@ Batcher::Batcher(int max_batch, int max_delay_us, int max_concurrent_batches, bo
       max_concurrent_(std::max(1, max_concurrent_batches)),
       pad_up_(pad_up),
       run_(std::move(run)) {
+  // TANDEM_BATCH_LEAD_PERCENT: the share of a running GPU batch's typical time before its expected
+  // end at which a held batch may start (0: only when it has ended).
+  if (const char* lead = std::getenv("TANDEM_BATCH_LEAD_PERCENT")) lead_ = std::clamp(std::atof(lead), 0.0, 90.0) / 100;
   for (int64_t s = 1; s < max_batch_; s *= 2) {
     sizes_.push_back(s);
     // From 16 rows up, also the point halfway to the next power of two: a saturated GPU pays for
@@ -67,13 +71,25 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Que
   // Company is worth waiting for only until the oldest request (this one) has waited max_delay.
   const Clock::time_point deadline = me.arrival + max_delay_;
   while (queue.waiting_rows < max_batch_ && Clock::now() < deadline) me.wake.wait_until(lock, deadline);
-  while (running_ >= max_concurrent_ || HoldForCompany(queue)) me.wake.wait(lock);
+  for (;;) {
+    if (running_ >= max_concurrent_) {
+      me.wake.wait(lock);
+      continue;
+    }
+    const Clock::time_point until = HoldForCompanyUntil(queue);
+    if (until <= Clock::now()) break;
+    if (until == Clock::time_point::max()) me.wake.wait(lock);
+    else me.wake.wait_until(lock, until);
+  }
   std::vector<Request*> batch = TakeBatch(queue);
   ++running_;
   ++counters_.batches;
   int64_t rows = 0;
   for (const Request* r : batch) rows += r->rows;
   counters_.largest_batch = std::max<uint64_t>(counters_.largest_batch, static_cast<uint64_t>(rows));
+  const int64_t run_rows = batch.size() == 1 ? rows : SizeAtLeast(rows);
+  const Clock::time_point started = Clock::now();
+  const auto release = release_points_.insert(ReleasePoint(run_rows));
   if (!queue.waiting.empty()) {
     queue.waiting.front()->leader = true;
     queue.waiting.front()->wake.notify_one();
@@ -84,6 +100,8 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Que
   Execute(batch);
   lock.lock();
   --running_;
+  release_points_.erase(release);
+  NoteRunTime(run_rows, Clock::now() - started);
   for (Request* r : batch) {
     r->done = true;
     if (r != &me) r->wake.notify_one();
@@ -91,15 +109,30 @@ void Batcher::Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Que
   WakeLeaders();
 }
 
-bool Batcher::HoldForCompany(const Queue& queue) const {
+Batcher::Clock::time_point Batcher::HoldForCompanyUntil(const Queue& queue) const {
   // On a GPU a padded row costs as much as a real one. While another batch keeps the device busy,
   // a batch that would carry padding waits for requests to fill it (they come free: it could not
   // start sooner than the device frees up anyway); it goes as soon as it is full or the device
   // would idle. Under load from many clients (a server, whose requests come back spread out by the
   // network) this keeps batches full; a batch that fills a size exactly, as lone requests do,
   // still overlaps the running one.
-  if (!pad_up_ || running_ == 0 || queue.waiting_rows >= max_batch_) return false;
-  return SizeAtLeast(queue.waiting_rows) != queue.waiting_rows;
+  // It need not wait for the running batch's very end, only for its last stretch (lead_).
+  if (!pad_up_ || running_ == 0 || queue.waiting_rows >= max_batch_ ||
+      SizeAtLeast(queue.waiting_rows) == queue.waiting_rows)
+    return Clock::time_point::min();
+  return release_points_.empty() ? Clock::time_point::max() : *release_points_.begin();
+}
+
+Batcher::Clock::time_point Batcher::ReleasePoint(int64_t rows) const {
+  const auto typical = typical_run_.find(rows);
+  if (!pad_up_ || lead_ <= 0 || typical == typical_run_.end()) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(typical->second * (1.0 - lead_));
+}
+
+void Batcher::NoteRunTime(int64_t rows, Clock::duration took) {
+  if (!pad_up_) return;
+  auto [it, first] = typical_run_.try_emplace(rows, took);
+  if (!first) it->second += (took - it->second) / 8;  // a moving average over ~8 runs
 }
 
 std::vector<Batcher::Request*> Batcher::TakeBatch(Queue& queue) {

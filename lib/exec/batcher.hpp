@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "tandem/ndarray.hpp"
@@ -89,7 +90,12 @@ class Batcher {
   };
 
   void Lead(std::unique_lock<std::mutex>& lock, const SampleKey& key, Queue& queue, Request& me);
-  bool HoldForCompany(const Queue& queue) const;  // mutex held
+  // Until when a GPU batch that would carry padding waits for company (mutex held): the past when
+  // it need not wait, Clock::time_point::max() until a running batch ends.
+  Clock::time_point HoldForCompanyUntil(const Queue& queue) const;
+  // When a batch of `rows` (a run size) starting now should let the next held batch go.
+  Clock::time_point ReleasePoint(int64_t rows) const;  // mutex held
+  void NoteRunTime(int64_t rows, Clock::duration took);  // mutex held
   std::vector<Request*> TakeBatch(Queue& queue);
   int64_t SizeAtLeast(int64_t rows) const;
   int64_t SizeAtMost(int64_t rows) const;
@@ -108,6 +114,13 @@ class Batcher {
   mutable std::mutex mutex_;
   std::map<SampleKey, Queue> queues_;
   int running_ = 0;
+  // GPU: how long a run of each size typically takes (moving average), and for every running
+  // batch the time the next held batch may start: `lead_` (a share of its typical time) before it
+  // is expected to end, so the next batch's gather and launch overlap its tail instead of leaving
+  // the device idle between runs (docs/batching.md).
+  std::map<int64_t, Clock::duration> typical_run_;
+  std::multiset<Clock::time_point> release_points_;
+  double lead_ = 0;
   BatcherCounters counters_;
 };
 
