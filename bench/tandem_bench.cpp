@@ -586,9 +586,10 @@ int Profile(const Options& o, const Model& m, Context ctx) {
   CachedOp whole(m.symbol, m.params, ctx, flags);
   double whole_us = TimeForward(whole, {DeterministicInput(InputShape(o), ctx)}, 10 * o.profile_ms);
 
-  std::printf("tandem-bench --profile: model %s, device %s, input %s, intra-op threads %d, load "
+  const std::string intra_op = o.intra_op > 0 ? std::to_string(o.intra_op) : "auto (the process's cores)";
+  std::printf("tandem-bench --profile: model %s, device %s, input %s, intra-op threads %s, load "
               "average %.2f\n", o.name.c_str(), ctx.ToString().c_str(),
-              InputShape(o).ToString().c_str(), o.intra_op, LoadAverage());
+              InputShape(o).ToString().c_str(), intra_op.c_str(), LoadAverage());
   std::printf("Each operator node is timed IN ISOLATION: a one-node graph per node, fed random "
               "tensors of the shapes the full graph infers; mean of >= 3 calls over ~%.0f ms.\n"
               "'auto' = the backend tandem picks (kernel column), 'reference' = the plain C++ "
