@@ -133,8 +133,9 @@ class Server:
             return "killed"
 
 
-def http_get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def http_get(port, path, host="127.0.0.1", timeout=10):
+    """(status, body text) of one GET; test/test_serve.py uses it too."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     conn.request("GET", path)
     res = conn.getresponse()
     body = res.read().decode()

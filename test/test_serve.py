@@ -30,6 +30,8 @@ def skip(why):
 
 
 serve_bin, info_bin, source_root = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.insert(0, os.path.join(source_root, "bench"))
+import serve_load  # noqa: E402  (bench/serve_load.py: its stdlib-only http_get)
 models_dir = os.environ.get("TANDEM_MODELS") or (sys.argv[4] if len(sys.argv) > 4 else "")
 if not serve_bin or not os.path.exists(serve_bin):
     skip("tandem-serve was not built (-Dserve=auto needs libcpp-httplib-dev; see scripts/deps.sh)")
@@ -130,13 +132,7 @@ def raw_post(port, path, body, headers=None):
 
 
 def http_get(port, path):
-    import http.client
-    conn = http.client.HTTPConnection("localhost", port, timeout=30)
-    conn.request("GET", path)
-    res = conn.getresponse()
-    data = res.read().decode()
-    conn.close()
-    return res.status, data
+    return serve_load.http_get(port, path, host="localhost", timeout=30)
 
 
 def wait_in_flight(server, count, poll_s):
