@@ -308,14 +308,23 @@ if want serve; then
   step "serve: tandem-serve on the GPU, ResNet-50 v1, 64 HTTP clients, dynamic batching (bench/serve_load.py)"
   if [ -x build-gpu/tools/serve/tandem-serve ] && [ -x build-gpu/tools/tandem-zoo ]; then
     build-gpu/tools/tandem-zoo resnet50-v1 "$aux/resnet50-v1" > "$aux/serve.log" 2>&1
+    # SERVE_LEADS: TANDEM_BATCH_LEAD_PERCENT values to compare (docs/batching.md), e.g. "0 12".
     for mb in ${SERVE_MAX_BATCH:-32 0}; do
-      timeout 240 python3 bench/serve_load.py --serve build-gpu/tools/serve/tandem-serve \
-        --bench build-gpu/bench/tandem-bench --model "$aux/resnet50-v1" --name resnet50-v1 --device gpu \
-        --clients 64 --processes "${SERVE_CLIENT_PROCESSES:-4}" --seconds 10 --warmup 5 \
-        --max-batch "$mb" --max-delay-us 1000 \
-        --json "$log/serve.jsonl" >> "$aux/serve.log" 2>&1
-      echo "serve_load rc=$? (max batch $mb)" >> "$log/summary.txt"
+      for lead in ${SERVE_LEADS:-0}; do
+        TANDEM_BATCH_LEAD_PERCENT=$lead timeout 240 python3 bench/serve_load.py \
+          --serve build-gpu/tools/serve/tandem-serve \
+          --bench build-gpu/bench/tandem-bench --model "$aux/resnet50-v1" --name resnet50-v1 --device gpu \
+          --clients 64 --processes "${SERVE_CLIENT_PROCESSES:-4}" --seconds 10 --warmup 5 \
+          --max-batch "$mb" --max-delay-us 1000 \
+          --json "$log/serve.jsonl" >> "$aux/serve.log" 2>&1
+        echo "serve_load rc=$? (max batch $mb, lead $lead %)" >> "$log/summary.txt"
+      done
     done
+    # In process from pageable host memory, for the page-locked buffers' share of the difference.
+    timeout 60 build-gpu/bench/tandem-bench --model "$aux/resnet50-v1" --threads 64 --batch 1 --seconds 8 \
+      --warmup 3 --sample-shape 3,224,224 --device gpu --max-batch 32 --max-delay-us 1000 --host-io \
+      --pageable --json "$log/serve.jsonl" > /dev/null 2>&1
+    echo "tandem-bench --host-io --pageable: $(tail -1 "$log/serve.jsonl" | grep -o '"images_per_s": [0-9.]*')" >> "$log/summary.txt"
     grep -E "^tandem-serve|^in process|^failures|^  |Error" "$aux/serve.log" | head -20 >> "$log/summary.txt"
   else
     echo "serve: no build-gpu/tools/serve/tandem-serve (cpp-httplib not found at configure); skipped" >> "$log/summary.txt"
