@@ -123,6 +123,11 @@ int TDNDArrayCreate(const int64_t* shape, int ndim, int dev_type, int dev_id, in
     tandem::DType t;
     if (!tandem::FromMXNetFlag(dtype, &t)) tandem::Throw<tandem::TypeError>("unknown dtype flag ", dtype);
     tandem::Shape s(std::vector<int64_t>(shape, shape + ndim));
+    if (dev_type == TD_CPU_PINNED) {
+      if (dev_id != 0) tandem::Throw<tandem::InvalidArgument>("cpu_pinned(", dev_id, "): only device 0 exists");
+      *out = new TDNDArray_{tandem::NDArray::PinnedHost(s, t)};
+      return;
+    }
     *out = new TDNDArray_{tandem::NDArray(s, MakeContext(dev_type, dev_id), t)};
   });
 }

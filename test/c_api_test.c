@@ -69,16 +69,18 @@ static int WriteEmptyParams(char* path, size_t path_size) {
   return fclose(f) == 0 && written == 4 ? 0 : -1;
 }
 
-static TDNDArrayHandle MakeInput(const float* values, int64_t n) {
+static TDNDArrayHandle MakeInput(const float* values, int64_t n, int dev_type) {
   TDNDArrayHandle arr = NULL;
-  CHECK_OK(TDNDArrayCreate(&n, 1, TD_CPU, 0, 0, &arr));
+  CHECK_OK(TDNDArrayCreate(&n, 1, dev_type, 0, 0, &arr));
   if (arr) CHECK_OK(TDNDArraySyncCopyFromCPU(arr, values, (size_t)n * sizeof(float)));
   return arr;
 }
 
-/* Runs `op` on `values` and compares the single output with `expected`; 0 when it matches. */
-static int RunAndCompare(TDCachedOpHandle op, const float* values, const float* expected, int64_t n) {
-  TDNDArrayHandle in = MakeInput(values, n);
+/* Runs `op` on `values` (in an array of `dev_type`) and compares the single output with
+ * `expected`; 0 when it matches. */
+static int RunAndCompareOn(TDCachedOpHandle op, const float* values, const float* expected, int64_t n,
+                           int dev_type) {
+  TDNDArrayHandle in = MakeInput(values, n, dev_type);
   if (!in) return -1;
   int num_outputs = 0;
   TDNDArrayHandle* outputs = NULL;
@@ -99,6 +101,10 @@ static int RunAndCompare(TDCachedOpHandle op, const float* values, const float* 
   }
   TDNDArrayFree(in);
   return result;
+}
+
+static int RunAndCompare(TDCachedOpHandle op, const float* values, const float* expected, int64_t n) {
+  return RunAndCompareOn(op, values, expected, n, TD_CPU);
 }
 
 static void TestErrorPaths(TDSymbolHandle sym, TDParamsHandle params, TDCachedOpHandle op) {
@@ -134,6 +140,7 @@ static void TestErrorPaths(TDSymbolHandle sym, TDParamsHandle params, TDCachedOp
   TDNDArrayHandle arr = NULL;
   int64_t dims[1] = {4};
   CHECK_FAILS(TDNDArrayCreate(dims, 1, TD_CPU, 0, 99, &arr));  /* no such dtype flag */
+  CHECK_FAILS(TDNDArrayCreate(dims, 1, TD_CPU_PINNED, 1, 0, &arr));  /* cpu_pinned has device 0 only */
   CHECK_FAILS(TDNDArrayCreate(dims, -1, TD_CPU, 0, 0, &arr));
   CHECK_FAILS(TDNDArrayCreate(NULL, 1, TD_CPU, 0, 0, &arr));
   CHECK(arr == NULL);
@@ -144,6 +151,8 @@ static void TestErrorPaths(TDSymbolHandle sym, TDParamsHandle params, TDCachedOp
   /* A two-element input plans a new shape and works; the error above left no damage. */
   const float x2[2] = {-5, 5}, y2[2] = {0, 5};
   CHECK(RunAndCompare(op, x2, y2, 2) == 0);
+  /* A cpu_pinned array is a host array: a CPU model takes it as its input. */
+  CHECK(RunAndCompareOn(op, x2, y2, 2, TD_CPU_PINNED) == 0);
   TDNDArrayFree(arr);
 
   /* Freeing NULL handles is a no-op, as free(NULL) is. */

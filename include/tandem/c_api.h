@@ -24,7 +24,10 @@ typedef struct TDNDArray_* TDNDArrayHandle;
 typedef struct TDParams_* TDParamsHandle;
 typedef struct TDCachedOp_* TDCachedOpHandle;
 
-enum { TD_CPU = 1, TD_GPU = 2 };
+/* MXNet's device types. TD_CPU_PINNED (TDNDArrayCreate only): a host array in page-locked memory
+ * (NDArray::PinnedHost), for buffers copied to a GPU again and again; ordinary host memory where
+ * no GPU is visible. Its context is cpu(dev_id). */
+enum { TD_CPU = 1, TD_GPU = 2, TD_CPU_PINNED = 3 };
 /* dtypes use MXNet's flags: 0 float32, 1 float64, 2 float16, 3 uint8, 4 int32, 5 int8, 6 int64,
  * 12 bfloat16. */
 
