@@ -81,8 +81,9 @@ class NDArray {
   // A host (cpu) array in page-locked memory (MXNet's cpu_pinned): copies between it and a GPU run
   // as direct DMA, several times faster than from ordinary (pageable) memory, which the driver
   // stages through a buffer of its own. For buffers that feed or drain a GPU model over and over
-  // (a server's request buffers): allocating page-locked memory is slow (it maps and locks pages),
-  // so keep such an array and reuse it. Without CUDA or a visible GPU it is ordinary host memory
+  // (a server's request buffers): allocating page-locked memory is slow (it maps and locks pages)
+  // and, as CUDA documents, serialises the device's streams while it happens, so keep such an
+  // array and reuse it. Without CUDA or a visible GPU it is ordinary host memory
   // (is_pinned() says which). Everything else about it is an ordinary cpu() array.
   static NDArray PinnedHost(Shape shape, DType dtype = DType::f32);
   bool is_pinned() const { return storage_ && storage_->pinned; }
