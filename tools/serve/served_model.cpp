@@ -178,7 +178,10 @@ std::optional<DType> DTypeOfV2(const std::string& datatype) {
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';  // appended apart: GCC 12 warns (-Wrestrict, falsely) on "," + to_string
+    s += std::to_string(shape[i]);
+  }
   return s + "]";
 }
 
