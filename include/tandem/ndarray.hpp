@@ -167,6 +167,7 @@ class NDArray {
                                   const std::vector<std::string>& names);
 
  private:
+  NDArray(Shape shape, Context ctx, DType dtype, bool pinned);  // pinned: see PinnedHost
   template <class T>
   void CheckType() const {
     if (kDTypeOf<T> != dtype_)

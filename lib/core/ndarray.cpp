@@ -6,24 +6,18 @@
 
 namespace tandem {
 
-NDArray::NDArray(Shape shape, Context ctx, DType dtype)
+NDArray::NDArray(Shape shape, Context ctx, DType dtype) : NDArray(std::move(shape), ctx, dtype, false) {}
+
+NDArray::NDArray(Shape shape, Context ctx, DType dtype, bool pinned)
     : shape_(std::move(shape)), dtype_(dtype), ctx_(ctx) {
   const int64_t n = shape_.Size();
   if (n > static_cast<int64_t>(SIZE_MAX / 16))
     Throw<OutOfMemory>("NDArray of shape ", shape_.ToString(), " is too large to allocate");
-  storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * DTypeSize(dtype), ctx);
+  storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * DTypeSize(dtype), ctx, pinned);
 }
 
 NDArray NDArray::PinnedHost(Shape shape, DType dtype) {
-  NDArray a;
-  a.shape_ = std::move(shape);
-  a.dtype_ = dtype;
-  a.ctx_ = Context::cpu();
-  const int64_t n = a.shape_.Size();
-  if (n > static_cast<int64_t>(SIZE_MAX / 16))
-    Throw<OutOfMemory>("NDArray of shape ", a.shape_.ToString(), " is too large to allocate");
-  a.storage_ = std::make_shared<detail::Storage>(static_cast<size_t>(n) * DTypeSize(dtype), a.ctx_, true);
-  return a;
+  return NDArray(std::move(shape), Context::cpu(), dtype, true);
 }
 
 NDArray NDArray::Copy(Context ctx) const {
